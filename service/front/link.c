@@ -1,0 +1,236 @@
+#include "service/front/link.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "service/common/clock.h"
+#include "service/common/log.h"
+#include "service/launcher/messages.h"
+#include "service/launcher/wire.h"
+
+/* How long the front keeps killing and reaping reparented processes after the
+ * launcher died. */
+#define ORPHAN_REAP_NS (10LL * 1000000000LL)
+
+struct spd_link {
+	int fd;
+	pid_t pid;
+	pthread_mutex_t send_mu;   /* one frame at a time from any thread */
+	pthread_t reader;
+	bool reader_started;
+	atomic_bool closing;
+	spd_registry *registry;
+	void (*on_lost)(void *);
+	void *on_lost_ctx;
+	int launcher_status;
+	bool launcher_reaped;
+};
+
+spd_link *spd_link_create(int fd, pid_t pid)
+{
+	spd_link *l = calloc(1, sizeof *l);
+
+	if (l == NULL)
+		return NULL;
+	l->fd = fd;
+	l->pid = pid;
+	pthread_mutex_init(&l->send_mu, NULL);
+	atomic_init(&l->closing, false);
+	return l;
+}
+
+int spd_link_wait_hello(spd_link *l, int timeout_ms, spd_launcher_hello *hello)
+{
+	struct pollfd p = {.fd = l->fd, .events = POLLIN};
+	spd_wire_hdr hdr;
+	uint8_t *body = NULL;
+	size_t len = 0;
+	int rc;
+
+	do
+		rc = poll(&p, 1, timeout_ms);
+	while (rc < 0 && errno == EINTR);
+	if (rc == 0)
+		return -ETIMEDOUT;
+	rc = spd_wire_recv(l->fd, &hdr, &body, &len);
+	if (rc <= 0)
+		return rc == 0 ? -EPIPE : rc;
+	rc = hdr.type == SPD_WIRE_HELLO ? spd_launcher_hello_decode(hello, body, len) : -EBADMSG;
+	free(body);
+	return rc;
+}
+
+static int send_frame(spd_link *l, uint32_t type, uint64_t key, const spd_wbuf *b)
+{
+	int rc;
+
+	pthread_mutex_lock(&l->send_mu);
+	rc = spd_wire_send(l->fd, type, key, b);
+	pthread_mutex_unlock(&l->send_mu);
+	return rc;
+}
+
+static int send_start(void *ctx, uint64_t key, const spd_start_req *req)
+{
+	spd_wbuf b = SPD_WBUF_INIT;
+	int rc = spd_start_req_encode(req, &b);
+
+	if (rc == 0)
+		rc = send_frame(ctx, SPD_WIRE_START, key, &b);
+	spd_wbuf_release(&b);
+	return rc;
+}
+
+static int send_destroy(void *ctx, uint64_t key, int64_t grace_ms)
+{
+	spd_wbuf b = SPD_WBUF_INIT;
+	int rc;
+
+	spd_wbuf_i64(&b, grace_ms);
+	rc = send_frame(ctx, SPD_WIRE_DESTROY, key, &b);
+	spd_wbuf_release(&b);
+	return rc;
+}
+
+spd_registry_ops spd_link_ops(spd_link *l)
+{
+	spd_registry_ops ops = {.send_start = send_start, .send_destroy = send_destroy, .ctx = l};
+
+	return ops;
+}
+
+/* SIGKILLs every direct child of this process (any thread's). Each is our
+ * unreaped child, so its pid cannot have been reused. Returns how many. */
+static int kill_children(void)
+{
+	char path[300], buf[32];
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		FILE *f;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/children", de->d_name);
+		f = fopen(path, "re");
+		if (f == NULL)
+			continue;
+		while (fscanf(f, "%31s", buf) == 1) {
+			pid_t pid = (pid_t)strtol(buf, NULL, 10);
+			if (pid > 0 && kill(pid, SIGKILL) == 0)
+				n++;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* The launcher is gone: its children died of PR_SET_PDEATHSIG and whatever they
+ * forked is being reparented to us. Kill and reap until nothing is left. */
+static void reap_orphans(spd_link *l)
+{
+	int64_t deadline = spd_clock_mono_ns() + ORPHAN_REAP_NS;
+	int status;
+
+	if (waitpid(l->pid, &status, 0) == l->pid) {
+		l->launcher_status = status;
+		l->launcher_reaped = true;
+	}
+	while (spd_clock_mono_ns() < deadline) {
+		pid_t pid;
+		kill_children();
+		pid = waitpid(-1, NULL, __WALL);
+		if (pid < 0 && errno == ECHILD)
+			break;
+	}
+}
+
+static void *reader_main(void *arg)
+{
+	spd_link *l = arg;
+
+	for (;;) {
+		spd_wire_hdr hdr;
+		uint8_t *body = NULL;
+		size_t len = 0;
+		int rc = spd_wire_recv(l->fd, &hdr, &body, &len);
+
+		if (rc <= 0) {
+			free(body);
+			if (atomic_load(&l->closing))
+				return NULL;
+			spd_log(SPD_LOG_ERROR, "the launcher is gone; ending every live process LOST",
+				SPD_LOG_INT("launcher_pid", l->pid),
+				SPD_LOG_STR("error", rc == 0 ? "EOF" : strerror(-rc)), SPD_LOG_END);
+			reap_orphans(l);
+			spd_registry_on_launcher_lost(l->registry);
+			if (l->on_lost != NULL)
+				l->on_lost(l->on_lost_ctx);
+			return NULL;
+		}
+		if (hdr.type == SPD_WIRE_STARTED) {
+			spd_wreader r;
+			int32_t pid;
+			int64_t started;
+			spd_wreader_init(&r, body, len);
+			pid = (int32_t)spd_wreader_u32(&r);
+			started = spd_wreader_i64(&r);
+			if (r.err == 0)
+				spd_registry_on_started(l->registry, hdr.key, pid, started);
+		} else if (hdr.type == SPD_WIRE_EXITED) {
+			spd_exit_report rep;
+			if (spd_exit_report_decode(&rep, body, len) == 0) {
+				spd_registry_on_exited(l->registry, hdr.key, &rep);
+				spd_exit_report_release(&rep);
+			}
+		}
+		free(body);
+	}
+}
+
+int spd_link_start(spd_link *l, spd_registry *reg, void (*on_lost)(void *ctx), void *ctx)
+{
+	int rc;
+
+	l->registry = reg;
+	l->on_lost = on_lost;
+	l->on_lost_ctx = ctx;
+	rc = pthread_create(&l->reader, NULL, reader_main, l);
+	if (rc != 0)
+		return -rc;
+	l->reader_started = true;
+	return 0;
+}
+
+int spd_link_close(spd_link *l)
+{
+	int status = 0;
+
+	atomic_store(&l->closing, true);
+	/* shutdown() wakes the reader's recvmsg; the launcher sees EOF too. */
+	shutdown(l->fd, SHUT_RDWR);
+	if (l->reader_started)
+		pthread_join(l->reader, NULL);
+	close(l->fd);
+	if (l->launcher_reaped)
+		status = l->launcher_status;
+	else if (waitpid(l->pid, &status, 0) < 0)
+		status = 0;
+	pthread_mutex_destroy(&l->send_mu);
+	free(l);
+	return status;
+}

@@ -1,0 +1,37 @@
+/* The front's end of the launcher channel: sends START/DESTROY frames for the
+ * registry, and a reader thread that feeds STARTED/EXITED frames back into it.
+ *
+ * When the launcher dies (EOF or a broken frame while not closing), the reader
+ * reaps it, SIGKILLs and reaps everything that was reparented to the front
+ * (the front is a child subreaper), ends every live process LOST and calls
+ * on_lost. This is the one place the front reaps or signals.
+ */
+#ifndef SPAWND_FRONT_LINK_H
+#define SPAWND_FRONT_LINK_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "service/launcher/launcher.h"
+#include "service/registry/registry.h"
+
+typedef struct spd_link spd_link;
+
+/* Takes ownership of FD (the socket) for the launcher PID. */
+spd_link *spd_link_create(int fd, pid_t pid);
+
+/* Waits up to TIMEOUT_MS for the launcher's HELLO. Returns 0 and fills HELLO
+ * (release with spd_launcher_hello_release), or -ETIMEDOUT / -EPIPE / -EBADMSG. */
+int spd_link_wait_hello(spd_link *l, int timeout_ms, spd_launcher_hello *hello);
+
+/* The ops the registry sends through (ctx = the link). */
+spd_registry_ops spd_link_ops(spd_link *l);
+
+/* Starts the reader thread. ON_LOST runs on it, once, if the launcher dies. */
+int spd_link_start(spd_link *l, spd_registry *reg, void (*on_lost)(void *ctx), void *ctx);
+
+/* Planned stop: closes the socket (the launcher kills what is left and exits),
+ * joins the reader, reaps the launcher. Returns its wait status. Frees L. */
+int spd_link_close(spd_link *l);
+
+#endif

@@ -1,0 +1,221 @@
+/* spawnd: the front process. See README.md and SPEC.md.
+ *
+ * Startup order matters (SPEC §1, gRPC notes §8): config, then fork the
+ * launcher while this process still has one thread, then block signals (every
+ * gRPC thread inherits the mask), then grpc_init and serve. The main thread
+ * only waits for signals.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grpc/grpc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "service/common/clock.h"
+#include "service/common/log.h"
+#include "service/config/config.h"
+#include "service/front/link.h"
+#include "service/launcher/launcher.h"
+#include "service/registry/registry.h"
+#include "service/rpc/server.h"
+
+#define HELLO_TIMEOUT_MS 10000
+/* After the last process ended, how long open calls get to finish. */
+#define CALLS_GRACE_MS 2000
+/* Beyond shutdown_grace_period, how long to wait for the launcher's reports. */
+#define SHUTDOWN_SLACK_MS 5000
+
+static pthread_t main_thread;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: spawnd [--config FILE]\n"
+		   "       spawnd --check-config FILE\n"
+		   "Runs registered targets in destroyable child processes, over gRPC.\n"
+		   "With no --config, serves the embedded default config (sample targets on\n"
+		   "127.0.0.1:50051). SPAWND_LISTEN and SPAWND_LOG_LEVEL override the file.\n");
+}
+
+/* Descriptors 0-2 must be open, so that nothing we open lands on them and a
+ * child's dup2 onto 0-2 cannot clobber one of our pipes. */
+static void ensure_std_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) < 0) {
+			int n = open("/dev/null", O_RDWR);
+			if (n >= 0 && n != fd) {
+				dup2(n, fd);
+				close(n);
+			}
+		}
+	}
+}
+
+static void on_launcher_lost(void *ctx)
+{
+	(void)ctx;
+	pthread_kill(main_thread, SIGUSR1);
+}
+
+static int load_config(const char *path, spd_config **cfg)
+{
+	char err[SPD_CONFIG_ERR_MAX];
+	int rc;
+
+	if (path != NULL)
+		rc = spd_config_load_file(path, cfg, err);
+	else
+		rc = spd_config_load_string(spd_config_default_yaml, strlen(spd_config_default_yaml),
+					    "<default>", NULL, cfg, err);
+	if (rc == 0 && (rc = spd_config_apply_env(*cfg, err)) < 0) {
+		spd_config_destroy(*cfg);
+		*cfg = NULL;
+	}
+	if (rc < 0)
+		fprintf(stderr, "spawnd: %s\n", err);
+	return rc;
+}
+
+static int serve(spd_config *cfg)
+{
+	spd_launcher_hello hello;
+	spd_registry_ops ops;
+	spd_registry *reg = NULL;
+	spd_server *server = NULL;
+	spd_link *link = NULL;
+	sigset_t mask;
+	pid_t lpid;
+	int lfd, rc, sig, exit_code = 0;
+	bool lost = false;
+	char err[512];
+
+	spd_log_setup(cfg->log_level, cfg->log_format == SPD_LOG_FORMAT_JSON, "front");
+	/* Whatever is orphaned below us after the launcher died comes to us. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	rc = spd_launcher_fork(cfg, &lpid, &lfd);
+	if (rc < 0) {
+		spd_log(SPD_LOG_ERROR, "cannot start the launcher", SPD_LOG_STR("error", strerror(-rc)),
+			SPD_LOG_END);
+		return 1;
+	}
+	link = spd_link_create(lfd, lpid);
+	if (link == NULL || spd_link_wait_hello(link, HELLO_TIMEOUT_MS, &hello) < 0) {
+		spd_log(SPD_LOG_ERROR, "the launcher did not start", SPD_LOG_INT("launcher_pid", lpid),
+			SPD_LOG_END);
+		if (link != NULL)
+			spd_link_close(link);
+		return 1;
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	main_thread = pthread_self();
+
+	grpc_init();
+	ops = spd_link_ops(link);
+	reg = spd_registry_create(cfg, &ops);
+	if (reg == NULL) {
+		spd_launcher_hello_release(&hello);
+		exit_code = 1;
+		goto out;
+	}
+	spd_registry_on_hello(reg, hello.count, hello.names, hello.errors);
+	spd_launcher_hello_release(&hello);
+	if (spd_link_start(link, reg, on_launcher_lost, NULL) < 0) {
+		exit_code = 1;
+		goto out;
+	}
+	rc = spd_server_start(cfg, reg, &server, err, sizeof err);
+	if (rc < 0) {
+		spd_log(SPD_LOG_ERROR, "cannot serve", SPD_LOG_STR("error", err), SPD_LOG_END);
+		exit_code = 1;
+		goto out;
+	}
+	spd_log(SPD_LOG_INFO, "spawnd ready", SPD_LOG_STR("config", cfg->path),
+		SPD_LOG_INT("targets", cfg->target_count), SPD_LOG_INT("launcher_pid", lpid), SPD_LOG_END);
+
+	for (;;) {
+		if (sigwait(&mask, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			spd_log(SPD_LOG_WARN, "SIGHUP: config reload is not implemented yet; ignored",
+				SPD_LOG_END);
+			continue;
+		}
+		lost = sig == SIGUSR1;
+		break;
+	}
+	if (lost) {
+		exit_code = 1;
+	} else {
+		size_t left;
+		spd_log(SPD_LOG_INFO, "shutting down", SPD_LOG_STR("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"),
+			SPD_LOG_INT("live_processes", spd_registry_live_count(reg)), SPD_LOG_END);
+		left = spd_registry_shutdown(reg, cfg->shutdown_grace_ms,
+					     spd_clock_mono_ns() +
+						     (cfg->shutdown_grace_ms + SHUTDOWN_SLACK_MS) * 1000000);
+		if (left > 0)
+			spd_log(SPD_LOG_WARN, "processes still live at the end of the grace period",
+				SPD_LOG_INT("count", left), SPD_LOG_END);
+	}
+out:
+	if (server != NULL)
+		spd_server_stop(server, CALLS_GRACE_MS);
+	/* Closing the channel tells the launcher to kill whatever is left and exit. */
+	rc = spd_link_close(link);
+	if (!lost && !(WIFEXITED(rc) && WEXITSTATUS(rc) == 0))
+		spd_log(SPD_LOG_WARN, "the launcher did not exit cleanly", SPD_LOG_INT("status", rc),
+			SPD_LOG_END);
+	spd_registry_destroy(reg);
+	grpc_shutdown();
+	spd_log(SPD_LOG_INFO, "spawnd stopped", SPD_LOG_INT("exit_code", exit_code), SPD_LOG_END);
+	return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+	const char *config = NULL, *check = NULL;
+	spd_config *cfg = NULL;
+	int rc;
+
+	ensure_std_fds();
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config = argv[++i];
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			config = argv[i] + 9;
+		} else if (strcmp(argv[i], "--check-config") == 0 && i + 1 < argc) {
+			check = argv[++i];
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "spawnd: unknown argument '%s'\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (check != NULL) {
+		if (load_config(check, &cfg) < 0)
+			return 1;
+		printf("%s: ok (%zu targets)\n", check, cfg->target_count);
+		spd_config_destroy(cfg);
+		return 0;
+	}
+	if (load_config(config, &cfg) < 0)
+		return 1;
+	rc = serve(cfg);
+	spd_config_destroy(cfg);
+	return rc;
+}

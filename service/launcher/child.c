@@ -1,0 +1,178 @@
+#include "service/launcher/child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "service/target/call.h"
+#include "service/target/channel.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+extern char **environ;
+
+const char *spd_child_stage_name(int stage)
+{
+	static const char *const names[] = {
+		[SPD_STAGE_SETPGID] = "setpgid",   [SPD_STAGE_SETGROUPS] = "setgroups",
+		[SPD_STAGE_SETGID] = "setgid",     [SPD_STAGE_SETUID] = "setuid",
+		[SPD_STAGE_PDEATHSIG] = "pdeathsig", [SPD_STAGE_NO_NEW_PRIVS] = "no_new_privs",
+		[SPD_STAGE_RLIMIT] = "setrlimit",  [SPD_STAGE_DUP] = "dup2",
+		[SPD_STAGE_CHDIR] = "chdir",       [SPD_STAGE_EXEC] = "exec",
+	};
+
+	if (stage <= 0 || stage > SPD_STAGE_EXEC)
+		return "setup";
+	return names[stage];
+}
+
+/* Only async-signal-safe calls from here to exec: the launcher is single-threaded,
+ * but an exec child is the template that zygotes and spawn workers share, and
+ * staying safe keeps that true. */
+static _Noreturn void fail(const spd_child_spec *s, int stage, int err)
+{
+	if (s->fd_errpipe >= 0) {
+		int rec[2] = {stage, err};
+		(void)!write(s->fd_errpipe, rec, sizeof rec);
+	} else if (s->fd_chan >= 0) {
+		char buf[256];
+		const char *name = spd_child_stage_name(stage);
+		const char *msg = strerror(err);
+		size_t a = strlen(name), b = strlen(msg);
+		if (a + b + 2 > sizeof buf)
+			b = sizeof buf - a - 2;
+		memcpy(buf, name, a + 1);
+		memcpy(buf + a + 1, msg, b);
+		buf[a + 1 + b] = '\0';
+		spd_channel_write(s->fd_chan, SPD_CHAN_SETUP_FAILED, buf, a + b + 2);
+	}
+	_exit(127);
+}
+
+/* dup2 that also works when FROM == TO (then dup2 would keep O_CLOEXEC set). */
+static int move_fd(int from, int to)
+{
+	if (from == to)
+		return fcntl(to, F_SETFD, 0);
+	return dup2(from, to) < 0 ? -1 : 0;
+}
+
+static int set_limit(int resource, rlim_t v)
+{
+	struct rlimit rl = {v, v};
+
+	return setrlimit(resource, &rl);
+}
+
+static int apply_limits(const spd_target_limits *l)
+{
+	if (l->open_files_limit != 0 && set_limit(RLIMIT_NOFILE, (rlim_t)l->open_files_limit) < 0)
+		return -1;
+	if (l->cpu_time_limit_ms > 0 &&
+	    set_limit(RLIMIT_CPU, (rlim_t)((l->cpu_time_limit_ms + 999) / 1000)) < 0)
+		return -1;
+	if (l->memory_limit != 0 && set_limit(RLIMIT_AS, (rlim_t)l->memory_limit) < 0)
+		return -1;
+	return 0;
+}
+
+static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
+{
+	const spd_prepared_target *t = s->target;
+	const spd_target_config *tc = t->cfg;
+	struct sigaction dfl;
+	sigset_t none;
+
+	if (setpgid(0, 0) < 0)
+		fail(s, SPD_STAGE_SETPGID, errno);
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &dfl, NULL);
+
+	if (t->set_gid || t->set_uid) {
+		if (setgroups(0, NULL) < 0)
+			fail(s, SPD_STAGE_SETGROUPS, errno);
+		if (t->set_gid && setgid(t->gid) < 0)
+			fail(s, SPD_STAGE_SETGID, errno);
+		if (t->set_uid && setuid(t->uid) < 0)
+			fail(s, SPD_STAGE_SETUID, errno);
+	}
+	/* After the privilege drop: setuid() clears the parent-death signal. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		fail(s, SPD_STAGE_PDEATHSIG, errno);
+	if (getppid() != launcher)
+		_exit(127); /* the launcher died before the line above */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fail(s, SPD_STAGE_NO_NEW_PRIVS, errno);
+	if (apply_limits(&tc->limits) < 0)
+		fail(s, SPD_STAGE_RLIMIT, errno);
+	if (tc->cwd != NULL && chdir(tc->cwd) < 0)
+		fail(s, SPD_STAGE_CHDIR, errno);
+
+	/* Every descriptor the launcher gave us is >= 3 (spawnd makes sure 0-2 are
+	 * open at startup), so moving onto 0-2 clobbers none of them. */
+	if (move_fd(s->fd_stdin, 0) < 0 || move_fd(s->fd_stdout, 1) < 0 ||
+	    move_fd(s->fd_stderr, 2) < 0)
+		fail(s, SPD_STAGE_DUP, errno);
+
+	if (tc->kind == SPD_TARGET_EXEC) {
+		/* Everything but 0-2 closes at exec, the error pipe included: its EOF
+		 * tells the launcher that exec happened. */
+		if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+			for (int fd = 3; fd < 1024; fd++)
+				if (fd != s->fd_errpipe)
+					close(fd);
+		}
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve(s->exec_argv[0], s->exec_argv, t->envp);
+		fail(s, SPD_STAGE_EXEC, errno);
+	}
+
+	if (move_fd(s->fd_chan, SPD_CHANNEL_FD) < 0)
+		fail(s, SPD_STAGE_DUP, errno);
+	close_range(SPD_CHANNEL_FD + 1, ~0U, 0);
+	environ = t->envp;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	{
+		spd_call_args args = {
+			.process_id = s->req->process_id,
+			.argv = (const char *const *)s->req->argv,
+			.argc = (int)s->req->argc,
+			.input = s->req->input,
+			.input_len = s->req->input_len,
+			.labels = (const char *const *)s->req->labels,
+			.max_result_bytes = tc->limits.max_result_bytes,
+			.memory_limit = tc->limits.memory_limit,
+			.channel_fd = SPD_CHANNEL_FD,
+		};
+		_exit(spd_call_run(t->fn, &args));
+	}
+}
+
+pid_t spd_child_fork(const spd_child_spec *spec)
+{
+	pid_t launcher = getpid();
+	pid_t pid;
+
+	fflush(NULL); /* nothing buffered may be written twice */
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		child_main(spec, launcher);
+	/* Also here, so that the group exists before fork() returns to the caller,
+	 * whichever of the two runs first; EACCES after the child exec'd is fine. */
+	setpgid(pid, pid);
+	return pid;
+}

@@ -1,0 +1,53 @@
+/* Creating one child process: the code between fork() and exec() or the call of
+ * the target function. Used only by the launcher (single-threaded), which is why
+ * a function child may run arbitrary code after fork.
+ *
+ * The child: its own process group (pgid = pid), every signal disposition reset
+ * and the mask cleared, user/group dropped, then PR_SET_PDEATHSIG(SIGKILL)
+ * (setuid clears it, so it comes after) and PR_SET_NO_NEW_PRIVS, limits, stdio
+ * on the given pipes, every other descriptor closed (function children keep the
+ * result/error channel as fd 3), the target's environment and cwd.
+ */
+#ifndef SPAWND_LAUNCHER_CHILD_H
+#define SPAWND_LAUNCHER_CHILD_H
+
+#include <sys/types.h>
+
+#include "service/launcher/messages.h"
+#include "service/launcher/targets.h"
+
+/* Setup stages reported on failure, before the child runs anything. */
+enum spd_child_stage {
+	SPD_STAGE_SETPGID = 1,
+	SPD_STAGE_SETGROUPS,
+	SPD_STAGE_SETGID,
+	SPD_STAGE_SETUID,
+	SPD_STAGE_PDEATHSIG,
+	SPD_STAGE_NO_NEW_PRIVS,
+	SPD_STAGE_RLIMIT,
+	SPD_STAGE_DUP,
+	SPD_STAGE_CHDIR,
+	SPD_STAGE_EXEC,
+};
+
+/* "exec", "setuid", ... for a stage. */
+const char *spd_child_stage_name(int stage);
+
+typedef struct spd_child_spec {
+	const spd_prepared_target *target;
+	const spd_start_req *req;
+	char **exec_argv;   /* exec targets: the full argv, built before fork */
+	int fd_stdin;       /* child-side ends, all O_CLOEXEC in the launcher */
+	int fd_stdout;
+	int fd_stderr;
+	int fd_chan;        /* function targets: the channel's write end; else -1 */
+	int fd_errpipe;     /* exec targets: write end of the exec-error pipe; else -1 */
+} spd_child_spec;
+
+/* Forks the child. Returns its pid (also its pgid) or -errno. The child never
+ * returns: an exec child that fails writes {int stage, int errno} on fd_errpipe
+ * and _exit(127)s; a function child that fails setup writes a
+ * SPD_CHAN_SETUP_FAILED record on its channel and _exit(127)s. */
+pid_t spd_child_fork(const spd_child_spec *spec);
+
+#endif

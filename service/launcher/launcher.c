@@ -1,0 +1,911 @@
+/* The launcher's loop: see launcher.h for the contract. */
+#include "service/launcher/launcher.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "service/common/clock.h"
+#include "service/common/log.h"
+#include "service/common/tail.h"
+#include "service/launcher/child.h"
+#include "service/launcher/messages.h"
+#include "service/launcher/targets.h"
+#include "service/launcher/wire.h"
+#include "service/target/channel.h"
+
+/* Bytes read from one pipe per wakeup, so one chatty child cannot starve the
+ * others or the socket. */
+#define READ_BUDGET (256u * 1024u)
+/* How long the launcher waits for its children to die when the front is gone. */
+#define FINAL_REAP_SECONDS 10
+
+typedef struct child {
+	struct child *next;
+	uint64_t key;
+	spd_start_req req;
+	const spd_prepared_target *target;
+	pid_t pid;               /* 0 when no child was forked */
+	int reaped;
+	int fd_out, fd_err, fd_chan;  /* launcher-side read ends; -1 at EOF */
+	spd_tail out, err;
+	uint8_t *chan;           /* partial channel records */
+	size_t chan_len, chan_cap;
+	uint8_t *result;
+	size_t result_len, result_cap;
+	int64_t kill_at;         /* CLOCK_MONOTONIC ns: SIGKILL the group then; 0 = none */
+	int64_t timeout_at;      /* CLOCK_MONOTONIC ns: the timeout expires; 0 = none */
+	spd_exit_report rep;     /* facts gathered so far */
+} child;
+
+typedef struct launcher {
+	const spd_config *cfg;
+	spd_prepared_target *targets;
+	int sock;
+	int sigfd;
+	int devnull;
+	child *children;
+	pid_t *strays;           /* reparented processes SIGKILLed, not yet reaped */
+	size_t nstrays, strays_cap;
+} launcher;
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+static int append(uint8_t **buf, size_t *len, size_t *cap, const void *p, size_t n)
+{
+	if (*len + n > *cap) {
+		size_t c = *cap ? *cap : 4096;
+		uint8_t *b;
+		while (c < *len + n)
+			c *= 2;
+		b = realloc(*buf, c);
+		if (b == NULL)
+			return -ENOMEM;
+		*buf = b;
+		*cap = c;
+	}
+	memcpy(*buf + *len, p, n);
+	*len += n;
+	return 0;
+}
+
+static child *find_key(launcher *l, uint64_t key)
+{
+	for (child *c = l->children; c != NULL; c = c->next)
+		if (c->key == key)
+			return c;
+	return NULL;
+}
+
+static child *find_pid(launcher *l, pid_t pid)
+{
+	for (child *c = l->children; c != NULL; c = c->next)
+		if (c->pid == pid && !c->reaped)
+			return c;
+	return NULL;
+}
+
+static void set_launch_error(child *c, const char *stage, int err, const char *msg)
+{
+	free(c->rep.launch_stage);
+	free(c->rep.launch_message);
+	c->rep.launch_stage = strdup(stage);
+	c->rep.launch_errno = err;
+	c->rep.launch_message = strdup(msg != NULL ? msg : strerror(err));
+}
+
+/* ---- signals to a group -------------------------------------------------- */
+
+/* Signals the child's whole group. Safe against pid reuse: the leader is our
+ * child and is reaped only after its last group signal (see reap()), so while
+ * it is unreaped no other process can be given its pid as a group id. */
+static void signal_group(child *c, int sig)
+{
+	if (c->pid <= 0 || c->reaped)
+		return;
+	if (kill(-c->pid, sig) < 0 && errno == ESRCH)
+		kill(c->pid, sig); /* it had not reached setpgid yet */
+	if (sig == SIGKILL)
+		c->rep.flags |= SPD_EXIT_SENT_KILL;
+	else
+		c->rep.flags |= SPD_EXIT_SENT_STOP;
+}
+
+static void destroy_child(child *c, int64_t grace_ms)
+{
+	int64_t now = spd_clock_mono_ns();
+	int64_t at;
+
+	if (c->pid <= 0 || c->reaped)
+		return;
+	if (grace_ms <= 0) {
+		signal_group(c, SIGKILL);
+		c->kill_at = 0;
+		return;
+	}
+	if (!(c->rep.flags & SPD_EXIT_SENT_STOP))
+		signal_group(c, c->target->cfg->limits.stop_signal);
+	at = now + grace_ms * 1000000;
+	if (c->kill_at == 0 || at < c->kill_at)
+		c->kill_at = at;
+}
+
+/* ---- strays -------------------------------------------------------------- */
+
+static int is_stray_known(launcher *l, pid_t pid)
+{
+	for (size_t i = 0; i < l->nstrays; i++)
+		if (l->strays[i] == pid)
+			return 1;
+	return 0;
+}
+
+static void forget_stray(launcher *l, pid_t pid)
+{
+	for (size_t i = 0; i < l->nstrays; i++) {
+		if (l->strays[i] == pid) {
+			l->strays[i] = l->strays[--l->nstrays];
+			return;
+		}
+	}
+}
+
+/* Calls FN for each direct child of this process, from
+ * /proc/self/task/TID/children (the launcher has one thread). */
+static void for_each_child_pid(launcher *l, void (*fn)(launcher *, pid_t))
+{
+	char path[64], buf[4096];
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+	f = fopen(path, "re");
+	if (f == NULL)
+		return;
+	while (fscanf(f, "%4095s", buf) == 1) {
+		long pid = strtol(buf, NULL, 10);
+		if (pid > 0)
+			fn(l, (pid_t)pid);
+	}
+	fclose(f);
+}
+
+/* A direct child that is not a live leader was reparented to us: kill it. It is
+ * our child and unreaped, so its pid cannot have been reused. */
+static void kill_if_stray(launcher *l, pid_t pid)
+{
+	if (find_pid(l, pid) != NULL || is_stray_known(l, pid))
+		return;
+	if (l->nstrays == l->strays_cap) {
+		size_t cap = l->strays_cap ? 2 * l->strays_cap : 16;
+		pid_t *s = realloc(l->strays, cap * sizeof *s);
+		if (s == NULL)
+			return; /* found again at the next scan */
+		l->strays = s;
+		l->strays_cap = cap;
+	}
+	kill(pid, SIGKILL);
+	l->strays[l->nstrays++] = pid;
+	spd_log(SPD_LOG_DEBUG, "killed a reparented process", SPD_LOG_INT("pid", pid), SPD_LOG_END);
+}
+
+/* ---- reaping ------------------------------------------------------------- */
+
+static void record_exit(child *c, int status, const struct rusage *ru)
+{
+	c->reaped = 1;
+	c->rep.wait_status = status;
+	c->rep.ended_ns = spd_clock_real_ns();
+	c->rep.utime_us = (int64_t)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec;
+	c->rep.stime_us = (int64_t)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec;
+	c->rep.maxrss_bytes = (int64_t)ru->ru_maxrss * 1024;
+	c->kill_at = 0;
+	c->timeout_at = 0;
+}
+
+/* Reaps every exited child. A leader is first seen with WNOWAIT: while it is a
+ * zombie its pid pins the group, so the group SIGKILL cannot hit a stranger. */
+static void reap(launcher *l)
+{
+	int reaped_any = 0;
+
+	for (;;) {
+		siginfo_t si;
+		struct rusage ru;
+		int status;
+		child *c;
+
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+			break;
+		c = find_pid(l, si.si_pid);
+		if (c != NULL)
+			kill(-c->pid, SIGKILL); /* what is left of its group */
+		if (wait4(si.si_pid, &status, 0, &ru) < 0)
+			break;
+		reaped_any = 1;
+		if (c != NULL)
+			record_exit(c, status, &ru);
+		else
+			forget_stray(l, si.si_pid);
+	}
+	if (reaped_any)
+		for_each_child_pid(l, kill_if_stray);
+}
+
+/* ---- child output and channel ---------------------------------------------- */
+
+static void handle_record(child *c, uint8_t type, const uint8_t *p, size_t n)
+{
+	uint64_t max = c->target->cfg->limits.max_result_bytes;
+
+	switch (type) {
+	case SPD_CHAN_RESULT:
+		if (c->rep.flags & SPD_EXIT_TOO_LARGE)
+			break;
+		if (max != 0 && c->result_len + n > max) {
+			c->rep.flags |= SPD_EXIT_TOO_LARGE;
+			free(c->result);
+			c->result = NULL;
+			c->result_len = c->result_cap = 0;
+			break;
+		}
+		if (append(&c->result, &c->result_len, &c->result_cap, p, n) < 0)
+			c->rep.flags |= SPD_EXIT_TOO_LARGE;
+		break;
+	case SPD_CHAN_RAISE:
+		if (!(c->rep.flags & (SPD_EXIT_RAISED | SPD_EXIT_OOM))) {
+			/* type NUL message NUL backtrace NUL; strndup bounds each. */
+			const char *f[3] = {"", "", ""};
+			size_t off = 0;
+			for (int i = 0; i < 3 && off < n; i++) {
+				f[i] = (const char *)p + off;
+				off += strnlen(f[i], n - off) + 1;
+			}
+			c->rep.flags |= SPD_EXIT_RAISED;
+			c->rep.raise_type = strndup(f[0], SPD_RAISE_TYPE_MAX);
+			c->rep.raise_message = strndup(f[1], SPD_RAISE_MESSAGE_MAX);
+			c->rep.raise_backtrace = strndup(f[2], SPD_RAISE_BACKTRACE_MAX);
+		}
+		break;
+	case SPD_CHAN_OOM:
+		if (!(c->rep.flags & SPD_EXIT_RAISED))
+			c->rep.flags |= SPD_EXIT_OOM;
+		break;
+	case SPD_CHAN_TOO_LARGE:
+		c->rep.flags |= SPD_EXIT_TOO_LARGE;
+		break;
+	case SPD_CHAN_SETUP_FAILED: {
+		char stage[64] = "setup", msg[256] = "";
+		size_t a = strnlen((const char *)p, n);
+		snprintf(stage, sizeof stage, "%.*s", (int)a, (const char *)p);
+		if (a + 1 < n)
+			snprintf(msg, sizeof msg, "%.*s", (int)strnlen((const char *)p + a + 1, n - a - 1),
+				 (const char *)p + a + 1);
+		c->rep.flags |= SPD_EXIT_SETUP_FAILED;
+		set_launch_error(c, stage, 0, msg);
+		break;
+	}
+	default:
+		break; /* unknown records are ignored: the channel is ours */
+	}
+}
+
+static void parse_channel(child *c)
+{
+	size_t off = 0;
+
+	while (c->chan_len - off >= SPD_CHANNEL_HDR_LEN) {
+		uint32_t n;
+		memcpy(&n, c->chan + off + 1, sizeof n);
+		if (n > SPD_CHANNEL_MAX_RECORD) {
+			/* Not something call.c writes: stop listening to this child. */
+			close_fd(&c->fd_chan);
+			off = c->chan_len;
+			break;
+		}
+		if (c->chan_len - off < SPD_CHANNEL_HDR_LEN + n)
+			break;
+		handle_record(c, c->chan[off], c->chan + off + SPD_CHANNEL_HDR_LEN, n);
+		off += SPD_CHANNEL_HDR_LEN + n;
+	}
+	memmove(c->chan, c->chan + off, c->chan_len - off);
+	c->chan_len -= off;
+}
+
+/* Drains one pipe (up to the budget). */
+static void drain(child *c, int *fd)
+{
+	uint8_t buf[65536];
+	size_t budget = READ_BUDGET;
+
+	while (*fd >= 0 && budget > 0) {
+		ssize_t n = read(*fd, buf, sizeof buf);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				close_fd(fd);
+			return;
+		}
+		if (n == 0) {
+			close_fd(fd);
+			return;
+		}
+		budget -= (size_t)n < budget ? (size_t)n : budget;
+		if (fd == &c->fd_out)
+			spd_tail_write(&c->out, buf, (size_t)n);
+		else if (fd == &c->fd_err)
+			spd_tail_write(&c->err, buf, (size_t)n);
+		else if (append(&c->chan, &c->chan_len, &c->chan_cap, buf, (size_t)n) == 0)
+			parse_channel(c);
+	}
+}
+
+/* ---- frames to the front --------------------------------------------------- */
+
+static void send_hello(launcher *l)
+{
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	spd_wbuf_u32(&b, (uint32_t)l->cfg->target_count);
+	for (size_t i = 0; i < l->cfg->target_count; i++) {
+		spd_wbuf_str(&b, l->targets[i].cfg->name);
+		spd_wbuf_u32(&b, l->targets[i].error == NULL);
+		spd_wbuf_str(&b, l->targets[i].error);
+	}
+	spd_wire_send(l->sock, SPD_WIRE_HELLO, 0, &b);
+	spd_wbuf_release(&b);
+}
+
+static void send_started(launcher *l, child *c)
+{
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	spd_wbuf_u32(&b, (uint32_t)c->pid);
+	spd_wbuf_i64(&b, c->rep.started_ns);
+	spd_wire_send(l->sock, SPD_WIRE_STARTED, c->key, &b);
+	spd_wbuf_release(&b);
+}
+
+static void send_exited(launcher *l, child *c)
+{
+	spd_wbuf b = SPD_WBUF_INIT;
+	uint8_t *outbuf = malloc(c->out.len ? c->out.len : 1);
+	uint8_t *errbuf = malloc(c->err.len ? c->err.len : 1);
+
+	c->rep.pid = c->pid;
+	c->rep.result = c->result;
+	c->rep.result_len = c->result_len;
+	c->rep.stdout_total = (int64_t)c->out.total;
+	c->rep.stderr_total = (int64_t)c->err.total;
+	if (outbuf != NULL && errbuf != NULL) {
+		c->rep.stdout_len = spd_tail_copy(&c->out, outbuf, c->out.len);
+		c->rep.stderr_len = spd_tail_copy(&c->err, errbuf, c->err.len);
+		c->rep.stdout_tail = outbuf;
+		c->rep.stderr_tail = errbuf;
+	}
+	spd_exit_report_encode(&c->rep, &b);
+	if (spd_wire_send(l->sock, SPD_WIRE_EXITED, c->key, &b) < 0)
+		spd_log(SPD_LOG_ERROR, "cannot report an exit to the front",
+			SPD_LOG_STR("process_id", c->req.process_id), SPD_LOG_END);
+	/* The report borrowed these; free_child() releases the rest. */
+	c->rep.result = NULL;
+	c->rep.stdout_tail = c->rep.stderr_tail = NULL;
+	free(outbuf);
+	free(errbuf);
+	spd_wbuf_release(&b);
+}
+
+/* ---- starting a child ------------------------------------------------------ */
+
+/* A pipe whose read end (ours) is non-blocking; both ends O_CLOEXEC. */
+static int make_pipe(int fds[2])
+{
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+/* The exec child's stdin: the request input in a memfd, read from the start. */
+static int input_memfd(const spd_start_req *req)
+{
+	int fd = memfd_create("spawnd-input", MFD_CLOEXEC);
+	size_t off = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (off < req->input_len) {
+		ssize_t n = write(fd, req->input + off, req->input_len - off);
+		if (n < 0) {
+			int e = errno;
+			if (e == EINTR)
+				continue;
+			close(fd);
+			return -e;
+		}
+		off += (size_t)n;
+	}
+	lseek(fd, 0, SEEK_SET);
+	return fd;
+}
+
+static char **build_exec_argv(const spd_target_config *tc, const spd_start_req *req)
+{
+	char **argv = calloc(tc->exec_argc + req->argc + 1, sizeof *argv);
+	size_t n = 0;
+
+	if (argv == NULL)
+		return NULL;
+	for (size_t i = 0; i < tc->exec_argc; i++)
+		argv[n++] = tc->exec_argv[i];
+	for (uint32_t i = 0; i < req->argc; i++)
+		argv[n++] = req->argv[i];
+	return argv;
+}
+
+/* Forks the child of C. On failure the child is marked launch-failed and
+ * reported like any other (it has pid 0, or a pid that will be reaped). */
+static void start_child(launcher *l, child *c)
+{
+	const spd_target_config *tc = c->target->cfg;
+	int out[2] = {-1, -1}, err[2] = {-1, -1}, chan[2] = {-1, -1}, errpipe[2] = {-1, -1};
+	int fd_in = -1, rc;
+	char **argv = NULL;
+	spd_child_spec spec;
+	pid_t pid;
+
+	if ((rc = make_pipe(out)) < 0 || (rc = make_pipe(err)) < 0)
+		goto fail;
+	if (tc->kind == SPD_TARGET_EXEC) {
+		if ((rc = pipe2(errpipe, O_CLOEXEC)) < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		if ((fd_in = input_memfd(&c->req)) < 0) {
+			rc = fd_in;
+			goto fail;
+		}
+		if ((argv = build_exec_argv(tc, &c->req)) == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	} else {
+		if ((rc = make_pipe(chan)) < 0)
+			goto fail;
+		fd_in = dup(l->devnull);
+		if (fd_in < 0 || fcntl(fd_in, F_SETFD, FD_CLOEXEC) < 0) {
+			rc = -errno;
+			goto fail;
+		}
+	}
+	spec = (spd_child_spec){
+		.target = c->target,
+		.req = &c->req,
+		.exec_argv = argv,
+		.fd_stdin = fd_in,
+		.fd_stdout = out[1],
+		.fd_stderr = err[1],
+		.fd_chan = chan[1],
+		.fd_errpipe = errpipe[1],
+	};
+	c->rep.started_ns = spd_clock_real_ns();
+	pid = spd_child_fork(&spec);
+	if (pid < 0) {
+		rc = pid;
+		goto fail;
+	}
+	c->pid = pid;
+	c->fd_out = out[0];
+	c->fd_err = err[0];
+	c->fd_chan = chan[0];
+	out[0] = err[0] = chan[0] = -1;
+	close_fd(&out[1]);
+	close_fd(&err[1]);
+	close_fd(&chan[1]);
+	close_fd(&fd_in);
+	if (tc->kind == SPD_TARGET_EXEC) {
+		int rec[2];
+		ssize_t n;
+		close_fd(&errpipe[1]);
+		/* Blocks until exec or failure: a few ms at most (git, libuv do the same). */
+		do
+			n = read(errpipe[0], rec, sizeof rec);
+		while (n < 0 && errno == EINTR);
+		close_fd(&errpipe[0]);
+		if (n == (ssize_t)sizeof rec) {
+			c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
+			set_launch_error(c, spd_child_stage_name(rec[0]), rec[1], NULL);
+		}
+	}
+	free(argv);
+	if (c->req.timeout_ms > 0 && !(c->rep.flags & SPD_EXIT_LAUNCH_FAILED))
+		c->timeout_at = spd_clock_mono_ns() + c->req.timeout_ms * 1000000;
+	if (!(c->rep.flags & SPD_EXIT_LAUNCH_FAILED)) {
+		send_started(l, c);
+		spd_log(SPD_LOG_DEBUG, "child started", SPD_LOG_STR("process_id", c->req.process_id),
+			SPD_LOG_STR("target", tc->name), SPD_LOG_INT("pid", pid), SPD_LOG_END);
+	}
+	return;
+fail:
+	c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
+	set_launch_error(c, "fork", -rc, NULL);
+	close_fd(&out[0]);
+	close_fd(&out[1]);
+	close_fd(&err[0]);
+	close_fd(&err[1]);
+	close_fd(&chan[0]);
+	close_fd(&chan[1]);
+	close_fd(&errpipe[0]);
+	close_fd(&errpipe[1]);
+	close_fd(&fd_in);
+	free(argv);
+}
+
+static void on_start(launcher *l, uint64_t key, const uint8_t *body, size_t len)
+{
+	child *c = calloc(1, sizeof *c);
+
+	if (c == NULL)
+		return; /* the front times out nothing: it will see LOST at worst */
+	c->key = key;
+	c->fd_out = c->fd_err = c->fd_chan = -1;
+	c->next = l->children;
+	l->children = c;
+	if (spd_start_req_decode(&c->req, body, len) < 0) {
+		c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
+		set_launch_error(c, "decode", EBADMSG, "malformed START frame");
+		return;
+	}
+	c->target = spd_targets_find(l->targets, l->cfg->target_count, c->req.target);
+	if (c->target == NULL) {
+		c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
+		set_launch_error(c, "target", ENOENT, "unknown target");
+		return;
+	}
+	if (c->target->error != NULL) {
+		c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
+		set_launch_error(c, "target", ENOEXEC, c->target->error);
+		return;
+	}
+	c->out = (spd_tail)SPD_TAIL_INIT(c->target->cfg->limits.max_output_bytes);
+	c->err = (spd_tail)SPD_TAIL_INIT(c->target->cfg->limits.max_output_bytes);
+	start_child(l, c);
+}
+
+static void on_destroy(launcher *l, uint64_t key, const uint8_t *body, size_t len)
+{
+	spd_wreader r;
+	int64_t grace_ms;
+	child *c = find_key(l, key);
+
+	spd_wreader_init(&r, body, len);
+	grace_ms = spd_wreader_i64(&r);
+	if (c == NULL || r.err != 0)
+		return; /* already reported: nothing to do */
+	destroy_child(c, grace_ms);
+}
+
+/* ---- the loop ------------------------------------------------------------- */
+
+static int child_done(const launcher *l, const child *c)
+{
+	if (c->pid == 0)
+		return 1;
+	return c->reaped && c->fd_out < 0 && c->fd_err < 0 && c->fd_chan < 0 && l->nstrays == 0;
+}
+
+static void free_child(child *c)
+{
+	close_fd(&c->fd_out);
+	close_fd(&c->fd_err);
+	close_fd(&c->fd_chan);
+	spd_tail_release(&c->out);
+	spd_tail_release(&c->err);
+	free(c->chan);
+	free(c->result);
+	c->rep.result = NULL;
+	spd_exit_report_release(&c->rep);
+	spd_start_req_release(&c->req);
+	free(c);
+}
+
+static void report_finished(launcher *l)
+{
+	child **pp = &l->children;
+
+	while (*pp != NULL) {
+		child *c = *pp;
+		if (child_done(l, c)) {
+			/* A launch that failed after fork (exec error) is reported once
+			 * the child is reaped, with pid 0: it never ran. */
+			if (c->rep.flags & SPD_EXIT_LAUNCH_FAILED)
+				c->pid = 0;
+			send_exited(l, c);
+			*pp = c->next;
+			free_child(c);
+		} else {
+			pp = &c->next;
+		}
+	}
+}
+
+static void on_deadlines(launcher *l)
+{
+	int64_t now = spd_clock_mono_ns();
+
+	for (child *c = l->children; c != NULL; c = c->next) {
+		if (c->timeout_at != 0 && now >= c->timeout_at) {
+			int64_t grace = c->req.grace_ms >= 0 ? c->req.grace_ms
+							     : c->target->cfg->limits.destroy_grace_ms;
+			c->timeout_at = 0;
+			c->rep.flags |= SPD_EXIT_TIMED_OUT;
+			destroy_child(c, grace);
+		}
+		if (c->kill_at != 0 && now >= c->kill_at) {
+			c->kill_at = 0;
+			signal_group(c, SIGKILL);
+		}
+	}
+}
+
+static int poll_timeout_ms(const launcher *l)
+{
+	int64_t next = 0, now = spd_clock_mono_ns();
+
+	for (const child *c = l->children; c != NULL; c = c->next) {
+		if (c->kill_at != 0 && (next == 0 || c->kill_at < next))
+			next = c->kill_at;
+		if (c->timeout_at != 0 && (next == 0 || c->timeout_at < next))
+			next = c->timeout_at;
+	}
+	if (next == 0)
+		return -1;
+	if (next <= now)
+		return 0;
+	return (int)((next - now + 999999) / 1000000);
+}
+
+static void kill_all_children(launcher *l, pid_t pid)
+{
+	(void)l;
+	kill(pid, SIGKILL);
+}
+
+/* The front is gone: nothing may survive it. */
+static _Noreturn void die_with_front(launcher *l)
+{
+	for (child *c = l->children; c != NULL; c = c->next)
+		signal_group(c, SIGKILL);
+	/* A stuck reap must not keep the launcher alive forever. */
+	signal(SIGALRM, SIG_DFL);
+	{
+		sigset_t s;
+		sigemptyset(&s);
+		sigaddset(&s, SIGALRM);
+		sigprocmask(SIG_UNBLOCK, &s, NULL);
+	}
+	alarm(FINAL_REAP_SECONDS);
+	for (;;) {
+		for_each_child_pid(l, kill_all_children);
+		if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD)
+			break;
+	}
+	_exit(0);
+}
+
+static void on_signals(launcher *l)
+{
+	struct signalfd_siginfo si;
+
+	for (;;) {
+		ssize_t n = read(l->sigfd, &si, sizeof si);
+		if (n != (ssize_t)sizeof si)
+			break;
+		if (si.ssi_signo == SIGHUP)
+			die_with_front(l);
+		/* SIGCHLD: reaped below. SIGINT/SIGTERM: the front decides. */
+	}
+	reap(l);
+}
+
+static void on_socket(launcher *l)
+{
+	spd_wire_hdr hdr;
+	uint8_t *body = NULL;
+	size_t len = 0;
+	int rc = spd_wire_recv(l->sock, &hdr, &body, &len);
+
+	if (rc <= 0) {
+		if (rc == -EAGAIN || rc == -EINTR)
+			return;
+		die_with_front(l);
+	}
+	switch (hdr.type) {
+	case SPD_WIRE_START:
+		on_start(l, hdr.key, body, len);
+		break;
+	case SPD_WIRE_DESTROY:
+		on_destroy(l, hdr.key, body, len);
+		break;
+	default:
+		break;
+	}
+	free(body);
+}
+
+static _Noreturn void run(launcher *l)
+{
+	struct pollfd *pfd = NULL;
+	child **owner = NULL;
+	int **which = NULL;
+	size_t cap = 0;
+
+	for (;;) {
+		size_t n = 2, need = 2;
+		for (child *c = l->children; c != NULL; c = c->next)
+			need += 3;
+		if (need > cap) {
+			cap = need * 2;
+			pfd = realloc(pfd, cap * sizeof *pfd);
+			owner = realloc(owner, cap * sizeof *owner);
+			which = realloc(which, cap * sizeof *which);
+			if (pfd == NULL || owner == NULL || which == NULL)
+				die_with_front(l);
+		}
+		pfd[0] = (struct pollfd){.fd = l->sigfd, .events = POLLIN};
+		pfd[1] = (struct pollfd){.fd = l->sock, .events = POLLIN};
+		for (child *c = l->children; c != NULL; c = c->next) {
+			int *fds[3] = {&c->fd_out, &c->fd_err, &c->fd_chan};
+			for (int i = 0; i < 3; i++) {
+				if (*fds[i] < 0)
+					continue;
+				pfd[n] = (struct pollfd){.fd = *fds[i], .events = POLLIN};
+				owner[n] = c;
+				which[n] = fds[i];
+				n++;
+			}
+		}
+		if (poll(pfd, n, poll_timeout_ms(l)) < 0 && errno != EINTR)
+			die_with_front(l);
+		on_deadlines(l);
+		for (size_t i = 2; i < n; i++)
+			if (pfd[i].revents != 0)
+				drain(owner[i], which[i]);
+		if (pfd[0].revents != 0)
+			on_signals(l);
+		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))
+			on_socket(l);
+		report_finished(l);
+	}
+}
+
+static _Noreturn void launcher_main(const spd_config *cfg, int sock)
+{
+	launcher l = {.cfg = cfg, .sock = sock, .sigfd = -1, .devnull = -1};
+	sigset_t mask;
+
+	prctl(PR_SET_NAME, "spawnd-launcher");
+	spd_log_setup(cfg->log_level, cfg->log_format == SPD_LOG_FORMAT_JSON, "launcher");
+	/* SIGHUP is our parent-death signal; SIGINT/SIGTERM (a terminal's ^C reaches
+	 * the whole foreground group) are left to the front, which destroys
+	 * children and then closes the socket. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	l.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (l.sigfd < 0 || prctl(PR_SET_PDEATHSIG, SIGHUP) < 0 ||
+	    prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+		spd_log(SPD_LOG_ERROR, "launcher setup failed", SPD_LOG_STR("error", strerror(errno)),
+			SPD_LOG_END);
+		_exit(1);
+	}
+	if (getppid() == 1)
+		_exit(1); /* the front died before PR_SET_PDEATHSIG */
+	l.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (l.devnull < 0 || spd_targets_prepare(cfg, &l.targets) < 0) {
+		spd_log(SPD_LOG_ERROR, "launcher setup failed", SPD_LOG_STR("error", strerror(errno)),
+			SPD_LOG_END);
+		_exit(1);
+	}
+	for (size_t i = 0; i < cfg->target_count; i++)
+		if (l.targets[i].error != NULL)
+			spd_log(SPD_LOG_WARN, "target unusable", SPD_LOG_STR("target", cfg->targets[i].name),
+				SPD_LOG_STR("error", l.targets[i].error), SPD_LOG_END);
+	send_hello(&l);
+	run(&l);
+}
+
+int spd_launcher_fork(const spd_config *cfg, pid_t *pid, int *fd)
+{
+	int sv[2];
+	pid_t p;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	fflush(NULL);
+	p = fork();
+	if (p < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return -e;
+	}
+	if (p == 0) {
+		close(sv[0]);
+		launcher_main(cfg, sv[1]);
+	}
+	close(sv[1]);
+	*pid = p;
+	*fd = sv[0];
+	return 0;
+}
+
+int spd_launcher_hello_decode(spd_launcher_hello *h, const void *body, size_t len)
+{
+	spd_wreader r;
+
+	memset(h, 0, sizeof *h);
+	spd_wreader_init(&r, body, len);
+	h->count = spd_wreader_u32(&r);
+	if (r.err != 0 || h->count > 100000)
+		return -EBADMSG;
+	h->names = calloc(h->count + 1, sizeof *h->names);
+	h->errors = calloc(h->count + 1, sizeof *h->errors);
+	if (h->names == NULL || h->errors == NULL) {
+		spd_launcher_hello_release(h);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < h->count && r.err == 0; i++) {
+		uint32_t ok;
+		h->names[i] = spd_wreader_strdup(&r);
+		ok = spd_wreader_u32(&r);
+		h->errors[i] = spd_wreader_strdup(&r);
+		if (ok) {
+			free(h->errors[i]);
+			h->errors[i] = NULL;
+		}
+	}
+	if (r.err != 0) {
+		spd_launcher_hello_release(h);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+void spd_launcher_hello_release(spd_launcher_hello *h)
+{
+	for (size_t i = 0; i < h->count; i++) {
+		if (h->names != NULL)
+			free(h->names[i]);
+		if (h->errors != NULL)
+			free(h->errors[i]);
+	}
+	free(h->names);
+	free(h->errors);
+	memset(h, 0, sizeof *h);
+}

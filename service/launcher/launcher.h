@@ -1,0 +1,48 @@
+/* The launcher: the single-threaded process that alone forks, execs, signals and
+ * reaps target children (SPEC §1, §2, §11).
+ *
+ * spawnd forks it before grpc_init(), so it never inherits a gRPC thread, and
+ * talks to it over a SOCK_SEQPACKET socketpair (wire.h). Its loop polls one
+ * signalfd (SIGCHLD, and SIGHUP as its parent-death signal), the socket, and
+ * each child's stdout, stderr and result channel; deadlines (grace periods,
+ * timeouts) are the poll timeout. Nothing on the path from a child's exit to
+ * the EXITED frame waits on a timer.
+ *
+ * Frames it answers (wire.h): START -> STARTED then EXITED (or only EXITED when
+ * the launch failed); DESTROY -> the stop signal to the group, SIGKILL after the
+ * grace period. It sends HELLO once, when its targets are prepared.
+ *
+ * It is a child subreaper. After a leader exits (seen with WNOWAIT, so its pid
+ * still pins the group id), whatever is left in its group is SIGKILLed, then the
+ * leader is reaped; any other process reparented to it is a stray and is
+ * SIGKILLed and reaped. A process is reported over only once its leader is
+ * reaped, its pipes reached EOF and no stray is left.
+ *
+ * When the front goes away (EOF on the socket, or SIGHUP from PR_SET_PDEATHSIG)
+ * it SIGKILLs every group and stray, reaps them all and exits.
+ */
+#ifndef SPAWND_LAUNCHER_LAUNCHER_H
+#define SPAWND_LAUNCHER_LAUNCHER_H
+
+#include <sys/types.h>
+
+#include "service/config/config.h"
+
+/* Forks the launcher for CFG. Must be called while the process has one thread.
+ * On success returns 0 and sets *pid and *fd (the front's end of the socket,
+ * O_CLOEXEC; the caller owns it). The launcher child never returns from here.
+ * Returns -errno on failure. */
+int spd_launcher_fork(const spd_config *cfg, pid_t *pid, int *fd);
+
+/* The per-target readiness the launcher sends in HELLO. */
+typedef struct spd_launcher_hello {
+	size_t count;
+	char **names;     /* count entries */
+	char **errors;    /* count entries; NULL where the target is usable */
+} spd_launcher_hello;
+
+/* Decodes a HELLO body. Returns 0 or -EBADMSG/-ENOMEM. */
+int spd_launcher_hello_decode(spd_launcher_hello *h, const void *body, size_t len);
+void spd_launcher_hello_release(spd_launcher_hello *h);
+
+#endif

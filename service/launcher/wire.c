@@ -1,0 +1,313 @@
+#include "service/launcher/wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void put(spd_wbuf *b, const void *p, size_t n)
+{
+	if (b->err != 0)
+		return;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		uint8_t *d;
+		while (cap < b->len + n)
+			cap *= 2;
+		d = realloc(b->data, cap);
+		if (d == NULL) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->data = d;
+		b->cap = cap;
+	}
+	if (n > 0)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+void spd_wbuf_u32(spd_wbuf *b, uint32_t v)
+{
+	put(b, &v, sizeof v);
+}
+
+void spd_wbuf_i64(spd_wbuf *b, int64_t v)
+{
+	put(b, &v, sizeof v);
+}
+
+void spd_wbuf_bytes(spd_wbuf *b, const void *p, size_t len)
+{
+	uint64_t n = len;
+
+	put(b, &n, sizeof n);
+	put(b, p, len);
+}
+
+void spd_wbuf_str(spd_wbuf *b, const char *s)
+{
+	spd_wbuf_bytes(b, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
+}
+
+void spd_wbuf_release(spd_wbuf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+	b->err = 0;
+}
+
+void spd_wreader_init(spd_wreader *r, const void *body, size_t len)
+{
+	r->p = body;
+	r->left = body != NULL ? len : 0;
+	r->err = 0;
+}
+
+static int take(spd_wreader *r, void *out, size_t n)
+{
+	if (r->err != 0 || r->left < n) {
+		r->err = -EBADMSG;
+		memset(out, 0, n);
+		return -1;
+	}
+	memcpy(out, r->p, n);
+	r->p += n;
+	r->left -= n;
+	return 0;
+}
+
+uint32_t spd_wreader_u32(spd_wreader *r)
+{
+	uint32_t v;
+
+	take(r, &v, sizeof v);
+	return v;
+}
+
+int64_t spd_wreader_i64(spd_wreader *r)
+{
+	int64_t v;
+
+	take(r, &v, sizeof v);
+	return v;
+}
+
+const void *spd_wreader_bytes(spd_wreader *r, size_t *len)
+{
+	uint64_t n;
+	const void *p;
+
+	*len = 0;
+	if (take(r, &n, sizeof n) < 0)
+		return "";
+	if (n > r->left) {
+		r->err = -EBADMSG;
+		return "";
+	}
+	p = r->p;
+	r->p += n;
+	r->left -= n;
+	*len = (size_t)n;
+	return p;
+}
+
+char *spd_wreader_strdup(spd_wreader *r)
+{
+	size_t n;
+	const char *p = spd_wreader_bytes(r, &n);
+
+	if (r->err != 0)
+		return NULL;
+	return strndup(p, n);
+}
+
+static int send_all(int fd, const struct msghdr *msg)
+{
+	for (;;) {
+		ssize_t n = sendmsg(fd, msg, MSG_NOSIGNAL);
+		if (n >= 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Moves a large body into a sealed memfd; returns the fd or -errno. */
+static int body_to_memfd(const spd_wbuf *body)
+{
+	int fd = memfd_create("spawnd-frame", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	size_t off = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (off < body->len) {
+		ssize_t n = write(fd, body->data + off, body->len - off);
+		if (n < 0) {
+			int e = errno;
+			if (e == EINTR)
+				continue;
+			close(fd);
+			return -e;
+		}
+		off += (size_t)n;
+	}
+	/* Sealed, so the receiver may trust the size it reads. */
+	fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+	return fd;
+}
+
+int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body)
+{
+	spd_wire_hdr hdr = {.type = type, .flags = 0, .key = key};
+	size_t blen = body != NULL ? body->len : 0;
+	struct iovec iov[2];
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	int memfd = -1, rc;
+
+	if (body != NULL && body->err != 0)
+		return body->err;
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof hdr;
+	if (sizeof hdr + blen <= SPD_WIRE_MAX_DGRAM) {
+		if (blen > 0) {
+			iov[1].iov_base = body->data;
+			iov[1].iov_len = blen;
+			msg.msg_iovlen = 2;
+		}
+		return send_all(fd, &msg);
+	}
+	if (blen > SPD_WIRE_MAX_BODY)
+		return -EMSGSIZE;
+	memfd = body_to_memfd(body);
+	if (memfd < 0)
+		return memfd;
+	hdr.flags |= SPD_WIRE_F_MEMFD;
+	memset(&ctl, 0, sizeof ctl);
+	msg.msg_control = ctl.buf;
+	msg.msg_controllen = sizeof ctl.buf;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &memfd, sizeof memfd);
+	rc = send_all(fd, &msg);
+	close(memfd);
+	return rc;
+}
+
+/* Reads the whole body out of a received memfd. */
+static int body_from_memfd(int mfd, uint8_t **body, size_t *body_len)
+{
+	off_t size = lseek(mfd, 0, SEEK_END);
+	uint8_t *buf;
+	size_t off = 0;
+
+	if (size < 0)
+		return -errno;
+	if ((uint64_t)size > SPD_WIRE_MAX_BODY)
+		return -EBADMSG;
+	buf = malloc(size > 0 ? (size_t)size : 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	while (off < (size_t)size) {
+		ssize_t n = pread(mfd, buf + off, (size_t)size - off, (off_t)off);
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			free(buf);
+			return n < 0 ? -errno : -EBADMSG;
+		}
+		off += (size_t)n;
+	}
+	*body = buf;
+	*body_len = off;
+	return 0;
+}
+
+int spd_wire_recv(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_len)
+{
+	uint8_t *buf = NULL;
+	struct iovec iov;
+	struct msghdr msg;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} ctl;
+	int memfd = -1, rc;
+	ssize_t n;
+
+	*body = NULL;
+	*body_len = 0;
+	buf = malloc(SPD_WIRE_MAX_DGRAM);
+	if (buf == NULL)
+		return -ENOMEM;
+	for (;;) {
+		memset(&msg, 0, sizeof msg);
+		iov.iov_base = buf;
+		iov.iov_len = SPD_WIRE_MAX_DGRAM;
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof ctl.buf;
+		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+		if (n >= 0 || errno != EINTR)
+			break;
+	}
+	if (n < 0) {
+		rc = -errno;
+		goto out;
+	}
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < nfd; i++) {
+				int f;
+				memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+				if (memfd < 0)
+					memfd = f;
+				else
+					close(f);
+			}
+		}
+	}
+	if (n == 0) {
+		rc = 0;
+		goto out;
+	}
+	if ((size_t)n < sizeof *hdr || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		rc = -EBADMSG;
+		goto out;
+	}
+	memcpy(hdr, buf, sizeof *hdr);
+	if (hdr->flags & SPD_WIRE_F_MEMFD) {
+		if (memfd < 0) {
+			rc = -EBADMSG;
+			goto out;
+		}
+		rc = body_from_memfd(memfd, body, body_len);
+		if (rc == 0)
+			rc = 1;
+		goto out;
+	}
+	*body_len = (size_t)n - sizeof *hdr;
+	if (*body_len > 0) {
+		memmove(buf, buf + sizeof *hdr, *body_len);
+		*body = buf;
+		buf = NULL;
+	}
+	rc = 1;
+out:
+	if (memfd >= 0)
+		close(memfd);
+	free(buf);
+	return rc;
+}

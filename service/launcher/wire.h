@@ -1,0 +1,81 @@
+/* The front <-> launcher channel (SPEC §11): a SOCK_SEQPACKET socketpair carrying
+ * one frame per datagram. A frame is a fixed header and a body of fields packed
+ * with the spd_wbuf writer and read back with the spd_wreader reader. Both ends
+ * are the same build, so fields are in host order and unversioned.
+ *
+ * Datagrams stay <= SPD_WIRE_MAX_DGRAM. A larger body travels in a sealed memfd
+ * passed with SCM_RIGHTS; the datagram then carries only the header with
+ * SPD_WIRE_F_MEMFD. Receiving is transparent: spd_wire_recv() returns the body
+ * either way.
+ *
+ * No gRPC here: the launcher links this. Thread: a socket end may be sent on and
+ * received on by one thread each at a time; the helpers keep no global state.
+ */
+#ifndef SPAWND_LAUNCHER_WIRE_H
+#define SPAWND_LAUNCHER_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPD_WIRE_MAX_DGRAM (64u * 1024u)
+/* Largest body accepted from a memfd: inputs, results and tails all fit. */
+#define SPD_WIRE_MAX_BODY (256u * 1024u * 1024u)
+
+enum spd_wire_type {
+	SPD_WIRE_HELLO = 1,   /* L->F: the launcher is up; per-target readiness */
+	SPD_WIRE_START = 2,   /* F->L: start a process (spd_start_req) */
+	SPD_WIRE_DESTROY = 3, /* F->L: destroy a process: i64 grace_ms */
+	SPD_WIRE_STARTED = 4, /* L->F: the child runs: i32 pid, i64 started_ns */
+	SPD_WIRE_EXITED = 5,  /* L->F: the process is over (spd_exit_report) */
+};
+
+#define SPD_WIRE_F_MEMFD 1u
+
+typedef struct spd_wire_hdr {
+	uint32_t type;
+	uint32_t flags;
+	uint64_t key;  /* the front's serial number of the process; 0 for HELLO */
+} spd_wire_hdr;
+
+/* A growable body being written. Errors are sticky: check `err` once at the end. */
+typedef struct spd_wbuf {
+	uint8_t *data;
+	size_t len, cap;
+	int err;  /* 0 or -ENOMEM */
+} spd_wbuf;
+
+#define SPD_WBUF_INIT {NULL, 0, 0, 0}
+
+void spd_wbuf_u32(spd_wbuf *b, uint32_t v);
+void spd_wbuf_i64(spd_wbuf *b, int64_t v);
+void spd_wbuf_bytes(spd_wbuf *b, const void *p, size_t len);
+void spd_wbuf_str(spd_wbuf *b, const char *s);  /* NULL is written as "" */
+void spd_wbuf_release(spd_wbuf *b);
+
+/* Reads a body. Pointers returned point into the body. Errors are sticky: after
+ * any read past the end, `err` is -EBADMSG and every read returns 0/""/NULL. */
+typedef struct spd_wreader {
+	const uint8_t *p;
+	size_t left;
+	int err;
+} spd_wreader;
+
+void spd_wreader_init(spd_wreader *r, const void *body, size_t len);
+uint32_t spd_wreader_u32(spd_wreader *r);
+int64_t spd_wreader_i64(spd_wreader *r);
+/* Returns a pointer to LEN bytes (not NUL-terminated), never NULL. */
+const void *spd_wreader_bytes(spd_wreader *r, size_t *len);
+/* Copies a string into a new NUL-terminated heap string (caller frees), or NULL
+ * on error. Strings containing NUL are cut there. */
+char *spd_wreader_strdup(spd_wreader *r);
+
+/* Sends one frame. Blocks while the socket buffer is full. Returns 0 or -errno. */
+int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body);
+
+/* Receives one frame: *body is a heap buffer the caller frees (NULL when empty).
+ * Returns 1 on a frame, 0 on EOF (the peer is gone), -errno on error (-EBADMSG
+ * for a malformed frame, which the caller should treat as fatal). Descriptors
+ * received are O_CLOEXEC and closed here. */
+int spd_wire_recv(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_len);
+
+#endif

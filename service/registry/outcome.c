@@ -1,0 +1,67 @@
+#include "service/registry/outcome.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "service/common/signame.h"
+
+/* The seed's OOM exit codes (caikit maps 137, 9 and -9 to OOM). spawnd only
+ * flags them as suspected, and never when spawnd sent the SIGKILL itself. */
+static bool oom_exit_code(int code)
+{
+	return code == 137 || code == 9;
+}
+
+void spd_outcome_classify(const spd_exit_report *r, bool destroy_requested, spd_outcome *o)
+{
+	int st = r->wait_status;
+
+	memset(o, 0, sizeof *o);
+	if (r->flags & SPD_EXIT_LAUNCH_FAILED) {
+		o->state = destroy_requested ? SPD_STATE_CANCELED : SPD_STATE_FAILED;
+		o->kind = destroy_requested ? SPD_ERR_NONE : SPD_ERR_LAUNCH;
+		o->type = r->launch_stage;
+		return;
+	}
+	o->ran = true;
+	if (WIFEXITED(st)) {
+		o->exit_code = WEXITSTATUS(st);
+	} else if (WIFSIGNALED(st)) {
+		o->signal = WTERMSIG(st);
+		o->core_dumped = WCOREDUMP(st) != 0;
+	}
+
+	if (destroy_requested) {
+		o->state = SPD_STATE_CANCELED;
+		return;
+	}
+	o->state = SPD_STATE_FAILED;
+	if (r->flags & SPD_EXIT_TIMED_OUT) {
+		o->kind = SPD_ERR_TIMEOUT;
+		o->type = "Timeout";
+	} else if (r->flags & SPD_EXIT_SETUP_FAILED) {
+		o->kind = SPD_ERR_LAUNCH;
+		o->type = r->launch_stage;
+	} else if (r->flags & SPD_EXIT_TOO_LARGE) {
+		o->kind = SPD_ERR_RESULT_TOO_LARGE;
+		o->type = "ResultTooLarge";
+	} else if (r->flags & SPD_EXIT_OOM) {
+		o->kind = SPD_ERR_OOM;
+		o->type = "OutOfMemory";
+	} else if (r->flags & SPD_EXIT_RAISED) {
+		o->kind = SPD_ERR_RAISED;
+		o->type = r->raise_type;
+	} else if (o->signal != 0) {
+		bool ours = (r->flags & SPD_EXIT_SENT_KILL) && o->signal == SIGKILL;
+		o->kind = SPD_ERR_SIGNALED;
+		o->type = spd_signal_name(o->signal);
+		o->oom_suspected = o->signal == SIGKILL && !ours;
+	} else if (o->exit_code != 0) {
+		o->kind = SPD_ERR_EXIT_CODE;
+		o->type = "ExitCode";
+		o->oom_suspected = oom_exit_code(o->exit_code);
+	} else {
+		o->state = SPD_STATE_SUCCEEDED;
+	}
+}

@@ -1,0 +1,28 @@
+/* How a process ended, from the launcher's raw facts (SPEC §2 "Errors" and
+ * "OOM is never a guess that lies"). Pure: table-tested in
+ * tests/unit/outcome_test.c. */
+#ifndef SPAWND_REGISTRY_OUTCOME_H
+#define SPAWND_REGISTRY_OUTCOME_H
+
+#include <stdbool.h>
+
+#include "service/launcher/messages.h"
+#include "service/registry/process.h"
+
+typedef struct spd_outcome {
+	spd_state state;          /* SUCCEEDED, FAILED or CANCELED */
+	spd_error_kind kind;      /* SPD_ERR_NONE unless FAILED */
+	const char *type;         /* static or borrowed from the report */
+	int32_t exit_code;        /* normal exit only */
+	int32_t signal;           /* death by signal only */
+	bool core_dumped;
+	bool oom_suspected;
+	bool ran;                 /* a child ran and ended */
+} spd_outcome;
+
+/* Classifies REPORT. DESTROY_REQUESTED: Destroy was called while the process was
+ * pending or running (it then ends CANCELED, whatever the child did). */
+void spd_outcome_classify(const spd_exit_report *report, bool destroy_requested,
+			  spd_outcome *out);
+
+#endif

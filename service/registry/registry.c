@@ -1,0 +1,665 @@
+/* The registry: see registry.h for the contract. */
+#include "service/registry/registry.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "service/common/clock.h"
+#include "service/common/log.h"
+#include "service/common/utf8.h"
+#include "service/registry/outcome.h"
+
+#define BUCKETS 16384u
+/* Cap on strings a child supplies, after UTF-8 repair. */
+#define ERROR_TYPE_MAX 256u
+#define ERROR_MESSAGE_MAX 8192u
+#define ERROR_BACKTRACE_MAX 16384u
+#define LAUNCH_MESSAGE_MAX 1024u
+
+typedef struct watcher {
+	struct watcher *next;
+	uint64_t id;
+	spd_watch_fn fn;
+	void *ctx;
+} watcher;
+
+typedef struct entry {
+	spd_process p;
+	struct entry *id_next, *key_next;  /* hash chains */
+	struct entry *older, *newer;       /* creation order */
+	watcher *watchers;
+	size_t target_index;
+	bool destroy_requested;            /* Destroy came while pending or running */
+} entry;
+
+typedef struct target_state {
+	uint32_t running, pending;
+	char *error;  /* from HELLO; NULL = usable */
+} target_state;
+
+struct spd_registry {
+	pthread_mutex_t mu;
+	pthread_cond_t idle;         /* signalled when live drops */
+	const spd_config *cfg;
+	spd_registry_ops ops;
+	entry *by_id[BUCKETS];
+	entry *by_key[BUCKETS];
+	entry *oldest, *newest;
+	size_t count, live;
+	uint64_t next_key, next_watch_id;
+	target_state *targets;
+	bool shutting_down, launcher_lost;
+};
+
+/* ---- tables ---------------------------------------------------------------- */
+
+static uint32_t hash_str(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % BUCKETS;
+}
+
+static entry *find_id(spd_registry *r, const char *id)
+{
+	for (entry *e = r->by_id[hash_str(id)]; e != NULL; e = e->id_next)
+		if (strcmp(e->p.id, id) == 0)
+			return e;
+	return NULL;
+}
+
+static entry *find_key(spd_registry *r, uint64_t key)
+{
+	for (entry *e = r->by_key[key % BUCKETS]; e != NULL; e = e->key_next)
+		if (e->p.key == key)
+			return e;
+	return NULL;
+}
+
+static void link_entry(spd_registry *r, entry *e)
+{
+	uint32_t h = hash_str(e->p.id);
+
+	e->id_next = r->by_id[h];
+	r->by_id[h] = e;
+	e->key_next = r->by_key[e->p.key % BUCKETS];
+	r->by_key[e->p.key % BUCKETS] = e;
+	e->older = r->newest;
+	if (r->newest != NULL)
+		r->newest->newer = e;
+	r->newest = e;
+	if (r->oldest == NULL)
+		r->oldest = e;
+	r->count++;
+}
+
+static void unlink_entry(spd_registry *r, entry *e)
+{
+	entry **pp;
+
+	for (pp = &r->by_id[hash_str(e->p.id)]; *pp != e; pp = &(*pp)->id_next)
+		;
+	*pp = e->id_next;
+	for (pp = &r->by_key[e->p.key % BUCKETS]; *pp != e; pp = &(*pp)->key_next)
+		;
+	*pp = e->key_next;
+	if (e->older != NULL)
+		e->older->newer = e->newer;
+	else
+		r->oldest = e->newer;
+	if (e->newer != NULL)
+		e->newer->older = e->older;
+	else
+		r->newest = e->older;
+	r->count--;
+}
+
+static void free_entry(entry *e)
+{
+	while (e->watchers != NULL) {
+		watcher *w = e->watchers;
+		e->watchers = w->next;
+		free(w);
+	}
+	spd_process_release(&e->p);
+	free(e);
+}
+
+/* Drops the oldest terminal records beyond history.max_records. Records with a
+ * watcher stay: their watcher still reads them. */
+static void evict(spd_registry *r)
+{
+	entry *e = r->oldest;
+
+	while (e != NULL && r->count - r->live > r->cfg->history_max_records) {
+		entry *next = e->newer;
+		if (spd_state_terminal(e->p.state) && e->watchers == NULL) {
+			unlink_entry(r, e);
+			free_entry(e);
+		}
+		e = next;
+	}
+}
+
+/* ---- events ---------------------------------------------------------------- */
+
+/* Delivers the record's current state to its watchers; drops those that are
+ * done (and all of them after the terminal event). */
+static void notify(entry *e)
+{
+	bool terminal = spd_state_terminal(e->p.state);
+	watcher **pp = &e->watchers;
+
+	while (*pp != NULL) {
+		watcher *w = *pp;
+		bool keep = w->fn(w->ctx, &e->p, SPD_NOTE_STATE, terminal);
+		if (!keep || terminal) {
+			*pp = w->next;
+			free(w);
+		} else {
+			pp = &w->next;
+		}
+	}
+}
+
+/* The one place a state changes: the table decides, then counters, sequence
+ * and watchers follow. Returns false when the event is not allowed. */
+static bool apply(spd_registry *r, entry *e, spd_event ev)
+{
+	spd_state from = e->p.state;
+	spd_state to = spd_state_next(from, ev);
+	target_state *ts = &r->targets[e->target_index];
+
+	if (to == 0) {
+		spd_log(SPD_LOG_WARN, "event ignored in this state", SPD_LOG_STR("process_id", e->p.id),
+			SPD_LOG_STR("state", spd_state_name(from)), SPD_LOG_INT("event", ev), SPD_LOG_END);
+		return false;
+	}
+	if (to == from)
+		return true;
+	if (from == SPD_STATE_PENDING)
+		ts->pending--;
+	else if (from == SPD_STATE_RUNNING)
+		ts->running--;
+	if (to == SPD_STATE_RUNNING)
+		ts->running++;
+	e->p.state = to;
+	e->p.seq++;
+	if (spd_state_terminal(to)) {
+		r->live--;
+		pthread_cond_broadcast(&r->idle);
+	}
+	notify(e);
+	return true;
+}
+
+/* ---- create / destroy --------------------------------------------------------- */
+
+spd_registry *spd_registry_create(const spd_config *cfg, const spd_registry_ops *ops)
+{
+	spd_registry *r = calloc(1, sizeof *r);
+	pthread_condattr_t ca;
+
+	if (r == NULL)
+		return NULL;
+	r->targets = calloc(cfg->target_count ? cfg->target_count : 1, sizeof *r->targets);
+	if (r->targets == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->cfg = cfg;
+	r->ops = *ops;
+	r->next_key = 1;
+	r->next_watch_id = 1;
+	pthread_mutex_init(&r->mu, NULL);
+	/* Deadlines are CLOCK_MONOTONIC (gRPC notes §7: a realtime condvar with
+	 * monotonic deadlines spins). */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->idle, &ca);
+	pthread_condattr_destroy(&ca);
+	return r;
+}
+
+void spd_registry_destroy(spd_registry *r)
+{
+	if (r == NULL)
+		return;
+	while (r->oldest != NULL) {
+		entry *e = r->oldest;
+		unlink_entry(r, e);
+		free_entry(e);
+	}
+	for (size_t i = 0; i < r->cfg->target_count; i++)
+		free(r->targets[i].error);
+	free(r->targets);
+	pthread_cond_destroy(&r->idle);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+/* ---- RPC side ---------------------------------------------------------------- */
+
+static char **dup_strv(const char *const *v, size_t n)
+{
+	char **out = calloc(n + 1, sizeof *out);
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		out[i] = strdup(v[i]);
+		if (out[i] == NULL) {
+			for (size_t j = 0; j < i; j++)
+				free(out[j]);
+			free(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+static int64_t clamp_ms(int64_t requested, int64_t target)
+{
+	if (requested < 0)
+		return target;
+	/* A target value of 0 for the timeout means none: any request fits. */
+	if (target > 0 && requested > target)
+		return target;
+	return requested;
+}
+
+int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx)
+{
+	const spd_target_config *tc = NULL;
+	size_t ti = 0;
+	entry *e;
+	spd_start_req req;
+	int rc;
+
+	for (ti = 0; ti < r->cfg->target_count; ti++) {
+		if (strcmp(r->cfg->targets[ti].name, sp->target) == 0) {
+			tc = &r->cfg->targets[ti];
+			break;
+		}
+	}
+	if (tc == NULL)
+		return -ENOENT;
+	if (tc->kind == SPD_TARGET_EXEC && !tc->allow_args && sp->argc > 0)
+		return -EINVAL;
+	e = calloc(1, sizeof *e);
+	if (e == NULL)
+		return -ENOMEM;
+	e->target_index = ti;
+	spd_id_new(e->p.id);
+	e->p.target = strdup(tc->name);
+	e->p.argv = dup_strv(sp->argv, sp->argc);
+	e->p.argc = sp->argc;
+	e->p.labels = dup_strv(sp->labels, 2 * (size_t)sp->label_count);
+	e->p.label_count = sp->label_count;
+	e->p.start_method = tc->limits.start_method;
+	e->p.state = SPD_STATE_PENDING;
+	e->p.seq = 1;
+	e->p.created_ns = spd_clock_real_ns();
+	e->p.grace_ms = clamp_ms(sp->grace_ms, tc->limits.destroy_grace_ms);
+	e->p.timeout_ms = sp->timeout_ms < 0 ? tc->limits.timeout_ms
+					     : clamp_ms(sp->timeout_ms, tc->limits.timeout_ms);
+	if (e->p.target == NULL || e->p.argv == NULL || e->p.labels == NULL) {
+		free_entry(e);
+		return -ENOMEM;
+	}
+	e->watchers = calloc(1, sizeof *e->watchers);
+	if (e->watchers == NULL) {
+		free_entry(e);
+		return -ENOMEM;
+	}
+
+	pthread_mutex_lock(&r->mu);
+	if (r->shutting_down || r->launcher_lost) {
+		pthread_mutex_unlock(&r->mu);
+		free_entry(e);
+		return -ESHUTDOWN;
+	}
+	e->p.key = r->next_key++;
+	/* The start waiter: its first STATE event is RUNNING or a launch failure. */
+	e->watchers->id = r->next_watch_id++;
+	e->watchers->fn = fn;
+	e->watchers->ctx = ctx;
+	link_entry(r, e);
+	r->live++;
+	r->targets[ti].pending++;
+	req = (spd_start_req){
+		.process_id = e->p.id,
+		.target = e->p.target,
+		.argv = e->p.argv,
+		.argc = e->p.argc,
+		.input = (uint8_t *)sp->input,
+		.input_len = sp->input_len,
+		.labels = e->p.labels,
+		.label_count = e->p.label_count,
+		.grace_ms = e->p.grace_ms,
+		.timeout_ms = e->p.timeout_ms,
+	};
+	rc = r->ops.send_start(r->ops.ctx, e->p.key, &req);
+	if (rc < 0) {
+		/* The launcher is unreachable: the reader thread will report it lost. */
+		e->p.error.kind = SPD_ERR_LOST;
+		e->p.error.type = strdup("LauncherLost");
+		e->p.error.message = strdup("the launcher is unreachable");
+		e->p.threw = true;
+		e->p.ended_ns = spd_clock_real_ns();
+		apply(r, e, SPD_EV_LOST);
+	}
+	spd_log(SPD_LOG_INFO, "process accepted", SPD_LOG_STR("process_id", e->p.id),
+		SPD_LOG_STR("target", e->p.target), SPD_LOG_END);
+	evict(r);
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx)
+{
+	entry *e;
+
+	pthread_mutex_lock(&r->mu);
+	e = find_id(r, id);
+	if (e != NULL)
+		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, spd_state_terminal(e->p.state));
+	pthread_mutex_unlock(&r->mu);
+	return e != NULL ? 0 : -ENOENT;
+}
+
+static int add_watcher(spd_registry *r, entry *e, spd_watch_fn fn, void *ctx, uint64_t *id)
+{
+	watcher *w = calloc(1, sizeof *w);
+
+	if (w == NULL)
+		return -ENOMEM;
+	w->id = r->next_watch_id++;
+	w->fn = fn;
+	w->ctx = ctx;
+	w->next = e->watchers;
+	e->watchers = w;
+	if (id != NULL)
+		*id = w->id;
+	return 0;
+}
+
+/* Asks the launcher to destroy E (not terminal) with GRACE_MS. */
+static void request_destroy(spd_registry *r, entry *e, int64_t grace_ms)
+{
+	e->p.destroyed = true;
+	e->p.canceled = true;
+	e->destroy_requested = true;
+	apply(r, e, SPD_EV_DESTROY);
+	if (r->ops.send_destroy(r->ops.ctx, e->p.key, grace_ms) < 0)
+		spd_log(SPD_LOG_WARN, "cannot send destroy to the launcher",
+			SPD_LOG_STR("process_id", e->p.id), SPD_LOG_END);
+}
+
+int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_ms, bool wait,
+				 spd_watch_fn fn, void *ctx)
+{
+	entry *e;
+	int rc = 0;
+
+	pthread_mutex_lock(&r->mu);
+	e = find_id(r, id);
+	if (e == NULL) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (spd_state_terminal(e->p.state)) {
+		e->p.destroyed = true;  /* canceled stays as it was */
+		apply(r, e, SPD_EV_DESTROY);
+	} else {
+		request_destroy(r, e, clamp_ms(grace_ms, e->p.grace_ms));
+	}
+	if (!wait || spd_state_terminal(e->p.state))
+		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, spd_state_terminal(e->p.state));
+	else
+		rc = add_watcher(r, e, fn, ctx, NULL);
+out:
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+int spd_registry_watch(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx,
+		       uint64_t *watch_id)
+{
+	entry *e;
+	int rc = 0;
+
+	*watch_id = 0;
+	pthread_mutex_lock(&r->mu);
+	e = find_id(r, id);
+	if (e == NULL) {
+		rc = -ENOENT;
+	} else {
+		bool terminal = spd_state_terminal(e->p.state);
+		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, terminal);
+		if (!terminal)
+			rc = add_watcher(r, e, fn, ctx, watch_id);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+bool spd_registry_unwatch(spd_registry *r, uint64_t watch_id)
+{
+	bool removed = false;
+
+	if (watch_id == 0)
+		return false;
+	pthread_mutex_lock(&r->mu);
+	for (entry *e = r->newest; e != NULL; e = e->older) {
+		for (watcher **pp = &e->watchers; *pp != NULL; pp = &(*pp)->next) {
+			if ((*pp)->id == watch_id) {
+				watcher *w = *pp;
+				*pp = w->next;
+				free(w);
+				removed = true;
+				goto out;
+			}
+		}
+	}
+out:
+	pthread_mutex_unlock(&r->mu);
+	return removed;
+}
+
+void spd_registry_list_targets(spd_registry *r, spd_target_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->cfg->target_count; i++) {
+		const char *err = r->targets[i].error;
+		if (r->launcher_lost)
+			err = "the launcher is gone";
+		fn(ctx, &r->cfg->targets[i], r->targets[i].running, r->targets[i].pending, err);
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- launcher side ------------------------------------------------------------ */
+
+void spd_registry_on_hello(spd_registry *r, size_t count, char *const *names, char *const *errors)
+{
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < count; i++) {
+		for (size_t t = 0; t < r->cfg->target_count; t++) {
+			if (strcmp(r->cfg->targets[t].name, names[i]) != 0)
+				continue;
+			free(r->targets[t].error);
+			r->targets[t].error = errors[i] != NULL ? strdup(errors[i]) : NULL;
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+void spd_registry_on_started(spd_registry *r, uint64_t key, int32_t pid, int64_t started_ns)
+{
+	entry *e;
+
+	pthread_mutex_lock(&r->mu);
+	e = find_key(r, key);
+	if (e != NULL) {
+		e->p.pid = pid;
+		e->p.started_ns = started_ns;
+		apply(r, e, SPD_EV_STARTED);
+		spd_log(SPD_LOG_INFO, "process running", SPD_LOG_STR("process_id", e->p.id),
+			SPD_LOG_STR("target", e->p.target), SPD_LOG_INT("pid", pid), SPD_LOG_END);
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+static char *sanitized(const char *s, size_t max)
+{
+	return spd_utf8_sanitize(s != NULL ? s : "", s != NULL ? strlen(s) : 0, max);
+}
+
+/* Fills the record's error from a classified outcome and the report. */
+static void fill_error(entry *e, const spd_outcome *o, const spd_exit_report *rep)
+{
+	spd_process_error *err = &e->p.error;
+	char msg[LAUNCH_MESSAGE_MAX];
+
+	err->kind = o->kind;
+	err->exit_code = o->exit_code;
+	err->signal = o->signal;
+	err->core_dumped = o->core_dumped;
+	err->oom_suspected = o->oom_suspected;
+	err->type = sanitized(o->type, ERROR_TYPE_MAX);
+	switch (o->kind) {
+	case SPD_ERR_RAISED:
+		err->message = sanitized(rep->raise_message, ERROR_MESSAGE_MAX);
+		err->backtrace = sanitized(rep->raise_backtrace, ERROR_BACKTRACE_MAX);
+		return;
+	case SPD_ERR_LAUNCH:
+		snprintf(msg, sizeof msg, "%s: %s", rep->launch_stage ? rep->launch_stage : "launch",
+			 rep->launch_message ? rep->launch_message : "failed");
+		break;
+	case SPD_ERR_EXIT_CODE:
+		snprintf(msg, sizeof msg, "exited with code %d%s", o->exit_code,
+			 o->oom_suspected ? " (an OOM exit code: maybe out of memory)" : "");
+		break;
+	case SPD_ERR_SIGNALED:
+		snprintf(msg, sizeof msg, "killed by %s%s%s", o->type ? o->type : "a signal",
+			 o->core_dumped ? " (core dumped)" : "",
+			 o->oom_suspected ? " (not sent by spawnd: maybe out of memory)" : "");
+		break;
+	case SPD_ERR_TIMEOUT:
+		snprintf(msg, sizeof msg, "timeout of %lld ms expired; destroyed",
+			 (long long)e->p.timeout_ms);
+		break;
+	case SPD_ERR_OOM:
+		snprintf(msg, sizeof msg, "out of memory under its memory limit");
+		break;
+	case SPD_ERR_RESULT_TOO_LARGE:
+		snprintf(msg, sizeof msg, "result larger than max_result_bytes");
+		break;
+	default:
+		msg[0] = '\0';
+		break;
+	}
+	err->message = sanitized(msg, ERROR_MESSAGE_MAX);
+}
+
+void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_report *rep)
+{
+	spd_outcome o;
+	entry *e;
+	spd_event ev;
+
+	pthread_mutex_lock(&r->mu);
+	e = find_key(r, key);
+	if (e == NULL || spd_state_terminal(e->p.state))
+		goto out;
+	spd_outcome_classify(rep, e->destroy_requested, &o);
+	e->p.ran = o.ran;
+	e->p.exit_code = o.exit_code;
+	e->p.signal = o.signal;
+	if (!o.ran)
+		e->p.pid = 0;
+	e->p.ended_ns = rep->ended_ns ? rep->ended_ns : spd_clock_real_ns();
+	e->p.utime_us = rep->utime_us;
+	e->p.stime_us = rep->stime_us;
+	e->p.maxrss_bytes = rep->maxrss_bytes;
+	e->p.result = rep->result;
+	e->p.result_len = rep->result_len;
+	e->p.stdout_tail = rep->stdout_tail;
+	e->p.stdout_len = rep->stdout_len;
+	e->p.stderr_tail = rep->stderr_tail;
+	e->p.stderr_len = rep->stderr_len;
+	e->p.output_truncated = (size_t)rep->stdout_total > rep->stdout_len ||
+				(size_t)rep->stderr_total > rep->stderr_len;
+	rep->result = rep->stdout_tail = rep->stderr_tail = NULL;
+	if (o.state == SPD_STATE_FAILED) {
+		e->p.threw = true;
+		fill_error(e, &o, rep);
+	}
+	ev = o.state == SPD_STATE_SUCCEEDED ? SPD_EV_SUCCEEDED
+	     : o.state == SPD_STATE_CANCELED ? SPD_EV_CANCELED : SPD_EV_FAILED;
+	spd_log(SPD_LOG_INFO, "process ended", SPD_LOG_STR("process_id", e->p.id),
+		SPD_LOG_STR("target", e->p.target), SPD_LOG_STR("state", spd_state_name(o.state)),
+		SPD_LOG_INT("exit_code", o.exit_code), SPD_LOG_INT("signal", o.signal), SPD_LOG_END);
+	apply(r, e, ev);
+	evict(r);
+out:
+	pthread_mutex_unlock(&r->mu);
+}
+
+void spd_registry_on_launcher_lost(spd_registry *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->launcher_lost = true;
+	for (entry *e = r->oldest; e != NULL; e = e->newer) {
+		if (spd_state_terminal(e->p.state))
+			continue;
+		e->p.threw = true;
+		e->p.ended_ns = spd_clock_real_ns();
+		e->p.error.kind = SPD_ERR_LOST;
+		e->p.error.type = strdup("LauncherLost");
+		e->p.error.message = strdup("the launcher died while the process was live");
+		e->p.ran = e->p.state == SPD_STATE_RUNNING;
+		apply(r, e, SPD_EV_LOST);
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- shutdown ---------------------------------------------------------------- */
+
+size_t spd_registry_shutdown(spd_registry *r, int64_t grace_cap_ms, int64_t deadline_ns)
+{
+	struct timespec ts = {.tv_sec = deadline_ns / 1000000000, .tv_nsec = deadline_ns % 1000000000};
+	size_t live;
+
+	pthread_mutex_lock(&r->mu);
+	r->shutting_down = true;
+	for (entry *e = r->oldest; e != NULL; e = e->newer) {
+		if (spd_state_terminal(e->p.state) || e->destroy_requested)
+			continue;
+		request_destroy(r, e, e->p.grace_ms < grace_cap_ms ? e->p.grace_ms : grace_cap_ms);
+	}
+	while (r->live > 0 && !r->launcher_lost) {
+		if (pthread_cond_timedwait(&r->idle, &r->mu, &ts) == ETIMEDOUT)
+			break;
+	}
+	live = r->live;
+	pthread_mutex_unlock(&r->mu);
+	return live;
+}
+
+size_t spd_registry_live_count(spd_registry *r)
+{
+	size_t n;
+
+	pthread_mutex_lock(&r->mu);
+	n = r->live;
+	pthread_mutex_unlock(&r->mu);
+	return n;
+}

@@ -1,0 +1,34 @@
+/* The RPC handlers of spawnd.v1.ProcessService, one file each. A handler owns
+ * CALL (it must end it, now or later, with spd_call_finish or a stream) and
+ * PAYLOAD (the request bytes, NULL for an empty message). Handlers run on the
+ * CQ thread and never block. */
+#ifndef SPAWND_RPC_HANDLERS_H
+#define SPAWND_RPC_HANDLERS_H
+
+#include <grpc/grpc.h>
+
+#include "service/config/config.h"
+#include "service/registry/registry.h"
+#include "spawnd/v1/spawnd.pb-c.h"
+
+typedef struct spd_rpc_env {
+	spd_registry *registry;
+	const spd_config *cfg;
+} spd_rpc_env;
+
+typedef void (*spd_rpc_handler)(const spd_rpc_env *env, grpc_call *call,
+				grpc_byte_buffer *payload);
+
+void spd_rpc_start_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
+void spd_rpc_destroy(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
+void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
+void spd_rpc_get_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
+void spd_rpc_list_processes(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
+void spd_rpc_list_targets(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
+
+/* Unpacks PAYLOAD (destroying it) as D, or ends CALL with INVALID_ARGUMENT
+ * naming the message and returns NULL. */
+ProtobufCMessage *spd_rpc_request(grpc_call *call, grpc_byte_buffer *payload,
+				  const ProtobufCMessageDescriptor *d);
+
+#endif

@@ -1,0 +1,95 @@
+/* ListTargets: every configured target with its kind, start method, limits,
+ * counts and health. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "service/common/signame.h"
+#include "service/rpc/call.h"
+#include "service/rpc/codec.h"
+#include "service/rpc/handlers.h"
+
+typedef struct listing {
+	spd_arena arena;
+	Spawnd__V1__Target **targets;
+	size_t n;
+} listing;
+
+static const char *function_name(spd_arena *a, const spd_target_config *t)
+{
+	char buf[1024];
+
+	if (t->builtin != NULL)
+		snprintf(buf, sizeof buf, "builtin:%s", t->builtin);
+	else
+		snprintf(buf, sizeof buf, "%s:%s", t->library, t->symbol);
+	return spd_arena_strdup(a, buf);
+}
+
+static void add(void *ctx, const spd_target_config *t, uint32_t running, uint32_t pending,
+		const char *error)
+{
+	listing *l = ctx;
+	spd_arena *a = &l->arena;
+	Spawnd__V1__Target *m = spd_arena_alloc(a, sizeof *m);
+	Spawnd__V1__TargetLimits *lim = spd_arena_alloc(a, sizeof *lim);
+	const char *sig = spd_signal_name(t->limits.stop_signal);
+
+	if (m == NULL || lim == NULL)
+		return;
+	spawnd__v1__target__init(m);
+	spawnd__v1__target_limits__init(lim);
+	m->name = t->name;
+	m->kind = t->kind == SPD_TARGET_EXEC ? SPAWND__V1__TARGET__KIND__KIND_EXEC
+					     : SPAWND__V1__TARGET__KIND__KIND_FUNCTION;
+	m->start_method = (Spawnd__V1__StartMethod)t->limits.start_method;
+	m->description = t->description != NULL ? t->description : (char *)"";
+	m->running = running;
+	m->pending = pending;
+	m->health = error == NULL ? SPAWND__V1__TARGET__HEALTH__HEALTH_SERVING
+				  : SPAWND__V1__TARGET__HEALTH__HEALTH_NOT_SERVING;
+	m->allow_args = t->allow_args;
+	if (t->kind == SPD_TARGET_EXEC) {
+		m->n_exec = t->exec_argc;
+		m->exec = t->exec_argv;
+		m->function = (char *)"";
+	} else {
+		m->function = (char *)function_name(a, t);
+	}
+	lim->timeout = spd_codec_duration_ms(a, t->limits.timeout_ms);
+	lim->destroy_grace_period = spd_codec_duration_ms(a, t->limits.destroy_grace_ms);
+	lim->stop_signal = (char *)(sig != NULL ? sig : "");
+	lim->max_concurrent = t->limits.max_concurrent;
+	lim->max_result_bytes = t->limits.max_result_bytes;
+	lim->max_output_bytes = t->limits.max_output_bytes;
+	lim->memory_limit = t->limits.memory_limit;
+	/* Per-process memory cgroups come later (issue 3): today it is RLIMIT_AS. */
+	lim->memory_limit_mechanism = (char *)(t->limits.memory_limit != 0 ? "rlimit_as" : "");
+	lim->cpu_time_limit = spd_codec_duration_ms(a, t->limits.cpu_time_limit_ms);
+	lim->open_files_limit = t->limits.open_files_limit;
+	m->limits = lim;
+	l->targets[l->n++] = m;
+}
+
+void spd_rpc_list_targets(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload)
+{
+	ProtobufCMessage *req = spd_rpc_request(call, payload,
+						&spawnd__v1__list_targets_request__descriptor);
+	Spawnd__V1__ListTargetsResponse resp = SPAWND__V1__LIST_TARGETS_RESPONSE__INIT;
+	listing l = {.arena = SPD_ARENA_INIT};
+
+	if (req == NULL)
+		return;
+	l.targets = spd_arena_alloc(&l.arena, (env->cfg->target_count + 1) * sizeof *l.targets);
+	if (l.targets != NULL)
+		spd_registry_list_targets(env->registry, add, &l);
+	if (l.arena.failed) {
+		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+	} else {
+		resp.n_targets = l.n;
+		resp.targets = l.targets;
+		spd_call_finish(call, GRPC_STATUS_OK, NULL, &resp.base);
+	}
+	spd_arena_release(&l.arena);
+	protobuf_c_message_free_unpacked(req, NULL);
+}

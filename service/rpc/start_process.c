@@ -1,0 +1,130 @@
+/* StartProcess: validate, hand to the registry, answer once the launcher started
+ * the child (RUNNING) or the launch failed (FAILED/LAUNCH). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/rpc/call.h"
+#include "service/rpc/codec.h"
+#include "service/rpc/handlers.h"
+
+/* Per-field caps of SPEC §3. */
+#define TARGET_MAX 256u
+#define ARGS_MAX 1024u
+#define ARG_BYTES_MAX (64u * 1024u)
+#define LABELS_MAX 64u
+#define LABEL_BYTES_MAX 256u
+
+/* Returns NULL when REQ is acceptable, else a message naming the field. */
+static const char *validate(const Spawnd__V1__StartProcessRequest *req, char *buf, size_t len,
+			    int64_t *timeout_ms, int64_t *grace_ms)
+{
+	if (req->target == NULL || req->target[0] == '\0')
+		return "target: required";
+	if (strlen(req->target) > TARGET_MAX)
+		return "target: longer than 256 bytes";
+	if (req->n_args > ARGS_MAX)
+		return "args: more than 1024 arguments";
+	for (size_t i = 0; i < req->n_args; i++) {
+		if (strlen(req->args[i]) > ARG_BYTES_MAX) {
+			snprintf(buf, len, "args[%zu]: longer than 65536 bytes", i);
+			return buf;
+		}
+	}
+	if (req->n_labels > LABELS_MAX)
+		return "labels: more than 64 labels";
+	for (size_t i = 0; i < req->n_labels; i++) {
+		const char *k = req->labels[i]->key, *v = req->labels[i]->value;
+		if (k == NULL || k[0] == '\0')
+			return "labels: empty key";
+		if (strlen(k) > LABEL_BYTES_MAX) {
+			snprintf(buf, len, "labels: key %.32s...: longer than 256 bytes", k);
+			return buf;
+		}
+		if (v != NULL && strlen(v) > LABEL_BYTES_MAX) {
+			snprintf(buf, len, "labels[%s]: value longer than 256 bytes", k);
+			return buf;
+		}
+	}
+	*timeout_ms = -1;
+	*grace_ms = -1;
+	if (req->timeout != NULL && spd_codec_duration_to_ms(req->timeout, timeout_ms) < 0)
+		return "timeout: negative or malformed duration";
+	if (req->destroy_grace_period != NULL &&
+	    spd_codec_duration_to_ms(req->destroy_grace_period, grace_ms) < 0)
+		return "destroy_grace_period: negative or malformed duration";
+	if (req->request_id != NULL && req->request_id[0] != '\0')
+		return "request_id: idempotent starts are not implemented yet";
+	return NULL;
+}
+
+static bool reply(void *ctx, const spd_process *p, spd_note note, bool terminal)
+{
+	grpc_call *call = ctx;
+	Spawnd__V1__StartProcessResponse resp = SPAWND__V1__START_PROCESS_RESPONSE__INIT;
+	spd_arena a = SPD_ARENA_INIT;
+
+	(void)note;
+	resp.process = spd_codec_process(&a, p, terminal);
+	if (resp.process == NULL)
+		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+	else
+		spd_call_finish(call, GRPC_STATUS_OK, NULL, &resp.base);
+	spd_arena_release(&a);
+	return false;
+}
+
+void spd_rpc_start_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload)
+{
+	Spawnd__V1__StartProcessRequest *req = (Spawnd__V1__StartProcessRequest *)spd_rpc_request(
+		call, payload, &spawnd__v1__start_process_request__descriptor);
+	const char **labels = NULL;
+	spd_start_params sp;
+	const char *bad;
+	char buf[512];
+	int rc;
+
+	if (req == NULL)
+		return;
+	memset(&sp, 0, sizeof sp);
+	bad = validate(req, buf, sizeof buf, &sp.timeout_ms, &sp.grace_ms);
+	if (bad != NULL) {
+		spd_call_finish(call, strncmp(bad, "request_id", 10) == 0 ? GRPC_STATUS_UNIMPLEMENTED
+									 : GRPC_STATUS_INVALID_ARGUMENT,
+				bad, NULL);
+		goto out;
+	}
+	labels = calloc(2 * req->n_labels + 1, sizeof *labels);
+	if (labels == NULL) {
+		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+		goto out;
+	}
+	for (size_t i = 0; i < req->n_labels; i++) {
+		labels[2 * i] = req->labels[i]->key;
+		labels[2 * i + 1] = req->labels[i]->value != NULL ? req->labels[i]->value : "";
+	}
+	sp.target = req->target;
+	sp.argv = (const char *const *)req->args;
+	sp.argc = (uint32_t)req->n_args;
+	sp.input = req->input.data;
+	sp.input_len = req->input.len;
+	sp.labels = labels;
+	sp.label_count = (uint32_t)req->n_labels;
+	rc = spd_registry_start(env->registry, &sp, reply, call);
+	if (rc == -ENOENT) {
+		snprintf(buf, sizeof buf, "target: no target named '%.256s'", req->target);
+		spd_call_finish(call, GRPC_STATUS_NOT_FOUND, buf, NULL);
+	} else if (rc == -EINVAL) {
+		snprintf(buf, sizeof buf, "args: target '%.256s' takes no arguments (allow_args is false)",
+			 req->target);
+		spd_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, buf, NULL);
+	} else if (rc == -ESHUTDOWN) {
+		spd_call_finish(call, GRPC_STATUS_UNAVAILABLE, "spawnd is shutting down", NULL);
+	} else if (rc < 0) {
+		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+	}
+out:
+	free(labels);
+	protobuf_c_message_free_unpacked(&req->base, NULL);
+}

@@ -1,0 +1,21 @@
+/* The sample targets of SPEC §4, used by the default config, the docs and the
+ * tests. Their arguments are part of the contract. Compiled both into spawnd (as
+ * builtins, see builtins.h) and into libspawnd_samples.so (symbols
+ * spawnd_sample_NAME) to exercise the `library:` path. */
+#ifndef SPAWND_TARGET_SAMPLES_H
+#define SPAWND_TARGET_SAMPLES_H
+
+#include "service/target/spawnd_target.h"
+
+int spawnd_sample_echo(spawnd_call *call);
+int spawnd_sample_noop(spawnd_call *call);
+int spawnd_sample_sleep(spawnd_call *call);
+int spawnd_sample_stubborn(spawnd_call *call);
+int spawnd_sample_fail(spawnd_call *call);
+int spawnd_sample_crash(spawnd_call *call);
+int spawnd_sample_exit(spawnd_call *call);
+int spawnd_sample_oom(spawnd_call *call);
+int spawnd_sample_tree(spawnd_call *call);
+int spawnd_sample_spew(spawnd_call *call);
+
+#endif
