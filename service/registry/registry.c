@@ -34,11 +34,19 @@ typedef struct entry {
 	watcher *watchers;
 	size_t target_index;
 	bool destroy_requested;            /* Destroy came while pending or running */
+	bool sent;                         /* START sent: holds a running slot until terminal */
+	bool queued;                       /* waiting in the FIFO for a slot */
+	struct entry *queue_next;
+	uint8_t *input;                    /* kept only while queued */
+	size_t input_len;
+	spd_watch_fn start_fn;             /* answers StartProcess when it leaves the queue */
+	void *start_ctx;
 } entry;
 
 typedef struct target_state {
 	uint32_t running, pending;
-	char *error;  /* from HELLO; NULL = usable */
+	uint32_t active;  /* START sent and not terminal: counts against max_concurrent */
+	char *error;      /* from HELLO; NULL = usable */
 } target_state;
 
 struct spd_registry {
@@ -50,6 +58,9 @@ struct spd_registry {
 	entry *by_key[BUCKETS];
 	entry *oldest, *newest;
 	size_t count, live;
+	size_t active;               /* START sent and not terminal: against max_running */
+	entry *queue_head, *queue_tail;  /* PENDING for a slot, FIFO */
+	size_t queued;
 	uint64_t next_key, next_watch_id;
 	target_state *targets;
 	bool shutting_down, launcher_lost;
@@ -128,6 +139,7 @@ static void free_entry(entry *e)
 		free(w);
 	}
 	spd_process_release(&e->p);
+	free(e->input);
 	free(e);
 }
 
@@ -168,6 +180,8 @@ static void notify(entry *e)
 	}
 }
 
+static void dispatch(spd_registry *r);
+
 /* The one place a state changes: the table decides, then counters, sequence
  * and watchers follow. Returns false when the event is not allowed. */
 static bool apply(spd_registry *r, entry *e, spd_event ev)
@@ -193,9 +207,15 @@ static bool apply(spd_registry *r, entry *e, spd_event ev)
 	e->p.seq++;
 	if (spd_state_terminal(to)) {
 		r->live--;
+		if (e->sent) {
+			r->active--;
+			ts->active--;
+		}
 		pthread_cond_broadcast(&r->idle);
 	}
 	notify(e);
+	if (spd_state_terminal(to) && e->sent)
+		dispatch(r);
 	return true;
 }
 
@@ -274,13 +294,122 @@ static int64_t clamp_ms(int64_t requested, int64_t target)
 	return requested;
 }
 
+/* The start waiter answers StartProcess at the first state change: RUNNING, or
+ * FAILED when the launch failed. It is the first watcher of a record. */
+static void add_start_waiter(spd_registry *r, entry *e)
+{
+	watcher *w = calloc(1, sizeof *w);
+
+	if (w == NULL) {
+		/* Answer now rather than never. */
+		e->start_fn(e->start_ctx, &e->p, SPD_NOTE_SNAPSHOT, false);
+		return;
+	}
+	w->id = r->next_watch_id++;
+	w->fn = e->start_fn;
+	w->ctx = e->start_ctx;
+	w->next = e->watchers;
+	e->watchers = w;
+}
+
+/* Whether a process of target TI may start now (max_running, max_concurrent). */
+static bool can_run(spd_registry *r, size_t ti)
+{
+	uint32_t per_target = r->cfg->targets[ti].limits.max_concurrent;
+
+	if (r->cfg->max_running != 0 && r->active >= r->cfg->max_running)
+		return false;
+	return per_target == 0 || r->targets[ti].active < per_target;
+}
+
+/* Ends E (PENDING, never started) with STATE_EV and no child. */
+static void end_unstarted(spd_registry *r, entry *e, spd_event ev, spd_error_kind kind,
+			  const char *type, const char *message)
+{
+	if (kind != SPD_ERR_NONE) {
+		e->p.threw = true;
+		e->p.error.kind = kind;
+		e->p.error.type = strdup(type);
+		e->p.error.message = strdup(message);
+	}
+	e->p.ran = false;
+	e->p.ended_ns = spd_clock_real_ns();
+	apply(r, e, ev);
+}
+
+/* Sends START for E; its start waiter, if any, hears RUNNING or FAILED/LAUNCH. */
+static void send_entry(spd_registry *r, entry *e, const void *input, size_t input_len)
+{
+	spd_start_req req = {
+		.process_id = e->p.id,
+		.target = e->p.target,
+		.argv = e->p.argv,
+		.argc = e->p.argc,
+		.input = (uint8_t *)input,
+		.input_len = input_len,
+		.labels = e->p.labels,
+		.label_count = e->p.label_count,
+		.grace_ms = e->p.grace_ms,
+		.timeout_ms = e->p.timeout_ms,
+	};
+
+	e->sent = true;
+	r->active++;
+	r->targets[e->target_index].active++;
+	if (r->ops.send_start(r->ops.ctx, e->p.key, &req) < 0)
+		/* The launcher is unreachable: the reader thread will report it lost. */
+		end_unstarted(r, e, SPD_EV_LOST, SPD_ERR_LOST, "LauncherLost",
+			      "the launcher is unreachable");
+}
+
+static void dequeue(spd_registry *r, entry *e)
+{
+	entry **pp;
+
+	for (pp = &r->queue_head; *pp != NULL && *pp != e; pp = &(*pp)->queue_next)
+		;
+	if (*pp == NULL)
+		return;
+	*pp = e->queue_next;
+	if (r->queue_tail == e) {
+		r->queue_tail = NULL;
+		for (entry *q = r->queue_head; q != NULL; q = q->queue_next)
+			r->queue_tail = q;
+	}
+	e->queue_next = NULL;
+	e->queued = false;
+	r->queued--;
+}
+
+/* Starts queued processes, oldest first, while slots are free. A process whose
+ * target is at its max_concurrent waits without holding up other targets. */
+static void dispatch(spd_registry *r)
+{
+	entry *e = r->queue_head;
+
+	while (e != NULL && e->queued && !r->shutting_down && !r->launcher_lost) {
+		entry *next = e->queue_next;
+		if (r->cfg->max_running != 0 && r->active >= r->cfg->max_running)
+			break;
+		if (can_run(r, e->target_index)) {
+			dequeue(r, e);
+			if (e->start_fn != NULL)
+				add_start_waiter(r, e);
+			send_entry(r, e, e->input, e->input_len);
+			free(e->input);
+			e->input = NULL;
+			e->input_len = 0;
+		}
+		e = next;
+	}
+}
+
 int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx)
 {
 	const spd_target_config *tc = NULL;
 	size_t ti = 0;
 	entry *e;
-	spd_start_req req;
-	int rc;
+	int rc = 0;
 
 	for (ti = 0; ti < r->cfg->target_count; ti++) {
 		if (strcmp(r->cfg->targets[ti].name, sp->target) == 0) {
@@ -309,54 +438,55 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	e->p.grace_ms = clamp_ms(sp->grace_ms, tc->limits.destroy_grace_ms);
 	e->p.timeout_ms = sp->timeout_ms < 0 ? tc->limits.timeout_ms
 					     : clamp_ms(sp->timeout_ms, tc->limits.timeout_ms);
+	e->start_fn = fn;
+	e->start_ctx = ctx;
 	if (e->p.target == NULL || e->p.argv == NULL || e->p.labels == NULL) {
-		free_entry(e);
-		return -ENOMEM;
-	}
-	e->watchers = calloc(1, sizeof *e->watchers);
-	if (e->watchers == NULL) {
 		free_entry(e);
 		return -ENOMEM;
 	}
 
 	pthread_mutex_lock(&r->mu);
 	if (r->shutting_down || r->launcher_lost) {
+		rc = -ESHUTDOWN;
+	} else if (!can_run(r, ti) && r->queued >= r->cfg->max_pending) {
+		rc = -EAGAIN;
+	} else if (!can_run(r, ti) || r->queue_head != NULL) {
+		/* Queued (FIFO): kept with its input, answered PENDING now. */
+		e->input = malloc(sp->input_len ? sp->input_len : 1);
+		if (e->input == NULL) {
+			rc = -ENOMEM;
+		} else {
+			memcpy(e->input, sp->input, sp->input_len);
+			e->input_len = sp->input_len;
+		}
+	}
+	if (rc < 0) {
 		pthread_mutex_unlock(&r->mu);
 		free_entry(e);
-		return -ESHUTDOWN;
+		return rc;
 	}
 	e->p.key = r->next_key++;
-	/* The start waiter: its first STATE event is RUNNING or a launch failure. */
-	e->watchers->id = r->next_watch_id++;
-	e->watchers->fn = fn;
-	e->watchers->ctx = ctx;
 	link_entry(r, e);
 	r->live++;
 	r->targets[ti].pending++;
-	req = (spd_start_req){
-		.process_id = e->p.id,
-		.target = e->p.target,
-		.argv = e->p.argv,
-		.argc = e->p.argc,
-		.input = (uint8_t *)sp->input,
-		.input_len = sp->input_len,
-		.labels = e->p.labels,
-		.label_count = e->p.label_count,
-		.grace_ms = e->p.grace_ms,
-		.timeout_ms = e->p.timeout_ms,
-	};
-	rc = r->ops.send_start(r->ops.ctx, e->p.key, &req);
-	if (rc < 0) {
-		/* The launcher is unreachable: the reader thread will report it lost. */
-		e->p.error.kind = SPD_ERR_LOST;
-		e->p.error.type = strdup("LauncherLost");
-		e->p.error.message = strdup("the launcher is unreachable");
-		e->p.threw = true;
-		e->p.ended_ns = spd_clock_real_ns();
-		apply(r, e, SPD_EV_LOST);
-	}
 	spd_log(SPD_LOG_INFO, "process accepted", SPD_LOG_STR("process_id", e->p.id),
 		SPD_LOG_STR("target", e->p.target), SPD_LOG_END);
+	if (e->input != NULL) {
+		e->queued = true;
+		if (r->queue_tail != NULL)
+			r->queue_tail->queue_next = e;
+		else
+			r->queue_head = e;
+		r->queue_tail = e;
+		r->queued++;
+		/* Answered now, as PENDING; the start waiter is not needed. */
+		e->start_fn = NULL;
+		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, false);
+		dispatch(r);
+	} else {
+		add_start_waiter(r, e);
+		send_entry(r, e, sp->input, sp->input_len);
+	}
 	evict(r);
 	pthread_mutex_unlock(&r->mu);
 	return 0;
@@ -390,12 +520,18 @@ static int add_watcher(spd_registry *r, entry *e, spd_watch_fn fn, void *ctx, ui
 	return 0;
 }
 
-/* Asks the launcher to destroy E (not terminal) with GRACE_MS. */
+/* Destroys E (not terminal): a queued process ends CANCELED without ever
+ * starting; a started one is handed to the launcher with GRACE_MS. */
 static void request_destroy(spd_registry *r, entry *e, int64_t grace_ms)
 {
 	e->p.destroyed = true;
 	e->p.canceled = true;
 	e->destroy_requested = true;
+	if (e->queued) {
+		dequeue(r, e);
+		end_unstarted(r, e, SPD_EV_CANCELED, SPD_ERR_NONE, NULL, NULL);
+		return;
+	}
 	apply(r, e, SPD_EV_DESTROY);
 	if (r->ops.send_destroy(r->ops.ctx, e->p.key, grace_ms) < 0)
 		spd_log(SPD_LOG_WARN, "cannot send destroy to the launcher",
@@ -620,6 +756,8 @@ void spd_registry_on_launcher_lost(spd_registry *r)
 	for (entry *e = r->oldest; e != NULL; e = e->newer) {
 		if (spd_state_terminal(e->p.state))
 			continue;
+		if (e->queued)
+			dequeue(r, e);
 		e->p.threw = true;
 		e->p.ended_ns = spd_clock_real_ns();
 		e->p.error.kind = SPD_ERR_LOST;

@@ -59,12 +59,14 @@ typedef struct spd_start_params {
 	int64_t grace_ms;            /* < 0: the target's; clamped to the target's */
 } spd_start_params;
 
-/* Starts a process. On success returns 0 and calls FN (with the lock held) when
- * the process leaves PENDING for the launcher — RUNNING with a pid, or FAILED
- * with LAUNCH — possibly before this returns; FN's return value is ignored and
- * it is called exactly once. Errors: -ENOENT unknown target, -EINVAL args given
- * to an exec target without allow_args, -ESHUTDOWN shutting down or launcher
- * gone, -ENOMEM. */
+/* Starts a process, or queues it (FIFO) when max_running or the target's
+ * max_concurrent is reached. On success returns 0 and calls FN exactly once,
+ * with the lock held, possibly before this returns: when a started process
+ * leaves PENDING (RUNNING with a pid, or FAILED with LAUNCH), or at once with a
+ * PENDING snapshot when it was queued. FN's return value is ignored. Errors:
+ * -ENOENT unknown target, -EINVAL args given to an exec target without
+ * allow_args, -EAGAIN the queue holds max_pending already, -ESHUTDOWN shutting
+ * down or launcher gone, -ENOMEM. */
 int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx);
 
 /* Calls FN once with a SNAPSHOT of process ID. -ENOENT if unknown. */

@@ -119,6 +119,9 @@ void spd_rpc_start_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_bu
 		snprintf(buf, sizeof buf, "args: target '%.256s' takes no arguments (allow_args is false)",
 			 req->target);
 		spd_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, buf, NULL);
+	} else if (rc == -EAGAIN) {
+		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				"max_pending processes are already waiting for a slot", NULL);
 	} else if (rc == -ESHUTDOWN) {
 		spd_call_finish(call, GRPC_STATUS_UNAVAILABLE, "spawnd is shutting down", NULL);
 	} else if (rc < 0) {
