@@ -57,7 +57,7 @@ class ResilienceTest(h.E2ETest):
         self.assertEqual(h.event_type(first), "SNAPSHOT")
         self.assertState(first.process, "RUNNING")
         os.kill(launcher, signal.SIGKILL)
-        events = [first] + list(call)  # must end OK after the terminal event
+        events = h.drain(call, events=[first])  # must end OK after the terminal event
         end = events[-1].process
         self.assertState(end, "FAILED", "after the launcher died:\n%s\n" % h.show_events(events))
         self.assertKind(end, "LOST")

@@ -82,7 +82,7 @@ class WatchTest(h.E2ETest):
         first = next(call)
         self.assertEqual(h.event_type(first), "SNAPSHOT")
         s.destroy(started.id)
-        events = [first] + list(call)
+        events = h.drain(call, events=[first])
         self.assertSequenceRules(events)
         self.assertState(events[-1].process, "CANCELED")
 
@@ -129,7 +129,7 @@ class WatchTest(h.E2ETest):
         started = s.start_process("sleep", "300")
         a = s.watch(started.id)
         b = s.watch(started.id)
-        ea, eb = list(a), list(b)
+        ea, eb = h.drain(a), h.drain(b)
         self.assertSequenceRules(ea)
         self.assertSequenceRules(eb)
         self.assertEqual(ea[-1].sequence, eb[-1].sequence)

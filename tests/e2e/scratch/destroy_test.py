@@ -194,7 +194,7 @@ class DestroyTest(h.E2ETest):
         first = next(call)
         self.assertEqual(h.event_type(first), "SNAPSHOT")
         os.kill(s.pid, signal.SIGTERM)
-        events = [first] + list(call)  # the stream must end OK after the terminal event
+        events = h.drain(call, events=[first])  # the stream must end OK after the terminal event
         end = events[-1].process
         self.assertCanceled(end)
         self.assertEqual(s.wait_exit(h.STOP_TIMEOUT), 0, "exit status after SIGTERM")

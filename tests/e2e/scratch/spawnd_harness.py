@@ -279,9 +279,10 @@ def proc_info(pid):
 def live_processes():
     """{pid: ProcInfo} of every live, non-zombie process in /proc except this test.
 
-    Bazel runs the test in its own PID namespace, so this sees exactly the test's
-    processes, including descendants reparented away from spawnd. Threads are not
-    listed by readdir(/proc), so the test's own threads never appear.
+    Bazel runs the test in its own PID namespace, so this sees the test's
+    processes (and Bazel's test runner), including descendants reparented away
+    from spawnd. Threads are not listed by readdir(/proc), so the test's own
+    threads never appear.
     """
     me = os.getpid()
     out = {}
@@ -502,30 +503,40 @@ class Server:
         return self._launcher_pid
 
     def spawned(self, include_server=False):
-        """Live processes started since this server started, other than spawnd and
-        its launcher (unless include_server): everything spawnd started that is
-        still around.
+        """Live processes spawnd started (directly or not) since it started, other
+        than spawnd and its launcher (unless include_server).
 
-        In Bazel's sandbox (a private PID namespace) that is every new process.
-        Run by hand on a shared machine, it is narrowed to descendants of spawnd
-        and processes carrying this server's environment token (a forked target
-        keeps its initial environment block, even when reparented).
+        A new process counts when its parent chain, through new processes only,
+        reaches spawnd or this test; or, in Bazel's sandbox, the namespace's init
+        (pid 1), which adopts orphans such as a setsid grandchild whose parents
+        died; or when it carries this server's environment token (a forked target
+        keeps its initial environment block). Processes of Bazel's own test
+        runner (test-setup.sh runs `sleep` loops) hang from older processes and
+        do not count.
         """
         procs = live_processes()
-        new = {p: i for p, i in procs.items() if p not in self.baseline}
-        if not _sandboxed(len(procs)):
-            mine = set(descendants(self.pid, procs)) | {self.pid}
-            tok = self.token.encode()
-            new = {p: i for p, i in new.items() if p in mine or environ_has(p, tok)}
+        me = os.getpid()
+        tok = self.token.encode()
+        sandboxed = in_bazel_sandbox()
+        out = {}
+        for pid, info in procs.items():
+            if pid in self.baseline:
+                continue
+            cur, seen = pid, 0
+            while cur in procs and cur not in self.baseline and cur != self.pid and seen < 4096:
+                cur = procs[cur].ppid
+                seen += 1
+            if cur in (self.pid, me) or (sandboxed and cur in (0, 1)) or environ_has(pid, tok):
+                out[pid] = info
         if not include_server:
-            new.pop(self.pid, None)
+            out.pop(self.pid, None)
             if self._launcher_pid is not None:
-                new.pop(self._launcher_pid, None)
+                out.pop(self._launcher_pid, None)
             else:
-                for p, i in list(new.items()):
+                for p, i in list(out.items()):
                     if i.ppid == self.pid and i.comm == "spawnd-launcher":
-                        del new[p]
-        return new
+                        del out[p]
+        return out
 
     def wait_nothing_spawned(self, timeout=VANISH_TIMEOUT, include_server=False, what="spawnd's processes to end"):
         """Waits until spawned() is empty; fails listing the survivors."""
@@ -641,17 +652,7 @@ class Server:
         Fails if it has not ended within DEADLINE seconds; other errors propagate
         as grpc.RpcError.
         """
-        events = []
-        call = self.watch(pid, timeout=deadline, **kw)
-        try:
-            for ev in call:
-                events.append(ev)
-        except grpc.RpcError as e:
-            if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise AssertionError("Watch(%s) did not end within %.1fs; events:\n%s"
-                                     % (pid, deadline, show_events(events)))
-            raise
-        return events
+        return drain(self.watch(pid, timeout=deadline, **kw), "Watch(%s)" % pid)
 
     def wait_terminal(self, pid, deadline=RPC_TIMEOUT):
         """Watches PID to its end; returns the terminal Process (from the last event)."""
@@ -666,21 +667,37 @@ class Server:
         return self.wait_terminal(p.id, deadline)
 
 
-_SANDBOX_GUESS = None
+def drain(call, what="Watch", events=()):
+    """Reads a server stream to its end; returns EVENTS + what it read.
+
+    Its deadline passing is a test failure listing the events read so far;
+    another error status propagates as grpc.RpcError.
+    """
+    events = list(events)
+    try:
+        for ev in call:
+            events.append(ev)
+    except grpc.RpcError as e:
+        if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise AssertionError("%s did not end before its deadline; events:\n%s"
+                                 % (what, show_events(events)))
+        raise
+    return events
 
 
-def _sandboxed(nprocs):
-    """Whether the test runs in its own PID namespace (Bazel's linux-sandbox)."""
-    global _SANDBOX_GUESS
-    if _SANDBOX_GUESS is None:
-        forced = os.environ.get("SPAWND_E2E_SANDBOXED")
-        if forced is not None:
-            _SANDBOX_GUESS = forced == "1"
-        else:
-            # A private PID namespace holds only the sandbox's init, the test
-            # runner and this test (plus the spawnd under test): a handful.
-            _SANDBOX_GUESS = "TEST_SRCDIR" in os.environ and nprocs < 40
-    return _SANDBOX_GUESS
+_SANDBOXED = None
+
+
+def in_bazel_sandbox():
+    """Whether the test runs in its own PID namespace under Bazel's linux-sandbox."""
+    global _SANDBOXED
+    if _SANDBOXED is None:
+        try:
+            with open("/proc/1/comm") as f:
+                _SANDBOXED = f.read().strip() == "linux-sandbox"
+        except OSError:
+            _SANDBOXED = False
+    return _SANDBOXED
 
 
 # ---------------------------------------------------------------------------
