@@ -140,6 +140,9 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 
 	if (move_fd(s->fd_chan, SPD_CHANNEL_FD) < 0)
 		fail(s, SPD_STAGE_DUP, errno);
+	/* Named after its target (first 15 bytes) rather than "spawnd-launcher",
+	 * so that ps and pgrep tell children from the launcher. */
+	prctl(PR_SET_NAME, tc->name);
 	close_range(SPD_CHANNEL_FD + 1, ~0U, 0);
 	environ = t->envp;
 	sigemptyset(&none);

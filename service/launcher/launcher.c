@@ -24,6 +24,7 @@
 #include "service/launcher/messages.h"
 #include "service/launcher/targets.h"
 #include "service/launcher/wire.h"
+#include "service/target/call.h"
 #include "service/target/channel.h"
 
 /* Bytes read from one pipe per wakeup, so one chatty child cannot starve the
@@ -826,6 +827,7 @@ static _Noreturn void launcher_main(const spd_config *cfg, int sock)
 	}
 	if (getppid() == 1)
 		_exit(1); /* the front died before PR_SET_PDEATHSIG */
+	spd_call_warm_up();
 	l.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (l.devnull < 0 || spd_targets_prepare(cfg, &l.targets) < 0) {
 		spd_log(SPD_LOG_ERROR, "launcher setup failed", SPD_LOG_STR("error", strerror(errno)),

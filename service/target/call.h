@@ -24,8 +24,14 @@ typedef struct spd_call_args {
 
 /* Runs FN with a call built from ARGS and returns the exit code the child should
  * _exit() with: 0 on success, 1 after a raise/oom/too-large, else the function's
- * non-zero return & 255 (1 if that is 0). Flushes stdio before returning. */
+ * non-zero return & 255 (1 if that is 0). Flushes stdio before returning.
+ * While FN runs, a crash (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP,
+ * SIGSYS) writes a native backtrace to stderr and then dies of that signal. */
 int spd_call_run(spawnd_fn fn, const spd_call_args *args);
+
+/* Makes the crash handler's backtrace() safe in a signal handler: call once in
+ * the process that forks children (it may load libgcc_s). */
+void spd_call_warm_up(void);
 
 /* Writes one record on FD (blocking, retries EINTR). Returns 0 or -errno. */
 int spd_channel_write(int fd, int type, const void *data, size_t len);
