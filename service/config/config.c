@@ -23,6 +23,9 @@
  */
 #define CONFIG_FILE_MAX		(1u << 20)	/* bytes of YAML */
 #define CONFIG_BUDGET		(32u << 20)	/* node visits: 8 + scalar bytes each */
+#define CONFIG_FLOW_MAX		32		/* nesting of [ ] and { } */
+#define CONFIG_ANCHORS_MAX	256
+#define CONFIG_FEED_CHUNK	64		/* bytes handed to libyaml at a time */
 #define CONFIG_SCALAR_MAX	65536		/* bytes of one string */
 #define CONFIG_TARGETS_MAX	4096
 #define CONFIG_LISTEN_MAX	64
@@ -37,6 +40,9 @@
 #define CONFIG_DURATION_MAX	(87600LL * 3600 * 1000)	/* ten years, in ms */
 
 #define UNKNOWN_KEY 1	/* a key handler's "not mine" */
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /* ------------------------------------------------------------------------ */
 /* Strings, string vectors, paths                                           */
@@ -390,22 +396,69 @@ static void text_position(const char *text, size_t len, size_t offset, size_t *l
 	}
 }
 
+/*
+ * libyaml 0.2.5 has no limits of its own, and two of its costs grow
+ * quadratically: the scanner walks its stack of possible simple keys, one per
+ * open flow collection, for every token ("[[[[..." of 1 MiB takes minutes), and
+ * the composer compares every new anchor with all earlier ones. Feeding it the
+ * text in small chunks lets us look at its state between chunks and stop such an
+ * input early: the scanner is never more than a chunk ahead of the check.
+ * flow_level and aliases are fields of yaml_parser_t that yaml.h shows but does
+ * not document; reading them is the price of not forking libyaml.
+ */
+struct feed {
+	yaml_parser_t *parser;
+	const char *text;
+	size_t len, pos;
+	const char *stop;	/* why feeding stopped, or NULL */
+	yaml_mark_t mark;	/* where */
+};
+
+static int feed_read(void *data, unsigned char *buf, size_t size, size_t *got)
+{
+	struct feed *f = data;
+	const yaml_parser_t *p = f->parser;
+	size_t n = f->len - f->pos;
+
+	if (p->flow_level > CONFIG_FLOW_MAX)
+		f->stop = "[ ] and { } nested too deeply (max " STR(CONFIG_FLOW_MAX) ")";
+	else if (p->aliases.top - p->aliases.start > CONFIG_ANCHORS_MAX)
+		f->stop = "too many anchors (max " STR(CONFIG_ANCHORS_MAX) ")";
+	if (f->stop != NULL) {
+		f->mark = p->mark;
+		return 0;
+	}
+	if (n > size)
+		n = size;
+	if (n > CONFIG_FEED_CHUNK)
+		n = CONFIG_FEED_CHUNK;
+	memcpy(buf, f->text + f->pos, n);
+	f->pos += n;
+	*got = n;
+	return 1;
+}
+
 static int loader_yaml_error(struct loader *ld, const yaml_parser_t *parser,
-			     const char *text, size_t len)
+			     const struct feed *feed)
 {
 	size_t line = parser->problem_mark.line + 1, col = parser->problem_mark.column + 1;
 	const char *problem = parser->problem != NULL ? parser->problem : "unknown error";
 	char context[160] = "";
 
-	if (parser->error == YAML_MEMORY_ERROR)
+	if (feed->stop != NULL) {
+		line = feed->mark.line + 1;
+		col = feed->mark.column + 1;
+		problem = feed->stop;
+	} else if (parser->error == YAML_MEMORY_ERROR) {
 		return loader_errno(ld, -ENOMEM);
-	if (parser->error == YAML_READER_ERROR)
-		text_position(text, len, parser->problem_offset, &line, &col);
-	if (parser->context != NULL)
+	} else if (parser->error == YAML_READER_ERROR) {
+		text_position(feed->text, feed->len, parser->problem_offset, &line, &col);
+	} else if (parser->context != NULL) {
 		str_printf(context, sizeof context, " (%s at %zu:%zu)", parser->context,
-			 parser->context_mark.line + 1, parser->context_mark.column + 1);
+			   parser->context_mark.line + 1, parser->context_mark.column + 1);
+	}
 	str_printf(ld->err, SPD_CONFIG_ERR_MAX, "%s:%zu:%zu: syntax error: %s%s", ld->name,
-		 line, col, problem, context);
+		   line, col, problem, context);
 	return -EINVAL;
 }
 
@@ -1492,14 +1545,14 @@ static int config_reject_unsupported(struct loader *ld)
 
 /* Fails if the stream holds a second document. */
 static int loader_single_document(struct loader *ld, yaml_parser_t *parser,
-				  const char *text, size_t len)
+				  const struct feed *feed)
 {
 	yaml_document_t extra;
 	yaml_node_t *root;
 	int r = 0;
 
 	if (!yaml_parser_load(parser, &extra))
-		return loader_yaml_error(ld, parser, text, len);
+		return loader_yaml_error(ld, parser, feed);
 	root = yaml_document_get_root_node(&extra);
 	if (root != NULL)
 		r = loader_fail(ld, root, "top level", "only one YAML document is allowed");
@@ -1515,6 +1568,7 @@ static int config_load(const char *text, size_t len, const char *name, const cha
 		       spd_config **out, char *err)
 {
 	struct loader ld = {.dir = dir, .err = err, .budget = CONFIG_BUDGET};
+	struct feed feed = {.text = text, .len = len};
 	yaml_parser_t parser;
 	bool parser_ok = false, doc_ok = false;
 	yaml_node_t *root;
@@ -1540,13 +1594,14 @@ static int config_load(const char *text, size_t len, const char *name, const cha
 		goto out;
 	}
 	parser_ok = true;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	feed.parser = &parser;
+	yaml_parser_set_input(&parser, feed_read, &feed);
 	if (!yaml_parser_load(&parser, &ld.doc)) {
-		r = loader_yaml_error(&ld, &parser, text, len);
+		r = loader_yaml_error(&ld, &parser, &feed);
 		goto out;
 	}
 	doc_ok = true;
-	r = loader_single_document(&ld, &parser, text, len);
+	r = loader_single_document(&ld, &parser, &feed);
 	if (r < 0)
 		goto out;
 	root = yaml_document_get_root_node(&ld.doc);

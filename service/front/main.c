@@ -26,8 +26,10 @@
 #include "service/rpc/server.h"
 
 #define HELLO_TIMEOUT_MS 10000
-/* After the last process ended, how long open calls get to finish. */
-#define CALLS_GRACE_MS 2000
+/* After the last process ended, how long open calls get to finish. Every
+ * handler answers without blocking and every stream has ended by then, so
+ * this only bounds the wait for idle client connections to go away. */
+#define CALLS_GRACE_MS 250
 /* Beyond shutdown_grace_period, how long to wait for the launcher's reports. */
 #define SHUTDOWN_SLACK_MS 5000
 
@@ -78,7 +80,7 @@ static int load_config(const char *path, spd_config **cfg)
 		*cfg = NULL;
 	}
 	if (rc < 0)
-		fprintf(stderr, "spawnd: %s\n", err);
+		fprintf(stderr, "%s\n", err);
 	return rc;
 }
 

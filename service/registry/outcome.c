@@ -6,6 +6,14 @@
 
 #include "service/common/signame.h"
 
+/* The errno name of a launch failure ("ENOENT"), the most useful type for it. */
+static const char *launch_type(const spd_exit_report *r)
+{
+	const char *name = r->launch_errno > 0 ? strerrorname_np(r->launch_errno) : NULL;
+
+	return name != NULL ? name : "LaunchError";
+}
+
 /* The seed's OOM exit codes (caikit maps 137, 9 and -9 to OOM). spawnd only
  * flags them as suspected, and never when spawnd sent the SIGKILL itself. */
 static bool oom_exit_code(int code)
@@ -21,7 +29,7 @@ void spd_outcome_classify(const spd_exit_report *r, bool destroy_requested, spd_
 	if (r->flags & SPD_EXIT_LAUNCH_FAILED) {
 		o->state = destroy_requested ? SPD_STATE_CANCELED : SPD_STATE_FAILED;
 		o->kind = destroy_requested ? SPD_ERR_NONE : SPD_ERR_LAUNCH;
-		o->type = r->launch_stage;
+		o->type = launch_type(r);
 		return;
 	}
 	o->ran = true;
@@ -42,7 +50,7 @@ void spd_outcome_classify(const spd_exit_report *r, bool destroy_requested, spd_
 		o->type = "Timeout";
 	} else if (r->flags & SPD_EXIT_SETUP_FAILED) {
 		o->kind = SPD_ERR_LAUNCH;
-		o->type = r->launch_stage;
+		o->type = launch_type(r);
 	} else if (r->flags & SPD_EXIT_TOO_LARGE) {
 		o->kind = SPD_ERR_RESULT_TOO_LARGE;
 		o->type = "ResultTooLarge";
@@ -60,7 +68,9 @@ void spd_outcome_classify(const spd_exit_report *r, bool destroy_requested, spd_
 	} else if (o->exit_code != 0) {
 		o->kind = SPD_ERR_EXIT_CODE;
 		o->type = "ExitCode";
-		o->oom_suspected = oom_exit_code(o->exit_code);
+		/* A leader reporting 137 after spawnd SIGKILLed its group (a shell
+		 * whose child got our SIGKILL) is the seed's lie: not suspected. */
+		o->oom_suspected = oom_exit_code(o->exit_code) && !(r->flags & SPD_EXIT_SENT_KILL);
 	} else {
 		o->state = SPD_STATE_SUCCEEDED;
 	}

@@ -25,6 +25,7 @@ typedef struct watcher {
 	uint64_t id;
 	spd_watch_fn fn;
 	void *ctx;
+	bool once;  /* the start waiter: called once, whatever it returns */
 } watcher;
 
 typedef struct entry {
@@ -171,7 +172,7 @@ static void notify(entry *e)
 	while (*pp != NULL) {
 		watcher *w = *pp;
 		bool keep = w->fn(w->ctx, &e->p, SPD_NOTE_STATE, terminal);
-		if (!keep || terminal) {
+		if (!keep || terminal || w->once) {
 			*pp = w->next;
 			free(w);
 		} else {
@@ -294,6 +295,15 @@ static int64_t clamp_ms(int64_t requested, int64_t target)
 	return requested;
 }
 
+/* For grace periods 0 is not "none" but "kill at once" (SPEC §2): a request
+ * can shorten the target's grace, never lengthen it. */
+static int64_t clamp_grace_ms(int64_t requested, int64_t target)
+{
+	if (requested < 0 || requested > target)
+		return target;
+	return requested;
+}
+
 /* The start waiter answers StartProcess at the first state change: RUNNING, or
  * FAILED when the launch failed. It is the first watcher of a record. */
 static void add_start_waiter(spd_registry *r, entry *e)
@@ -308,6 +318,7 @@ static void add_start_waiter(spd_registry *r, entry *e)
 	w->id = r->next_watch_id++;
 	w->fn = e->start_fn;
 	w->ctx = e->start_ctx;
+	w->once = true;
 	w->next = e->watchers;
 	e->watchers = w;
 }
@@ -435,7 +446,7 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	e->p.state = SPD_STATE_PENDING;
 	e->p.seq = 1;
 	e->p.created_ns = spd_clock_real_ns();
-	e->p.grace_ms = clamp_ms(sp->grace_ms, tc->limits.destroy_grace_ms);
+	e->p.grace_ms = clamp_grace_ms(sp->grace_ms, tc->limits.destroy_grace_ms);
 	e->p.timeout_ms = sp->timeout_ms < 0 ? tc->limits.timeout_ms
 					     : clamp_ms(sp->timeout_ms, tc->limits.timeout_ms);
 	e->start_fn = fn;
@@ -456,7 +467,9 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 		if (e->input == NULL) {
 			rc = -ENOMEM;
 		} else {
-			memcpy(e->input, sp->input, sp->input_len);
+			/* An empty input may come as NULL: memcpy(x, NULL, 0) is UB. */
+			if (sp->input_len > 0)
+				memcpy(e->input, sp->input, sp->input_len);
 			e->input_len = sp->input_len;
 		}
 	}
@@ -554,7 +567,7 @@ int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_
 		e->p.destroyed = true;  /* canceled stays as it was */
 		apply(r, e, SPD_EV_DESTROY);
 	} else {
-		request_destroy(r, e, clamp_ms(grace_ms, e->p.grace_ms));
+		request_destroy(r, e, clamp_grace_ms(grace_ms, e->p.grace_ms));
 	}
 	if (!wait || spd_state_terminal(e->p.state))
 		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, spd_state_terminal(e->p.state));

@@ -2,6 +2,7 @@
 
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -170,6 +171,40 @@ class ResultsTest(h.E2ETest):
             self.assertEqual(p.stdout_tail, spew_pattern(100), "stdout_tail in " + where)
             self.assertEqual(p.stderr_tail, spew_pattern(50), "stderr_tail in " + where)
             self.assertFalse(p.output_truncated, where)
+
+    def test_timeout(self):
+        s = self.server()
+        t0 = time.monotonic()
+        p = s.run("sleep", timeout=0.2)
+        elapsed = time.monotonic() - t0
+        self.assertState(p, "FAILED")
+        self.assertKind(p, "TIMEOUT")
+        self.assertFlags(p, ran=True, threw=True, destroyed=False, canceled=False)
+        self.assertFalse(p.error.oom_suspected)
+        if not h.SANITIZED:
+            self.assertGreaterEqual(elapsed, 0.2)
+            self.assertLess(elapsed, 1.0, "timeout 200 ms took %.3fs" % elapsed)
+
+    def test_timeout_escalates_after_grace(self):
+        s = self.server()
+        t0 = time.monotonic()
+        p = s.run("stubborn", timeout=0.2, destroy_grace_period=0.2)
+        elapsed = time.monotonic() - t0
+        self.assertState(p, "FAILED")
+        self.assertKind(p, "TIMEOUT")
+        self.assertFlags(p, destroyed=False, canceled=False)
+        self.assertFalse(p.error.oom_suspected, "spawnd's own SIGKILL is never OOM")
+        if not h.SANITIZED:
+            self.assertGreaterEqual(elapsed, 0.4, "timeout 200 ms + grace 200 ms")
+            self.assertLess(elapsed, 1.2)
+
+    def test_result_too_large(self):
+        s = self.server()
+        p = s.run("spew", "result=%d" % ((1 << 20) + 1))
+        self.assertState(p, "FAILED")
+        self.assertKind(p, "RESULT_TOO_LARGE")
+        self.assertFlags(p, ran=True, threw=True)
+        self.assertServing(s)
 
     def test_result_from_spew(self):
         s = self.server()

@@ -11,6 +11,7 @@ Every wait has a deadline. Nothing sleeps "long enough": waits poll a condition
 (a log line, an RPC, /proc) until it holds or the deadline passes.
 """
 
+import atexit
 import importlib.util
 import json
 import os
@@ -38,7 +39,10 @@ from google.protobuf import text_format  # noqa: E402
 
 #: The sanitizer build is slower and leak checking changes exit statuses;
 #: absolute timing windows are asserted only without it (SPEC §11).
-SANITIZED = os.environ.get("SPAWND_SANITIZED", "") not in ("", "0")
+#: SPAWND_SANITIZED=1 is the contract; ASAN_OPTIONS (set by `--config=asan`'s
+#: --test_env) is taken as a hint too, so the asan build works without it.
+SANITIZED = (os.environ.get("SPAWND_SANITIZED", "") not in ("", "0")
+             or "ASAN_OPTIONS" in os.environ)
 SLOW = 3.0 if SANITIZED else 1.0
 
 #: Deadline of one ordinary RPC, in seconds.
@@ -52,6 +56,10 @@ VANISH_TIMEOUT = 5.0 * SLOW
 
 SERVICE = "spawnd.v1.ProcessService"
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELED")
+
+# Temporary files go to Bazel's per-test directory when there is one.
+if os.environ.get("TEST_TMPDIR"):
+    tempfile.tempdir = os.environ["TEST_TMPDIR"]
 
 _REPO_FROM_HERE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -147,6 +155,7 @@ def pb():
         if _PB is not None:
             return _PB
         out = tempfile.mkdtemp(prefix="spawnd-e2e-pb-")
+        atexit.register(shutil.rmtree, out, True)
         protoc = shutil.which("protoc") or "/usr/bin/protoc"
         cmd = [protoc, "-I", proto_root(), "--python_out=" + out] + _PROTO_FILES
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -307,6 +316,19 @@ def is_alive(pid):
 def descendants_alive(pids):
     """The subset of PIDS that are live, non-zombie processes."""
     return [p for p in pids if is_alive(p)]
+
+
+def wait_gone(pids, timeout=VANISH_TIMEOUT, what="processes to end"):
+    """Waits until none of PIDS is a live, non-zombie process; fails listing them."""
+    end = time.monotonic() + timeout
+    while True:
+        alive = descendants_alive(pids)
+        if not alive:
+            return
+        if time.monotonic() >= end:
+            raise AssertionError("timed out after %.1fs waiting for %s; still alive:\n  %s" % (
+                timeout, what, "\n  ".join(repr(proc_info(p)) for p in alive)))
+        time.sleep(0.02)
 
 
 def descendants(root, procs=None):

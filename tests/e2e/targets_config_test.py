@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,7 @@ class CheckConfigTest(h.E2ETest):
 
     def check(self, text):
         d = tempfile.mkdtemp(prefix="spawnd-e2e-cc-")
+        self.addCleanup(shutil.rmtree, d, True)
         path = os.path.join(d, "conf.yaml")
         with open(path, "w") as f:
             f.write(text)
@@ -91,7 +93,9 @@ class CheckConfigTest(h.E2ETest):
     def assertConfigError(self, text, line, key):
         path, r = self.check(text)
         self.assertEqual(r.returncode, 1, "stderr:\n" + r.stderr)
-        m = re.search(r"^%s:(\d+):(\d+): (.*)$" % re.escape(path), r.stderr, re.M)
+        # The brief's format is `FILE:LINE:COL: key: message`; a leading
+        # "spawnd: " program name is tolerated.
+        m = re.search(r"(?:^|^spawnd: )%s:(\d+):(\d+): (.*)$" % re.escape(path), r.stderr, re.M)
         self.assertIsNotNone(m, "no FILE:LINE:COL: in stderr:\n" + r.stderr)
         self.assertEqual(int(m.group(1)), line, "line of the error:\n" + r.stderr)
         self.assertGreaterEqual(int(m.group(2)), 1, "columns count from 1:\n" + r.stderr)
@@ -117,7 +121,7 @@ class CheckConfigTest(h.E2ETest):
     def test_yaml_syntax_error(self):
         path, r = self.check('listen: ["127.0.0.1:0"\ntargets: {\n')
         self.assertEqual(r.returncode, 1, "stderr:\n" + r.stderr)
-        self.assertRegex(r.stderr, r"(?m)^%s:\d+:\d+: " % re.escape(path))
+        self.assertRegex(r.stderr, r"(?m)^(spawnd: )?%s:2:\d+: " % re.escape(path))
 
     def test_missing_file(self):
         r = subprocess.run([h.spawnd_binary(), "--check-config", "/nonexistent/spawnd-e2e.yaml"],

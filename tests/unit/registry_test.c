@@ -1,0 +1,1212 @@
+/* The registry (registry/registry.h) with fake launcher ops: records, the start
+ * callback, watchers, destroy, launcher loss, history eviction and shutdown. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "service/common/clock.h"
+#include "service/common/log.h"
+#include "service/config/config.h"
+#include "service/registry/registry.h"
+
+/* ---- configs ---------------------------------------------------------------- */
+
+static const char config_yaml[] =
+	"listen: [\"127.0.0.1:0\"]\n"
+	"history: {max_records: 100}\n"
+	"defaults:\n"
+	"  destroy_grace_period: 3s\n"
+	"targets:\n"
+	"  fn: {function: builtin:echo}\n"
+	"  ex: {exec: [\"/bin/true\"]}\n"
+	"  exa: {exec: [\"/bin/echo\"], allow_args: true, destroy_grace_period: 1s, timeout: 5s}\n"
+	"  quick: {function: builtin:noop, destroy_grace_period: 0}\n";
+
+/* History kept small, to see eviction. */
+static const char small_history_yaml[] =
+	"listen: [\"127.0.0.1:0\"]\n"
+	"history: {max_records: 2}\n"
+	"targets:\n"
+	"  fn: {function: builtin:echo}\n";
+
+/* Slots: two running in all, one for `one`; two may wait. */
+static const char queue_yaml[] =
+	"listen: [\"127.0.0.1:0\"]\n"
+	"max_running: 2\n"
+	"max_pending: 2\n"
+	"targets:\n"
+	"  a: {function: builtin:echo}\n"
+	"  one: {function: builtin:noop, max_concurrent: 1}\n";
+
+static spd_config *cfg, *small_cfg, *queue_cfg;
+
+static spd_config *load(const char *yaml)
+{
+	char err[SPD_CONFIG_ERR_MAX] = "";
+	spd_config *c = NULL;
+	int rc = spd_config_load_string(yaml, strlen(yaml), "registry_test.yaml", NULL, &c, err);
+
+	if (rc != 0)
+		fail_msg("config: %s", err);
+	return c;
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	spd_log_setup(SPD_LOG_ERROR, 0, "registry_test");
+	cfg = load(config_yaml);
+	small_cfg = load(small_history_yaml);
+	queue_cfg = load(queue_yaml);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	spd_config_destroy(cfg);
+	spd_config_destroy(small_cfg);
+	spd_config_destroy(queue_cfg);
+	return 0;
+}
+
+/* ---- the fake launcher: records what the registry sends ---------------------- */
+
+#define MAX_SENT 64
+
+typedef struct sent_start {
+	uint64_t key;
+	char id[SPD_ID_LEN + 1];
+	char target[64];
+	uint32_t argc;
+	char arg0[64];
+	uint32_t label_count;
+	char label0[64];
+	size_t input_len;
+	int64_t grace_ms, timeout_ms;
+} sent_start;
+
+typedef struct sent_destroy {
+	uint64_t key;
+	int64_t grace_ms;
+} sent_destroy;
+
+typedef struct fake {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t nstarts, ndestroys;
+	sent_start starts[MAX_SENT];
+	sent_destroy destroys[MAX_SENT];
+	int start_rc;  /* what send_start returns */
+} fake;
+
+static int fake_send_start(void *ctx, uint64_t key, const spd_start_req *req)
+{
+	fake *f = ctx;
+	sent_start *s;
+
+	pthread_mutex_lock(&f->mu);
+	assert_true(f->nstarts < MAX_SENT);
+	s = &f->starts[f->nstarts++];
+	memset(s, 0, sizeof *s);
+	s->key = key;
+	snprintf(s->id, sizeof s->id, "%s", req->process_id);
+	snprintf(s->target, sizeof s->target, "%s", req->target);
+	s->argc = req->argc;
+	if (req->argc > 0)
+		snprintf(s->arg0, sizeof s->arg0, "%s", req->argv[0]);
+	assert_null(req->argv[req->argc]);
+	s->label_count = req->label_count;
+	if (req->label_count > 0)
+		snprintf(s->label0, sizeof s->label0, "%s=%s", req->labels[0], req->labels[1]);
+	s->input_len = req->input_len;
+	s->grace_ms = req->grace_ms;
+	s->timeout_ms = req->timeout_ms;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	return f->start_rc;
+}
+
+static int fake_send_destroy(void *ctx, uint64_t key, int64_t grace_ms)
+{
+	fake *f = ctx;
+
+	pthread_mutex_lock(&f->mu);
+	assert_true(f->ndestroys < MAX_SENT);
+	f->destroys[f->ndestroys].key = key;
+	f->destroys[f->ndestroys].grace_ms = grace_ms;
+	f->ndestroys++;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	return 0;
+}
+
+/* ---- recording callbacks ------------------------------------------------------ */
+
+#define MAX_NOTES 16
+
+/* What a callback saw: P is only valid during the call, so copy. */
+typedef struct note_rec {
+	spd_note note;
+	bool terminal;
+	spd_state state;
+	uint64_t seq;
+	bool destroyed, canceled, ran, threw;
+	int32_t pid, exit_code, signal;
+	spd_error_kind kind;
+	bool oom_suspected;
+	char type[64], message[128];
+	char result[64];
+	size_t result_len, stdout_len, stderr_len;
+	char stdout_tail[64];
+	bool output_truncated;
+	char id[SPD_ID_LEN + 1];
+} note_rec;
+
+typedef struct recorder {
+	size_t n;
+	note_rec notes[MAX_NOTES];
+	bool keep;  /* what the callback returns */
+} recorder;
+
+static bool record(void *ctx, const spd_process *p, spd_note note, bool terminal)
+{
+	recorder *rc = ctx;
+	note_rec *n;
+
+	assert_true(rc->n < MAX_NOTES);
+	n = &rc->notes[rc->n++];
+	memset(n, 0, sizeof *n);
+	n->note = note;
+	n->terminal = terminal;
+	n->state = p->state;
+	n->seq = p->seq;
+	n->destroyed = p->destroyed;
+	n->canceled = p->canceled;
+	n->ran = p->ran;
+	n->threw = p->threw;
+	n->pid = p->pid;
+	n->exit_code = p->exit_code;
+	n->signal = p->signal;
+	n->kind = p->error.kind;
+	n->oom_suspected = p->error.oom_suspected;
+	snprintf(n->type, sizeof n->type, "%s", p->error.type ? p->error.type : "");
+	snprintf(n->message, sizeof n->message, "%s", p->error.message ? p->error.message : "");
+	n->result_len = p->result_len;
+	if (p->result_len > 0 && p->result_len < sizeof n->result)
+		memcpy(n->result, p->result, p->result_len);
+	n->stdout_len = p->stdout_len;
+	n->stderr_len = p->stderr_len;
+	if (p->stdout_len > 0 && p->stdout_len < sizeof n->stdout_tail)
+		memcpy(n->stdout_tail, p->stdout_tail, p->stdout_len);
+	n->output_truncated = p->output_truncated;
+	snprintf(n->id, sizeof n->id, "%s", p->id);
+	return rc->keep;
+}
+
+/* ---- fixture -------------------------------------------------------------------- */
+
+typedef struct fixture {
+	fake f;
+	spd_registry *r;
+} fixture;
+
+static int fixture_setup_with(void **state, const spd_config *c)
+{
+	fixture *fx = calloc(1, sizeof *fx);
+	spd_registry_ops ops = {fake_send_start, fake_send_destroy, NULL};
+
+	assert_non_null(fx);
+	pthread_mutex_init(&fx->f.mu, NULL);
+	pthread_cond_init(&fx->f.cv, NULL);
+	ops.ctx = &fx->f;
+	fx->r = spd_registry_create(c, &ops);
+	assert_non_null(fx->r);
+	*state = fx;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return fixture_setup_with(state, cfg);
+}
+
+static int setup_small(void **state)
+{
+	return fixture_setup_with(state, small_cfg);
+}
+
+static int setup_queue(void **state)
+{
+	return fixture_setup_with(state, queue_cfg);
+}
+
+static int teardown(void **state)
+{
+	fixture *fx = *state;
+
+	spd_registry_destroy(fx->r);
+	pthread_cond_destroy(&fx->f.cv);
+	pthread_mutex_destroy(&fx->f.mu);
+	free(fx);
+	return 0;
+}
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+static spd_start_params params(const char *target)
+{
+	spd_start_params sp;
+
+	memset(&sp, 0, sizeof sp);
+	sp.target = target;
+	sp.timeout_ms = -1;
+	sp.grace_ms = -1;
+	return sp;
+}
+
+/* Starts TARGET with default params; returns what the fake saw. */
+static const sent_start *start(fixture *fx, const char *target, recorder *rc)
+{
+	spd_start_params sp = params(target);
+	size_t before = fx->f.nstarts;
+
+	assert_int_equal(spd_registry_start(fx->r, &sp, record, rc), 0);
+	assert_int_equal(fx->f.nstarts, before + 1);
+	return &fx->f.starts[before];
+}
+
+static spd_exit_report make_report(int status, uint32_t flags)
+{
+	spd_exit_report rep;
+
+	memset(&rep, 0, sizeof rep);
+	rep.flags = flags;
+	rep.pid = (flags & SPD_EXIT_LAUNCH_FAILED) ? 0 : 4242;
+	rep.wait_status = status;
+	rep.ended_ns = spd_clock_real_ns();
+	return rep;
+}
+
+/* Feeds an EXITED report and releases what the registry did not take. */
+static void exited(fixture *fx, uint64_t key, spd_exit_report *rep)
+{
+	spd_registry_on_exited(fx->r, key, rep);
+	spd_exit_report_release(rep);
+}
+
+static void exit_status(fixture *fx, uint64_t key, int status, uint32_t flags)
+{
+	spd_exit_report rep = make_report(status, flags);
+
+	exited(fx, key, &rep);
+}
+
+/* A SNAPSHOT of ID, or fails. */
+static note_rec get(fixture *fx, const char *id)
+{
+	recorder rc = {0};
+
+	assert_int_equal(spd_registry_get(fx->r, id, record, &rc), 0);
+	assert_int_equal(rc.n, 1);
+	assert_int_equal(rc.notes[0].note, SPD_NOTE_SNAPSHOT);
+	return rc.notes[0];
+}
+
+static bool known(fixture *fx, const char *id)
+{
+	recorder rc = {0};
+
+	return spd_registry_get(fx->r, id, record, &rc) == 0;
+}
+
+/* ---- start ---------------------------------------------------------------------- */
+
+static void start_pending_running_succeeded(void **state)
+{
+	fixture *fx = *state;
+	recorder rc = {.keep = true};  /* the start callback's return is ignored */
+	const sent_start *s = start(fx, "fn", &rc);
+	spd_exit_report rep;
+	note_rec n;
+
+	assert_int_equal(strlen(s->id), SPD_ID_LEN);
+	assert_string_equal(s->target, "fn");
+	assert_int_equal(rc.n, 0);
+	n = get(fx, s->id);
+	assert_int_equal(n.state, SPD_STATE_PENDING);
+	assert_int_equal(n.seq, 1);
+	assert_false(n.terminal);
+	assert_int_equal(spd_registry_live_count(fx->r), 1);
+
+	spd_registry_on_started(fx->r, s->key, 1234, spd_clock_real_ns());
+	assert_int_equal(rc.n, 1);
+	assert_int_equal(rc.notes[0].note, SPD_NOTE_STATE);
+	assert_int_equal(rc.notes[0].state, SPD_STATE_RUNNING);
+	assert_int_equal(rc.notes[0].seq, 2);
+	assert_int_equal(rc.notes[0].pid, 1234);
+	assert_false(rc.notes[0].terminal);
+	assert_string_equal(rc.notes[0].id, s->id);
+
+	rep = make_report(W_EXITCODE(0, 0), 0);
+	rep.result = (uint8_t *)strdup("hello");
+	rep.result_len = 5;
+	rep.stdout_tail = (uint8_t *)strdup("out");
+	rep.stdout_len = 3;
+	rep.stdout_total = 3;
+	spd_registry_on_exited(fx->r, s->key, &rep);
+	/* Moved in, not copied. */
+	assert_null(rep.result);
+	assert_null(rep.stdout_tail);
+	spd_exit_report_release(&rep);
+
+	/* Called exactly once, although it asked to stay. */
+	assert_int_equal(rc.n, 1);
+	n = get(fx, s->id);
+	assert_int_equal(n.state, SPD_STATE_SUCCEEDED);
+	assert_int_equal(n.seq, 3);
+	assert_true(n.terminal);
+	assert_true(n.ran);
+	assert_false(n.threw);
+	assert_false(n.destroyed);
+	assert_int_equal(n.kind, SPD_ERR_NONE);
+	assert_int_equal(n.result_len, 5);
+	assert_string_equal(n.result, "hello");
+	assert_string_equal(n.stdout_tail, "out");
+	assert_false(n.output_truncated);
+	assert_int_equal(spd_registry_live_count(fx->r), 0);
+}
+
+static void start_callback_on_launch_failure(void **state)
+{
+	fixture *fx = *state;
+	recorder rc = {0};
+	const sent_start *s = start(fx, "ex", &rc);
+	spd_exit_report rep = make_report(0, SPD_EXIT_LAUNCH_FAILED);
+
+	rep.launch_stage = strdup("exec");
+	rep.launch_errno = ENOENT;
+	rep.launch_message = strdup("No such file or directory");
+	exited(fx, s->key, &rep);
+	assert_int_equal(rc.n, 1);
+	assert_int_equal(rc.notes[0].state, SPD_STATE_FAILED);
+	assert_true(rc.notes[0].terminal);
+	assert_int_equal(rc.notes[0].seq, 2);
+	assert_int_equal(rc.notes[0].kind, SPD_ERR_LAUNCH);
+	assert_false(rc.notes[0].ran);
+	assert_true(rc.notes[0].threw);
+	assert_int_equal(rc.notes[0].pid, 0);
+	assert_string_equal(rc.notes[0].type, "exec");
+	assert_non_null(strstr(rc.notes[0].message, "No such file"));
+}
+
+static void start_rejects(void **state)
+{
+	fixture *fx = *state;
+	recorder rc = {0};
+	const char *args[] = {"x"};
+	spd_start_params sp = params("nosuch");
+
+	assert_int_equal(spd_registry_start(fx->r, &sp, record, &rc), -ENOENT);
+	sp = params("ex");
+	sp.argv = args;
+	sp.argc = 1;
+	assert_int_equal(spd_registry_start(fx->r, &sp, record, &rc), -EINVAL);
+	assert_int_equal(fx->f.nstarts, 0);
+	assert_int_equal(spd_registry_live_count(fx->r), 0);
+
+	/* allow_args: true takes them; so do function targets. */
+	sp.target = "exa";
+	assert_int_equal(spd_registry_start(fx->r, &sp, record, &rc), 0);
+	sp.target = "fn";
+	assert_int_equal(spd_registry_start(fx->r, &sp, record, &rc), 0);
+	assert_int_equal(fx->f.nstarts, 2);
+	assert_int_equal(fx->f.starts[0].argc, 1);
+	assert_string_equal(fx->f.starts[0].arg0, "x");
+	assert_int_equal(rc.n, 0);
+}
+
+static void start_passes_request(void **state)
+{
+	fixture *fx = *state;
+	recorder rc = {0};
+	const char *args[] = {"a1", "a2"};
+	const char *labels[] = {"team", "ml", "run", "7"};
+	spd_start_params sp = params("exa");
+	const sent_start *s;
+
+	sp.argv = args;
+	sp.argc = 2;
+	sp.labels = labels;
+	sp.label_count = 2;
+	sp.input = "0123456789";
+	sp.input_len = 10;
+	assert_int_equal(spd_registry_start(fx->r, &sp, record, &rc), 0);
+	s = &fx->f.starts[0];
+	assert_int_equal(s->argc, 2);
+	assert_string_equal(s->arg0, "a1");
+	assert_int_equal(s->label_count, 2);
+	assert_string_equal(s->label0, "team=ml");
+	assert_int_equal(s->input_len, 10);
+	/* Defaults: the target's. */
+	assert_int_equal(s->grace_ms, 1000);
+	assert_int_equal(s->timeout_ms, 5000);
+	assert_int_not_equal(s->key, 0);
+}
+
+static void overrides_clamped(void **state)
+{
+	fixture *fx = *state;
+	recorder rc = {0};
+	static const struct {
+		const char *target;
+		int64_t grace, timeout;      /* requested */
+		int64_t want_grace, want_timeout;
+	} cases[] = {
+		{"exa", 500, 2000, 500, 2000},       /* under the target's: kept */
+		{"exa", 60000, 60000, 1000, 5000},   /* over: the target's */
+		{"exa", -1, -1, 1000, 5000},         /* absent: the target's */
+		{"fn", 60000, 60000, 3000, 60000},   /* no target timeout: any fits */
+		{"fn", 0, -1, 0, 0},                 /* grace 0: kill at once */
+		/* A target grace of 0 means "kill at once", not "no limit": a request
+		 * cannot lengthen it. */
+		{"quick", 5000, -1, 0, 0},
+		{"quick", -1, -1, 0, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		spd_start_params sp = params(cases[i].target);
+		sp.grace_ms = cases[i].grace;
+		sp.timeout_ms = cases[i].timeout;
+		assert_int_equal(spd_registry_start(fx->r, &sp, record, &rc), 0);
+		if (fx->f.starts[i].grace_ms != cases[i].want_grace ||
+		    fx->f.starts[i].timeout_ms != cases[i].want_timeout)
+			fail_msg("case %zu (%s grace %lld timeout %lld): got grace %lld timeout %lld, "
+				 "want %lld %lld", i, cases[i].target, (long long)cases[i].grace,
+				 (long long)cases[i].timeout, (long long)fx->f.starts[i].grace_ms,
+				 (long long)fx->f.starts[i].timeout_ms,
+				 (long long)cases[i].want_grace, (long long)cases[i].want_timeout);
+	}
+}
+
+static void send_start_failure_is_lost(void **state)
+{
+	fixture *fx = *state;
+	recorder rc = {0};
+	const sent_start *s;
+	note_rec n;
+
+	fx->f.start_rc = -EPIPE;
+	s = start(fx, "fn", &rc);
+	assert_int_equal(rc.n, 1);
+	assert_int_equal(rc.notes[0].state, SPD_STATE_FAILED);
+	assert_int_equal(rc.notes[0].kind, SPD_ERR_LOST);
+	assert_true(rc.notes[0].terminal);
+	n = get(fx, s->id);
+	assert_false(n.ran);
+	assert_int_equal(spd_registry_live_count(fx->r), 0);
+}
+
+/* ---- watch ------------------------------------------------------------------------- */
+
+static void watch_to_terminal(void **state)
+{
+	fixture *fx = *state;
+	recorder start_rc = {0}, w = {.keep = true}, early = {.keep = true};
+	const sent_start *s = start(fx, "fn", &start_rc);
+	uint64_t wid = 0, early_id = 0;
+	spd_exit_report rep;
+
+	spd_registry_on_started(fx->r, s->key, 99, spd_clock_real_ns());
+	assert_int_equal(spd_registry_watch(fx->r, s->id, record, &w, &wid), 0);
+	assert_int_not_equal(wid, 0);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.notes[0].note, SPD_NOTE_SNAPSHOT);
+	assert_int_equal(w.notes[0].state, SPD_STATE_RUNNING);
+	assert_int_equal(w.notes[0].seq, 2);
+	assert_false(w.notes[0].terminal);
+
+	assert_int_equal(spd_registry_watch(fx->r, s->id, record, &early, &early_id), 0);
+	assert_int_not_equal(early_id, wid);
+	assert_true(spd_registry_unwatch(fx->r, early_id));
+	assert_false(spd_registry_unwatch(fx->r, early_id));
+
+	rep = make_report(W_EXITCODE(3, 0), 0);
+	rep.stderr_tail = (uint8_t *)strdup("Traceback: boom\n");
+	rep.stderr_len = 16;
+	rep.stderr_total = 1000; /* more than kept */
+	exited(fx, s->key, &rep);
+
+	assert_int_equal(w.n, 2);
+	assert_int_equal(w.notes[1].note, SPD_NOTE_STATE);
+	assert_true(w.notes[1].terminal);
+	assert_int_equal(w.notes[1].state, SPD_STATE_FAILED);
+	assert_int_equal(w.notes[1].seq, 3);
+	assert_int_equal(w.notes[1].kind, SPD_ERR_EXIT_CODE);
+	assert_int_equal(w.notes[1].exit_code, 3);
+	assert_int_equal(w.notes[1].signal, 0);
+	assert_true(w.notes[1].threw);
+	assert_true(w.notes[1].ran);
+	assert_int_equal(w.notes[1].stderr_len, 16);
+	assert_true(w.notes[1].output_truncated);
+	/* The unwatched one saw nothing more; the terminal event removed the other. */
+	assert_int_equal(early.n, 1);
+	assert_false(spd_registry_unwatch(fx->r, wid));
+	assert_false(spd_registry_unwatch(fx->r, 0));
+}
+
+static void watcher_returning_false_is_removed(void **state)
+{
+	fixture *fx = *state;
+	recorder start_rc = {0}, w = {.keep = false};
+	const sent_start *s = start(fx, "fn", &start_rc);
+	uint64_t wid = 0;
+
+	assert_int_equal(spd_registry_watch(fx->r, s->id, record, &w, &wid), 0);
+	spd_registry_on_started(fx->r, s->key, 99, spd_clock_real_ns());
+	assert_int_equal(w.n, 2); /* SNAPSHOT, RUNNING, then it asked to go */
+	exit_status(fx, s->key, W_EXITCODE(0, 0), 0);
+	assert_int_equal(w.n, 2);
+	assert_false(spd_registry_unwatch(fx->r, wid));
+}
+
+static void watch_finished_is_snapshot_only(void **state)
+{
+	fixture *fx = *state;
+	recorder start_rc = {0}, w = {.keep = true};
+	const sent_start *s = start(fx, "fn", &start_rc);
+	uint64_t wid = 77;
+
+	spd_registry_on_started(fx->r, s->key, 99, spd_clock_real_ns());
+	exit_status(fx, s->key, W_EXITCODE(0, SIGSEGV), 0);
+	assert_int_equal(spd_registry_watch(fx->r, s->id, record, &w, &wid), 0);
+	assert_int_equal(wid, 0);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.notes[0].note, SPD_NOTE_SNAPSHOT);
+	assert_true(w.notes[0].terminal);
+	assert_int_equal(w.notes[0].state, SPD_STATE_FAILED);
+	assert_int_equal(w.notes[0].kind, SPD_ERR_SIGNALED);
+	assert_int_equal(w.notes[0].signal, SIGSEGV);
+	assert_string_equal(w.notes[0].type, "SIGSEGV");
+	assert_int_equal(w.notes[0].seq, 3);
+	/* A later stale report changes nothing and calls no one. */
+	exit_status(fx, s->key, W_EXITCODE(0, 0), 0);
+	spd_registry_on_started(fx->r, s->key, 5, 0);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(get(fx, s->id).state, SPD_STATE_FAILED);
+	assert_int_equal(get(fx, s->id).seq, 3);
+}
+
+/* ---- destroy ---------------------------------------------------------------------- */
+
+static void destroy_running(void **state)
+{
+	fixture *fx = *state;
+	recorder start_rc = {0}, d = {0}, w = {.keep = true};
+	const sent_start *s = start(fx, "exa", &start_rc);
+	uint64_t wid;
+	note_rec n;
+
+	spd_registry_on_started(fx->r, s->key, 99, spd_clock_real_ns());
+	assert_int_equal(spd_registry_watch(fx->r, s->id, record, &w, &wid), 0);
+	/* 60 s asked, the target allows 1 s. */
+	assert_int_equal(spd_registry_destroy_process(fx->r, s->id, 60000, false, record, &d), 0);
+	assert_int_equal(fx->f.ndestroys, 1);
+	assert_int_equal(fx->f.destroys[0].key, s->key);
+	assert_int_equal(fx->f.destroys[0].grace_ms, 1000);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.notes[0].note, SPD_NOTE_SNAPSHOT);
+	assert_int_equal(d.notes[0].state, SPD_STATE_RUNNING);
+	assert_true(d.notes[0].destroyed);
+	assert_true(d.notes[0].canceled);
+	assert_false(d.notes[0].terminal);
+	/* No state entered: no event, no sequence number. */
+	assert_int_equal(w.n, 1);
+	assert_int_equal(get(fx, s->id).seq, 2);
+
+	/* A second destroy with a shorter grace is passed on. */
+	assert_int_equal(spd_registry_destroy_process(fx->r, s->id, 10, false, record, &d), 0);
+	assert_int_equal(fx->f.ndestroys, 2);
+	assert_int_equal(fx->f.destroys[1].grace_ms, 10);
+
+	exit_status(fx, s->key, W_EXITCODE(0, SIGTERM), SPD_EXIT_SENT_STOP);
+	n = get(fx, s->id);
+	assert_int_equal(n.state, SPD_STATE_CANCELED);
+	assert_true(n.destroyed);
+	assert_true(n.canceled);
+	assert_true(n.ran);
+	assert_false(n.threw);
+	assert_int_equal(n.kind, SPD_ERR_NONE);
+	assert_int_equal(n.signal, SIGTERM);
+	assert_int_equal(w.n, 2);
+	assert_int_equal(w.notes[1].state, SPD_STATE_CANCELED);
+	assert_true(w.notes[1].terminal);
+}
+
+static void destroy_wait(void **state)
+{
+	fixture *fx = *state;
+	recorder start_rc = {0}, d = {.keep = true};
+	const sent_start *s = start(fx, "fn", &start_rc);
+
+	spd_registry_on_started(fx->r, s->key, 99, spd_clock_real_ns());
+	assert_int_equal(spd_registry_destroy_process(fx->r, s->id, -1, true, record, &d), 0);
+	assert_int_equal(fx->f.destroys[0].grace_ms, 3000);
+	assert_int_equal(d.n, 0);
+	exit_status(fx, s->key, W_EXITCODE(0, SIGKILL), SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL);
+	assert_int_equal(d.n, 1);
+	assert_true(d.notes[0].terminal);
+	assert_int_equal(d.notes[0].state, SPD_STATE_CANCELED);
+	assert_false(d.notes[0].oom_suspected);
+
+	/* On a terminal process, wait answers at once. */
+	assert_int_equal(spd_registry_destroy_process(fx->r, s->id, -1, true, record, &d), 0);
+	assert_int_equal(d.n, 2);
+	assert_true(d.notes[1].terminal);
+	assert_int_equal(fx->f.ndestroys, 1);
+}
+
+static void destroy_pending(void **state)
+{
+	fixture *fx = *state;
+	recorder start_rc = {0}, d = {0};
+	const sent_start *s = start(fx, "fn", &start_rc);
+	note_rec n;
+
+	assert_int_equal(spd_registry_destroy_process(fx->r, s->id, -1, false, record, &d), 0);
+	assert_int_equal(fx->f.ndestroys, 1);
+	assert_int_equal(d.notes[0].state, SPD_STATE_PENDING);
+	assert_true(d.notes[0].destroyed);
+	assert_true(d.notes[0].canceled);
+	assert_int_equal(get(fx, s->id).seq, 1);
+	assert_int_equal(start_rc.n, 0);
+
+	/* The launcher never started it. */
+	exit_status(fx, s->key, 0, SPD_EXIT_LAUNCH_FAILED);
+	n = get(fx, s->id);
+	assert_int_equal(n.state, SPD_STATE_CANCELED);
+	assert_false(n.ran);
+	assert_false(n.threw);
+	assert_int_equal(n.pid, 0);
+	assert_int_equal(n.seq, 2);
+	assert_int_equal(start_rc.n, 1);
+	assert_int_equal(start_rc.notes[0].state, SPD_STATE_CANCELED);
+}
+
+static void destroy_after_end(void **state)
+{
+	fixture *fx = *state;
+	recorder start_rc = {0}, d = {0};
+	const sent_start *s = start(fx, "fn", &start_rc);
+	note_rec n;
+
+	spd_registry_on_started(fx->r, s->key, 99, spd_clock_real_ns());
+	exit_status(fx, s->key, W_EXITCODE(0, 0), 0);
+	assert_int_equal(spd_registry_destroy_process(fx->r, s->id, -1, false, record, &d), 0);
+	assert_int_equal(fx->f.ndestroys, 0);
+	assert_int_equal(d.n, 1);
+	assert_true(d.notes[0].terminal);
+	n = get(fx, s->id);
+	assert_int_equal(n.state, SPD_STATE_SUCCEEDED);
+	assert_true(n.destroyed);
+	assert_false(n.canceled);
+	assert_int_equal(n.seq, 3);
+}
+
+static void unknown_ids(void **state)
+{
+	fixture *fx = *state;
+	recorder rc = {0};
+	uint64_t wid = 5;
+	const char *id = "01890000-0000-7000-8000-000000000000";
+
+	assert_int_equal(spd_registry_destroy_process(fx->r, id, -1, false, record, &rc), -ENOENT);
+	assert_int_equal(spd_registry_destroy_process(fx->r, "", -1, true, record, &rc), -ENOENT);
+	assert_int_equal(spd_registry_get(fx->r, id, record, &rc), -ENOENT);
+	assert_int_equal(spd_registry_watch(fx->r, id, record, &rc, &wid), -ENOENT);
+	assert_int_equal(wid, 0);
+	assert_false(spd_registry_unwatch(fx->r, 12345));
+	assert_int_equal(rc.n, 0);
+	assert_int_equal(fx->f.ndestroys, 0);
+	/* Reports for keys never given out are ignored. */
+	exit_status(fx, 999, W_EXITCODE(0, 0), 0);
+	spd_registry_on_started(fx->r, 998, 1, 0);
+}
+
+/* ---- launcher lost ------------------------------------------------------------------ */
+
+static void launcher_lost(void **state)
+{
+	fixture *fx = *state;
+	recorder rc_pending = {0}, rc_running = {0}, rc_done = {0}, w = {.keep = true};
+	const sent_start *pending = start(fx, "fn", &rc_pending);
+	const sent_start *running = start(fx, "fn", &rc_running);
+	const sent_start *done = start(fx, "fn", &rc_done);
+	spd_start_params sp = params("fn");
+	uint64_t wid;
+	note_rec n;
+
+	spd_registry_on_started(fx->r, running->key, 10, spd_clock_real_ns());
+	spd_registry_on_started(fx->r, done->key, 11, spd_clock_real_ns());
+	exit_status(fx, done->key, W_EXITCODE(0, 0), 0);
+	assert_int_equal(spd_registry_watch(fx->r, running->id, record, &w, &wid), 0);
+	assert_int_equal(spd_registry_live_count(fx->r), 2);
+
+	spd_registry_on_launcher_lost(fx->r);
+	assert_int_equal(spd_registry_live_count(fx->r), 0);
+
+	n = get(fx, pending->id);
+	assert_int_equal(n.state, SPD_STATE_FAILED);
+	assert_int_equal(n.kind, SPD_ERR_LOST);
+	assert_false(n.ran);
+	assert_true(n.threw);
+	assert_int_equal(rc_pending.n, 1); /* the start callback fires */
+	assert_int_equal(rc_pending.notes[0].kind, SPD_ERR_LOST);
+
+	n = get(fx, running->id);
+	assert_int_equal(n.state, SPD_STATE_FAILED);
+	assert_int_equal(n.kind, SPD_ERR_LOST);
+	assert_true(n.ran);
+	assert_int_equal(w.n, 2);
+	assert_true(w.notes[1].terminal);
+	assert_int_equal(w.notes[1].kind, SPD_ERR_LOST);
+
+	n = get(fx, done->id);
+	assert_int_equal(n.state, SPD_STATE_SUCCEEDED);
+	assert_int_equal(n.kind, SPD_ERR_NONE);
+
+	assert_int_equal(spd_registry_start(fx->r, &sp, record, &rc_done), -ESHUTDOWN);
+	assert_int_equal(fx->f.nstarts, 3);
+}
+
+/* ---- history ------------------------------------------------------------------------ */
+
+static void history_eviction(void **state)
+{
+	fixture *fx = *state;  /* history.max_records: 2 */
+	recorder rc[6];
+	const sent_start *s[6];
+
+	memset(rc, 0, sizeof rc);
+	for (int i = 0; i < 6; i++)
+		s[i] = start(fx, "fn", &rc[i]);
+	/* s[0] (the oldest) stays live; the others end in order. */
+	for (int i = 1; i < 6; i++) {
+		spd_registry_on_started(fx->r, s[i]->key, 100 + i, spd_clock_real_ns());
+		exit_status(fx, s[i]->key, W_EXITCODE(0, 0), 0);
+	}
+	assert_true(known(fx, s[0]->id));
+	assert_false(known(fx, s[1]->id));
+	assert_false(known(fx, s[2]->id));
+	assert_false(known(fx, s[3]->id));
+	assert_true(known(fx, s[4]->id));
+	assert_true(known(fx, s[5]->id));
+	assert_int_equal(spd_registry_live_count(fx->r), 1);
+
+	/* Live records never count against the history nor get evicted. */
+	exit_status(fx, s[0]->key, 0, SPD_EXIT_LAUNCH_FAILED);
+	assert_false(known(fx, s[0]->id));
+	assert_true(known(fx, s[4]->id));
+	assert_true(known(fx, s[5]->id));
+}
+
+/* ---- shutdown ------------------------------------------------------------------------ */
+
+typedef struct exiter {
+	fixture *fx;
+	size_t want;      /* destroys to wait for */
+	uint64_t keys[4];
+	int ok;
+} exiter;
+
+/* The launcher's part: once every DESTROY has arrived, report the exits. */
+static void *exiter_main(void *arg)
+{
+	exiter *e = arg;
+	fake *f = &e->fx->f;
+	struct timespec dl;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 10;
+	pthread_mutex_lock(&f->mu);
+	while (f->ndestroys < e->want)
+		if (pthread_cond_timedwait(&f->cv, &f->mu, &dl) != 0)
+			break;
+	e->ok = f->ndestroys >= e->want;
+	pthread_mutex_unlock(&f->mu);
+	for (size_t i = 0; i < e->want; i++) {
+		spd_exit_report rep = make_report(W_EXITCODE(0, SIGTERM), SPD_EXIT_SENT_STOP);
+		spd_registry_on_exited(e->fx->r, e->keys[i], &rep);
+		spd_exit_report_release(&rep);
+	}
+	return NULL;
+}
+
+static void shutdown_waits_for_exits(void **state)
+{
+	fixture *fx = *state;
+	recorder rc[3];
+	const sent_start *running, *pending, *done;
+	spd_start_params sp = params("fn");
+	exiter e;
+	pthread_t t;
+	size_t left;
+	note_rec n;
+
+	memset(rc, 0, sizeof rc);
+	running = start(fx, "fn", &rc[0]);
+	spd_registry_on_started(fx->r, running->key, 10, spd_clock_real_ns());
+	sp.grace_ms = 200;
+	assert_int_equal(spd_registry_start(fx->r, &sp, record, &rc[1]), 0);
+	pending = &fx->f.starts[1];
+	done = start(fx, "fn", &rc[2]);
+	spd_registry_on_started(fx->r, done->key, 11, spd_clock_real_ns());
+	exit_status(fx, done->key, W_EXITCODE(0, 0), 0);
+
+	e = (exiter){.fx = fx, .want = 2, .keys = {running->key, pending->key}};
+	assert_int_equal(pthread_create(&t, NULL, exiter_main, &e), 0);
+	left = spd_registry_shutdown(fx->r, 1000, spd_clock_mono_ns() + 20LL * 1000000000);
+	pthread_join(t, NULL);
+	assert_true(e.ok);
+	assert_int_equal(left, 0);
+
+	/* Each destroyed with its grace capped by the shutdown's. */
+	assert_int_equal(fx->f.ndestroys, 2);
+	for (size_t i = 0; i < 2; i++) {
+		if (fx->f.destroys[i].key == running->key)
+			assert_int_equal(fx->f.destroys[i].grace_ms, 1000);
+		else
+			assert_int_equal(fx->f.destroys[i].grace_ms, 200);
+	}
+	n = get(fx, running->id);
+	assert_int_equal(n.state, SPD_STATE_CANCELED);
+	assert_true(n.destroyed);
+	assert_true(n.canceled);
+	n = get(fx, pending->id);
+	assert_int_equal(n.state, SPD_STATE_CANCELED);
+	n = get(fx, done->id);
+	assert_false(n.destroyed); /* the ended one is left alone */
+
+	sp.grace_ms = -1;
+	assert_int_equal(spd_registry_start(fx->r, &sp, record, &rc[2]), -ESHUTDOWN);
+}
+
+static void shutdown_deadline(void **state)
+{
+	fixture *fx = *state;
+	recorder rc = {0};
+	const sent_start *s = start(fx, "fn", &rc);
+	int64_t t0, t1;
+	size_t left;
+
+	spd_registry_on_started(fx->r, s->key, 10, spd_clock_real_ns());
+	t0 = spd_clock_mono_ns();
+	left = spd_registry_shutdown(fx->r, 0, t0 + 150 * 1000000LL);
+	t1 = spd_clock_mono_ns();
+	assert_int_equal(left, 1);
+	assert_true(t1 - t0 >= 150 * 1000000LL);
+	assert_int_equal(fx->f.ndestroys, 1);
+	assert_int_equal(fx->f.destroys[0].grace_ms, 0);
+	/* It ends later all the same. */
+	exit_status(fx, s->key, W_EXITCODE(0, SIGKILL), SPD_EXIT_SENT_KILL);
+	assert_int_equal(get(fx, s->id).state, SPD_STATE_CANCELED);
+	assert_int_equal(spd_registry_live_count(fx->r), 0);
+}
+
+/* ---- targets, strings from children --------------------------------------------------- */
+
+typedef struct target_seen {
+	char name[16];
+	uint32_t running, pending;
+	char error[64];
+} target_seen;
+
+typedef struct targets_rec {
+	size_t n;
+	target_seen t[8];
+} targets_rec;
+
+static void on_target(void *ctx, const spd_target_config *t, uint32_t running, uint32_t pending,
+		      const char *error)
+{
+	targets_rec *tr = ctx;
+	target_seen *s = &tr->t[tr->n++];
+
+	snprintf(s->name, sizeof s->name, "%s", t->name);
+	s->running = running;
+	s->pending = pending;
+	snprintf(s->error, sizeof s->error, "%s", error ? error : "");
+}
+
+static void list_targets_counts(void **state)
+{
+	fixture *fx = *state;
+	recorder rc[2];
+	const sent_start *a, *b;
+	targets_rec tr = {0};
+	char *names[] = {(char *)"ex", (char *)"fn"};
+	char *errors[] = {(char *)"exec: not there", NULL};
+
+	memset(rc, 0, sizeof rc);
+	a = start(fx, "fn", &rc[0]);
+	b = start(fx, "fn", &rc[1]);
+	spd_registry_on_started(fx->r, a->key, 10, spd_clock_real_ns());
+	spd_registry_on_hello(fx->r, 2, names, errors);
+	spd_registry_list_targets(fx->r, on_target, &tr);
+	assert_int_equal(tr.n, 4);
+	assert_string_equal(tr.t[0].name, "fn");
+	assert_int_equal(tr.t[0].running, 1);
+	assert_int_equal(tr.t[0].pending, 1);
+	assert_string_equal(tr.t[0].error, "");
+	assert_string_equal(tr.t[1].name, "ex");
+	assert_string_equal(tr.t[1].error, "exec: not there");
+
+	exit_status(fx, a->key, W_EXITCODE(0, 0), 0);
+	exit_status(fx, b->key, 0, SPD_EXIT_LAUNCH_FAILED);
+	tr.n = 0;
+	spd_registry_list_targets(fx->r, on_target, &tr);
+	assert_int_equal(tr.t[0].running, 0);
+	assert_int_equal(tr.t[0].pending, 0);
+}
+
+static bool valid_utf8(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		int n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+		if (n == 0)
+			return false;
+		for (int i = 1; i < n; i++)
+			if ((p[i] & 0xC0) != 0x80)
+				return false;
+		p += n;
+	}
+	return true;
+}
+
+static void child_strings_are_utf8(void **state)
+{
+	fixture *fx = *state;
+	recorder rc = {0};
+	const sent_start *s = start(fx, "fn", &rc);
+	spd_exit_report rep = make_report(W_EXITCODE(1, 0), SPD_EXIT_RAISED);
+	note_rec n;
+
+	spd_registry_on_started(fx->r, s->key, 10, spd_clock_real_ns());
+	rep.raise_type = strdup("Bad\xff" "Error");
+	rep.raise_message = strdup("caf\xc3\xa9 \xc3(");
+	rep.raise_backtrace = strdup("");
+	exited(fx, s->key, &rep);
+	n = get(fx, s->id);
+	assert_int_equal(n.kind, SPD_ERR_RAISED);
+	assert_true(valid_utf8(n.type));
+	assert_string_equal(n.type, "Bad\xef\xbf\xbd" "Error");
+	assert_true(valid_utf8(n.message));
+	assert_non_null(strstr(n.message, "caf\xc3\xa9 "));
+}
+
+/* ---- the queue (max_running, max_concurrent, max_pending) ------------------------------ */
+
+/* Starts TARGET; returns the id through the callback's first note when queued,
+ * else through the fake. */
+static void start_any(fixture *fx, const char *target, recorder *rc, const char *input)
+{
+	spd_start_params sp = params(target);
+
+	sp.input = input;
+	sp.input_len = input != NULL ? strlen(input) : 0;
+	assert_int_equal(spd_registry_start(fx->r, &sp, record, rc), 0);
+}
+
+static void finish(fixture *fx, uint64_t key)
+{
+	spd_registry_on_started(fx->r, key, 50, spd_clock_real_ns());
+	exit_status(fx, key, W_EXITCODE(0, 0), 0);
+}
+
+static void queue_is_fifo_and_bounded(void **state)
+{
+	fixture *fx = *state;
+	recorder rc[5];
+	spd_start_params sp = params("a");
+	uint64_t k1, k2;
+
+	memset(rc, 0, sizeof rc);
+	start_any(fx, "a", &rc[0], NULL);
+	start_any(fx, "a", &rc[1], NULL);
+	assert_int_equal(fx->f.nstarts, 2);
+	assert_int_equal(rc[0].n, 0); /* answered when RUNNING */
+
+	/* No slot: queued, answered at once with a PENDING snapshot. */
+	start_any(fx, "a", &rc[2], "third");
+	start_any(fx, "a", &rc[3], "fourth!");
+	assert_int_equal(fx->f.nstarts, 2);
+	for (int i = 2; i <= 3; i++) {
+		assert_int_equal(rc[i].n, 1);
+		assert_int_equal(rc[i].notes[0].note, SPD_NOTE_SNAPSHOT);
+		assert_int_equal(rc[i].notes[0].state, SPD_STATE_PENDING);
+		assert_false(rc[i].notes[0].terminal);
+	}
+	/* max_pending reached. */
+	assert_int_equal(spd_registry_start(fx->r, &sp, record, &rc[4]), -EAGAIN);
+	assert_int_equal(rc[4].n, 0);
+	assert_int_equal(spd_registry_live_count(fx->r), 4);
+
+	/* A slot frees: the oldest waiting one goes, with its input. */
+	k1 = fx->f.starts[0].key;
+	k2 = fx->f.starts[1].key;
+	finish(fx, k1);
+	assert_int_equal(fx->f.nstarts, 3);
+	assert_string_equal(fx->f.starts[2].id, rc[2].notes[0].id);
+	assert_int_equal(fx->f.starts[2].input_len, 5);
+	finish(fx, k2);
+	assert_int_equal(fx->f.nstarts, 4);
+	assert_string_equal(fx->f.starts[3].id, rc[3].notes[0].id);
+	assert_int_equal(fx->f.starts[3].input_len, 7);
+
+	/* Called once only, however it goes on. */
+	finish(fx, fx->f.starts[2].key);
+	assert_int_equal(rc[2].n, 1);
+	assert_int_equal(get(fx, rc[2].notes[0].id).state, SPD_STATE_SUCCEEDED);
+}
+
+static void max_concurrent_holds_up_only_its_target(void **state)
+{
+	fixture *fx = *state;
+	recorder rc[3];
+
+	memset(rc, 0, sizeof rc);
+	start_any(fx, "one", &rc[0], NULL);
+	start_any(fx, "one", &rc[1], NULL);   /* waits for `one`'s slot */
+	start_any(fx, "a", &rc[2], NULL);     /* is not held up behind it */
+	assert_int_equal(fx->f.nstarts, 2);
+	assert_string_equal(fx->f.starts[0].target, "one");
+	assert_string_equal(fx->f.starts[1].target, "a");
+	assert_int_equal(rc[1].n, 1);
+	assert_int_equal(rc[1].notes[0].state, SPD_STATE_PENDING);
+
+	finish(fx, fx->f.starts[0].key);
+	assert_int_equal(fx->f.nstarts, 3);
+	assert_string_equal(fx->f.starts[2].target, "one");
+	assert_string_equal(fx->f.starts[2].id, rc[1].notes[0].id);
+}
+
+static void destroy_queued_never_starts(void **state)
+{
+	fixture *fx = *state;
+	recorder rc[3], d = {0};
+	note_rec n;
+
+	memset(rc, 0, sizeof rc);
+	start_any(fx, "a", &rc[0], NULL);
+	start_any(fx, "a", &rc[1], NULL);
+	start_any(fx, "a", &rc[2], "x");
+	assert_int_equal(spd_registry_destroy_process(fx->r, rc[2].notes[0].id, -1, false, record,
+						      &d), 0);
+	assert_int_equal(fx->f.ndestroys, 0); /* nothing to tell the launcher */
+	assert_int_equal(d.n, 1);
+	assert_true(d.notes[0].terminal);
+	n = get(fx, rc[2].notes[0].id);
+	assert_int_equal(n.state, SPD_STATE_CANCELED);
+	assert_true(n.destroyed);
+	assert_true(n.canceled);
+	assert_false(n.ran);
+	assert_int_equal(n.seq, 2);
+
+	/* Its slot in the queue is gone: a freed slot starts nothing. */
+	finish(fx, fx->f.starts[0].key);
+	assert_int_equal(fx->f.nstarts, 2);
+	assert_int_equal(spd_registry_live_count(fx->r), 1);
+}
+
+static void queued_at_shutdown_and_loss(void **state)
+{
+	fixture *fx = *state;
+	recorder rc[4];
+	note_rec n;
+	size_t left;
+
+	memset(rc, 0, sizeof rc);
+	start_any(fx, "a", &rc[0], NULL);
+	start_any(fx, "a", &rc[1], NULL);
+	start_any(fx, "a", &rc[2], NULL);
+	/* The launcher is gone: the waiting one ends LOST without ever running. */
+	spd_registry_on_launcher_lost(fx->r);
+	n = get(fx, rc[2].notes[0].id);
+	assert_int_equal(n.state, SPD_STATE_FAILED);
+	assert_int_equal(n.kind, SPD_ERR_LOST);
+	assert_false(n.ran);
+	assert_int_equal(fx->f.nstarts, 2);
+	left = spd_registry_shutdown(fx->r, 0, spd_clock_mono_ns());
+	assert_int_equal(left, 0);
+}
+
+static void queued_canceled_by_shutdown(void **state)
+{
+	fixture *fx = *state;
+	recorder rc[3];
+	note_rec n;
+
+	memset(rc, 0, sizeof rc);
+	start_any(fx, "a", &rc[0], NULL);
+	start_any(fx, "a", &rc[1], NULL);
+	start_any(fx, "a", &rc[2], NULL);
+	assert_int_equal(spd_registry_shutdown(fx->r, 0, spd_clock_mono_ns() + 50 * 1000000LL), 2);
+	n = get(fx, rc[2].notes[0].id);
+	assert_int_equal(n.state, SPD_STATE_CANCELED);
+	assert_true(n.destroyed);
+	assert_false(n.ran);
+	/* Only the two that had started were sent a DESTROY; nothing more starts. */
+	assert_int_equal(fx->f.ndestroys, 2);
+	finish(fx, fx->f.starts[0].key);
+	assert_int_equal(fx->f.nstarts, 2);
+	exit_status(fx, fx->f.starts[1].key, 0, SPD_EXIT_LAUNCH_FAILED);
+	assert_int_equal(spd_registry_live_count(fx->r), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(start_pending_running_succeeded, setup, teardown),
+		cmocka_unit_test_setup_teardown(start_callback_on_launch_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(start_rejects, setup, teardown),
+		cmocka_unit_test_setup_teardown(start_passes_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(overrides_clamped, setup, teardown),
+		cmocka_unit_test_setup_teardown(send_start_failure_is_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(watch_to_terminal, setup, teardown),
+		cmocka_unit_test_setup_teardown(watcher_returning_false_is_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(watch_finished_is_snapshot_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(destroy_running, setup, teardown),
+		cmocka_unit_test_setup_teardown(destroy_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(destroy_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(destroy_after_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(unknown_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(launcher_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(history_eviction, setup_small, teardown),
+		cmocka_unit_test_setup_teardown(shutdown_waits_for_exits, setup, teardown),
+		cmocka_unit_test_setup_teardown(shutdown_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(list_targets_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(child_strings_are_utf8, setup, teardown),
+		cmocka_unit_test_setup_teardown(queue_is_fifo_and_bounded, setup_queue, teardown),
+		cmocka_unit_test_setup_teardown(max_concurrent_holds_up_only_its_target, setup_queue,
+						teardown),
+		cmocka_unit_test_setup_teardown(destroy_queued_never_starts, setup_queue, teardown),
+		cmocka_unit_test_setup_teardown(queued_at_shutdown_and_loss, setup_queue, teardown),
+		cmocka_unit_test_setup_teardown(queued_canceled_by_shutdown, setup_queue, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
