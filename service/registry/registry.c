@@ -285,12 +285,13 @@ static char **dup_strv(const char *const *v, size_t n)
 	return out;
 }
 
-static int64_t clamp_ms(int64_t requested, int64_t target)
+/* A request's timeout, capped by the target's. 0 means none on both sides, so
+ * a request for "none" (0) on a target with a timeout gets the target's. */
+static int64_t clamp_timeout_ms(int64_t requested, int64_t target)
 {
 	if (requested < 0)
 		return target;
-	/* A target value of 0 for the timeout means none: any request fits. */
-	if (target > 0 && requested > target)
+	if (target > 0 && (requested == 0 || requested > target))
 		return target;
 	return requested;
 }
@@ -447,8 +448,7 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	e->p.seq = 1;
 	e->p.created_ns = spd_clock_real_ns();
 	e->p.grace_ms = clamp_grace_ms(sp->grace_ms, tc->limits.destroy_grace_ms);
-	e->p.timeout_ms = sp->timeout_ms < 0 ? tc->limits.timeout_ms
-					     : clamp_ms(sp->timeout_ms, tc->limits.timeout_ms);
+	e->p.timeout_ms = clamp_timeout_ms(sp->timeout_ms, tc->limits.timeout_ms);
 	e->start_fn = fn;
 	e->start_ctx = ctx;
 	if (e->p.target == NULL || e->p.argv == NULL || e->p.labels == NULL) {

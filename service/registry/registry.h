@@ -72,10 +72,11 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 /* Calls FN once with a SNAPSHOT of process ID. -ENOENT if unknown. */
 int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx);
 
-/* Destroys process ID (SPEC §2): GRACE_MS < 0 means the target's; larger values
- * are clamped to it. Without WAIT, FN gets one SNAPSHOT at once (flags set);
- * with WAIT it gets one when the process is terminal (maybe at once). -ENOENT
- * if unknown. */
+/* Destroys process ID (SPEC §2): GRACE_MS < 0 means the process's; larger values
+ * are clamped to it. Without WAIT, FN gets one SNAPSHOT at once (flags set).
+ * With WAIT, FN gets a SNAPSHOT at once if the process is already terminal,
+ * else every STATE note until the terminal one (it should return true until
+ * then). -ENOENT if unknown. */
 int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_ms, bool wait,
 				 spd_watch_fn fn, void *ctx);
 

@@ -407,7 +407,8 @@ static void start_callback_on_launch_failure(void **state)
 	assert_false(rc.notes[0].ran);
 	assert_true(rc.notes[0].threw);
 	assert_int_equal(rc.notes[0].pid, 0);
-	assert_string_equal(rc.notes[0].type, "exec");
+	assert_string_equal(rc.notes[0].type, "ENOENT");
+	assert_non_null(strstr(rc.notes[0].message, "exec"));
 	assert_non_null(strstr(rc.notes[0].message, "No such file"));
 }
 
@@ -477,6 +478,7 @@ static void overrides_clamped(void **state)
 		{"exa", 500, 2000, 500, 2000},       /* under the target's: kept */
 		{"exa", 60000, 60000, 1000, 5000},   /* over: the target's */
 		{"exa", -1, -1, 1000, 5000},         /* absent: the target's */
+		{"exa", -1, 0, 1000, 5000},          /* "none" cannot escape the target's cap */
 		{"fn", 60000, 60000, 3000, 60000},   /* no target timeout: any fits */
 		{"fn", 0, -1, 0, 0},                 /* grace 0: kill at once */
 		/* A target grace of 0 means "kill at once", not "no limit": a request

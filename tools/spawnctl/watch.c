@@ -10,9 +10,9 @@
 static const char spc__watch_usage[] =
 	"Usage: spawnctl [GLOBAL OPTIONS] watch [--output] ID\n"
 	"\n"
-	"Follows process ID until it ends: one line per event (one JSON object\n"
-	"per event with --json). The stream has no deadline unless --timeout\n"
-	"is given.\n"
+	"Follows process ID until it ends: one line per event,\n"
+	"\"ID SEQUENCE TYPE STATE [details]\" (one JSON object per event with\n"
+	"--json). The stream has no deadline unless --timeout is given.\n"
 	"\n"
 	"Options:\n"
 	"  --output     include the process's output chunks (include_output)\n"
@@ -45,12 +45,12 @@ int spc_print_message(const struct spc_ctx *ctx, const ProtobufCMessage *p)
 	return SPC_EXIT_OK;
 }
 
-/* One event as one line: "SEQ TYPE STATE [details]". */
+/* One event as one line: "ID SEQ TYPE STATE [details]". */
 static void spc__event_line(FILE *f, const Spawnd__V1__ProcessEvent *ev)
 {
 	const Spawnd__V1__Process *p = ev->process;
 
-	fprintf(f, "%" PRIu64 " %s", ev->sequence,
+	fprintf(f, "%s %" PRIu64 " %s", ev->process_id, ev->sequence,
 		spc_output_enum_label(&spawnd__v1__process_event__type__descriptor, ev->type));
 	if (ev->gap)
 		fputs(" gap", f);
