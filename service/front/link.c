@@ -191,6 +191,19 @@ static void *reader_main(void *arg)
 			started = spd_wreader_i64(&r);
 			if (r.err == 0)
 				spd_registry_on_started(l->registry, hdr.key, pid, started);
+		} else if (hdr.type == SPD_WIRE_OUTPUT) {
+			spd_wreader r;
+			uint32_t stream;
+			int64_t offset;
+			const void *data;
+			size_t n;
+			spd_wreader_init(&r, body, len);
+			stream = spd_wreader_u32(&r);
+			offset = spd_wreader_i64(&r);
+			data = spd_wreader_bytes(&r, &n);
+			if (r.err == 0 && (stream == 1 || stream == 2))
+				spd_registry_on_output(l->registry, hdr.key, (int)stream, (uint64_t)offset,
+						       data, n);
 		} else if (hdr.type == SPD_WIRE_EXITED) {
 			spd_exit_report rep;
 			if (spd_exit_report_decode(&rep, body, len) == 0) {

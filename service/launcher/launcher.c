@@ -333,10 +333,25 @@ static void parse_channel(child *c)
 	c->chan_len -= off;
 }
 
-/* Drains one pipe (up to the budget). */
-static void drain(child *c, int *fd)
+/* Forwards a chunk of the child's stdout (1) or stderr (2) to the front, which
+ * numbers it and streams it to watchers. OFFSET is the stream's byte count
+ * before the chunk. */
+static void send_output(launcher *l, child *c, int stream, uint64_t offset, const void *data,
+			size_t len)
 {
-	uint8_t buf[65536];
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	spd_wbuf_u32(&b, (uint32_t)stream);
+	spd_wbuf_i64(&b, (int64_t)offset);
+	spd_wbuf_bytes(&b, data, len);
+	spd_wire_send(l->sock, SPD_WIRE_OUTPUT, c->key, &b);
+	spd_wbuf_release(&b);
+}
+
+/* Drains one pipe (up to the budget). */
+static void drain(launcher *l, child *c, int *fd)
+{
+	uint8_t buf[SPD_WIRE_OUTPUT_CHUNK];
 	size_t budget = READ_BUDGET;
 
 	while (*fd >= 0 && budget > 0) {
@@ -353,11 +368,11 @@ static void drain(child *c, int *fd)
 			return;
 		}
 		budget -= (size_t)n < budget ? (size_t)n : budget;
-		if (fd == &c->fd_out)
-			spd_tail_write(&c->out, buf, (size_t)n);
-		else if (fd == &c->fd_err)
-			spd_tail_write(&c->err, buf, (size_t)n);
-		else if (append(&c->chan, &c->chan_len, &c->chan_cap, buf, (size_t)n) == 0)
+		if (fd == &c->fd_out || fd == &c->fd_err) {
+			spd_tail *t = fd == &c->fd_out ? &c->out : &c->err;
+			send_output(l, c, fd == &c->fd_out ? 1 : 2, t->total, buf, (size_t)n);
+			spd_tail_write(t, buf, (size_t)n);
+		} else if (append(&c->chan, &c->chan_len, &c->chan_cap, buf, (size_t)n) == 0)
 			parse_channel(c);
 	}
 }
@@ -792,7 +807,7 @@ static _Noreturn void run(launcher *l)
 		on_deadlines(l);
 		for (size_t i = 2; i < n; i++)
 			if (pfd[i].revents != 0)
-				drain(owner[i], which[i]);
+				drain(l, owner[i], which[i]);
 		if (pfd[0].revents != 0)
 			on_signals(l);
 		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))

@@ -27,7 +27,11 @@ enum spd_wire_type {
 	SPD_WIRE_DESTROY = 3, /* F->L: destroy a process: i64 grace_ms */
 	SPD_WIRE_STARTED = 4, /* L->F: the child runs: i32 pid, i64 started_ns */
 	SPD_WIRE_EXITED = 5,  /* L->F: the process is over (spd_exit_report) */
+	SPD_WIRE_OUTPUT = 6,  /* L->F: u32 stream (1 stdout, 2 stderr), i64 offset, bytes data */
 };
+
+/* Output is read in chunks that fit one datagram with their frame header. */
+#define SPD_WIRE_OUTPUT_CHUNK (SPD_WIRE_MAX_DGRAM - 256u)
 
 #define SPD_WIRE_F_MEMFD 1u
 

@@ -24,6 +24,7 @@ typedef struct watcher {
 	struct watcher *next;
 	uint64_t id;
 	spd_watch_fn fn;
+	spd_output_fn out_fn;  /* NULL: no OUTPUT events */
 	void *ctx;
 	bool once;  /* the start waiter: called once, whatever it returns */
 } watcher;
@@ -517,7 +518,8 @@ int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx
 	return e != NULL ? 0 : -ENOENT;
 }
 
-static int add_watcher(spd_registry *r, entry *e, spd_watch_fn fn, void *ctx, uint64_t *id)
+static int add_watcher(spd_registry *r, entry *e, spd_watch_fn fn, spd_output_fn out_fn,
+		       void *ctx, uint64_t *id)
 {
 	watcher *w = calloc(1, sizeof *w);
 
@@ -525,6 +527,7 @@ static int add_watcher(spd_registry *r, entry *e, spd_watch_fn fn, void *ctx, ui
 		return -ENOMEM;
 	w->id = r->next_watch_id++;
 	w->fn = fn;
+	w->out_fn = out_fn;
 	w->ctx = ctx;
 	w->next = e->watchers;
 	e->watchers = w;
@@ -572,14 +575,14 @@ int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_
 	if (!wait || spd_state_terminal(e->p.state))
 		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, spd_state_terminal(e->p.state));
 	else
-		rc = add_watcher(r, e, fn, ctx, NULL);
+		rc = add_watcher(r, e, fn, NULL, ctx, NULL);
 out:
 	pthread_mutex_unlock(&r->mu);
 	return rc;
 }
 
-int spd_registry_watch(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx,
-		       uint64_t *watch_id)
+int spd_registry_watch(spd_registry *r, const char *id, spd_watch_fn fn, spd_output_fn out_fn,
+		       void *ctx, uint64_t *watch_id)
 {
 	entry *e;
 	int rc = 0;
@@ -593,7 +596,7 @@ int spd_registry_watch(spd_registry *r, const char *id, spd_watch_fn fn, void *c
 		bool terminal = spd_state_terminal(e->p.state);
 		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, terminal);
 		if (!terminal)
-			rc = add_watcher(r, e, fn, ctx, watch_id);
+			rc = add_watcher(r, e, fn, out_fn, ctx, watch_id);
 	}
 	pthread_mutex_unlock(&r->mu);
 	return rc;
@@ -662,6 +665,22 @@ void spd_registry_on_started(spd_registry *r, uint64_t key, int32_t pid, int64_t
 		apply(r, e, SPD_EV_STARTED);
 		spd_log(SPD_LOG_INFO, "process running", SPD_LOG_STR("process_id", e->p.id),
 			SPD_LOG_STR("target", e->p.target), SPD_LOG_INT("pid", pid), SPD_LOG_END);
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+void spd_registry_on_output(spd_registry *r, uint64_t key, int stream, uint64_t offset,
+			    const void *chunk, size_t len)
+{
+	entry *e;
+
+	pthread_mutex_lock(&r->mu);
+	e = find_key(r, key);
+	if (e != NULL && !spd_state_terminal(e->p.state)) {
+		e->p.seq++;
+		for (watcher *w = e->watchers; w != NULL; w = w->next)
+			if (w->out_fn != NULL)
+				w->out_fn(w->ctx, &e->p, stream, offset, chunk, len);
 	}
 	pthread_mutex_unlock(&r->mu);
 }

@@ -80,12 +80,18 @@ int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx
 int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_ms, bool wait,
 				 spd_watch_fn fn, void *ctx);
 
+/* An OUTPUT event: CHUNK of stream STREAM (1 stdout, 2 stderr) at byte OFFSET;
+ * its sequence number is p->seq. Called with the lock held; must not block. */
+typedef void (*spd_output_fn)(void *ctx, const spd_process *p, int stream, uint64_t offset,
+			      const void *chunk, size_t len);
+
 /* Subscribes FN to process ID: a SNAPSHOT first, then every STATE event up to the
- * terminal one. When the process is already terminal FN only gets the SNAPSHOT
- * and *watch_id is 0. Otherwise *watch_id identifies the subscription for
- * spd_registry_unwatch. -ENOENT if unknown. */
-int spd_registry_watch(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx,
-		       uint64_t *watch_id);
+ * terminal one, and when OUT_FN is not NULL every OUTPUT chunk in between (all
+ * output precedes the terminal event). When the process is already terminal FN
+ * only gets the SNAPSHOT and *watch_id is 0. Otherwise *watch_id identifies the
+ * subscription for spd_registry_unwatch. -ENOENT if unknown. */
+int spd_registry_watch(spd_registry *r, const char *id, spd_watch_fn fn, spd_output_fn out_fn,
+		       void *ctx, uint64_t *watch_id);
 
 /* Removes a subscription; no callback runs for it after this returns. Returns
  * true if it was removed here, false if it had already ended (its callback saw
@@ -104,6 +110,10 @@ void spd_registry_list_targets(spd_registry *r, spd_target_fn fn, void *ctx);
 void spd_registry_on_hello(spd_registry *r, size_t count, char *const *names,
 			   char *const *errors);
 void spd_registry_on_started(spd_registry *r, uint64_t key, int32_t pid, int64_t started_ns);
+/* A chunk of a live process's stdout (STREAM 1) or stderr (2) at OFFSET: takes
+ * the next sequence number and goes to the watchers that asked for output. */
+void spd_registry_on_output(spd_registry *r, uint64_t key, int stream, uint64_t offset,
+			    const void *chunk, size_t len);
 /* Takes ownership of the report's result and tails (nulls them in REP). */
 void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_report *rep);
 /* The launcher died: every live process ends FAILED/LOST; new starts fail. */

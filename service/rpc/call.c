@@ -72,6 +72,10 @@ void spd_call_finish(grpc_call *call, grpc_status_code status, const char *detai
  * events are never dropped (SPEC §3), so a watcher that cannot keep up this
  * far is cut off with RESOURCE_EXHAUSTED rather than lose one. */
 #define STREAM_QUEUE_MAX 4096u
+/* Droppable (OUTPUT) messages may fill only part of the queue, and only this
+ * many bytes of them may wait per stream. */
+#define STREAM_DROPPABLE_MAX (STREAM_QUEUE_MAX / 2)
+#define STREAM_DROPPABLE_BYTES (4u * 1024u * 1024u)
 
 struct spd_stream {
 	pthread_mutex_t mu;
@@ -80,7 +84,9 @@ struct spd_stream {
 	spd_tag close_tag, send_tag;
 	int cancelled;               /* RECV_CLOSE_ON_SERVER's out-parameter */
 	grpc_byte_buffer **queue;    /* ring of STREAM_QUEUE_MAX */
+	size_t *sizes;               /* droppable bytes of each queued message (0: state) */
 	size_t head, count;
+	size_t droppable, droppable_bytes;
 	grpc_byte_buffer *in_flight;
 	bool md_sent, finishing, status_sent, dead;
 	grpc_status_code status;
@@ -103,6 +109,7 @@ static void stream_free(spd_stream *s)
 	pthread_mutex_destroy(&s->mu);
 	free(s->details);
 	free(s->queue);
+	free(s->sizes);
 	free(s);
 }
 
@@ -137,6 +144,10 @@ static void pump(spd_stream *s)
 	}
 	if (!send_status) {
 		s->in_flight = s->queue[s->head];
+		if (s->sizes[s->head] != 0) {
+			s->droppable--;
+			s->droppable_bytes -= s->sizes[s->head];
+		}
 		s->head = (s->head + 1) % STREAM_QUEUE_MAX;
 		s->count--;
 		ops[n].op = GRPC_OP_SEND_MESSAGE;
@@ -198,9 +209,15 @@ spd_stream *spd_stream_create(grpc_call *call, spd_stream_cancel_fn on_cancel, v
 	spd_stream *s = calloc(1, sizeof *s);
 	grpc_op op;
 
-	if (s != NULL)
+	if (s != NULL) {
 		s->queue = calloc(STREAM_QUEUE_MAX, sizeof *s->queue);
-	if (s == NULL || s->queue == NULL) {
+		s->sizes = calloc(STREAM_QUEUE_MAX, sizeof *s->sizes);
+	}
+	if (s == NULL || s->queue == NULL || s->sizes == NULL) {
+		if (s != NULL) {
+			free(s->queue);
+			free(s->sizes);
+		}
 		free(s);
 		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
 		return NULL;
@@ -237,7 +254,9 @@ bool spd_stream_push(spd_stream *s, grpc_byte_buffer *bb)
 		ok = false;
 	}
 	if (ok) {
-		s->queue[(s->head + s->count) % STREAM_QUEUE_MAX] = bb;
+		size_t at = (s->head + s->count) % STREAM_QUEUE_MAX;
+		s->queue[at] = bb;
+		s->sizes[at] = 0;
 		s->count++;
 	} else {
 		grpc_byte_buffer_destroy(bb);
@@ -245,6 +264,35 @@ bool spd_stream_push(spd_stream *s, grpc_byte_buffer *bb)
 	pump(s);
 	pthread_mutex_unlock(&s->mu);
 	return ok;
+}
+
+int spd_stream_offer(spd_stream *s, grpc_byte_buffer *bb, size_t bytes)
+{
+	int rc;
+
+	if (bytes == 0)
+		bytes = 1;
+	pthread_mutex_lock(&s->mu);
+	if (s->dead || s->finishing) {
+		rc = -1;
+	} else if (s->droppable >= STREAM_DROPPABLE_MAX ||
+		   s->droppable_bytes + bytes > STREAM_DROPPABLE_BYTES) {
+		rc = 0;
+	} else {
+		size_t at = (s->head + s->count) % STREAM_QUEUE_MAX;
+		s->queue[at] = bb;
+		s->sizes[at] = bytes;
+		s->count++;
+		s->droppable++;
+		s->droppable_bytes += bytes;
+		bb = NULL;
+		rc = 1;
+		pump(s);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (bb != NULL)
+		grpc_byte_buffer_destroy(bb);
+	return rc;
 }
 
 void spd_stream_finish(spd_stream *s, grpc_status_code status, const char *details)

@@ -40,6 +40,12 @@ spd_stream *spd_stream_create(grpc_call *call, spd_stream_cancel_fn on_cancel, v
  * stream is finished or dead. Never blocks. Any thread. */
 bool spd_stream_push(spd_stream *s, grpc_byte_buffer *bb);
 
+/* Queues a message that may be dropped (ownership of BB taken): OUTPUT for a
+ * slow watcher. It is queued only while this stream's queued droppable bytes
+ * stay within its budget and state messages keep room; else it is destroyed.
+ * Returns 1 queued, 0 dropped, -1 when the stream is finished or dead. */
+int spd_stream_offer(spd_stream *s, grpc_byte_buffer *bb, size_t bytes);
+
 /* Sends STATUS after every queued message. Further pushes are refused. */
 void spd_stream_finish(spd_stream *s, grpc_status_code status, const char *details);
 

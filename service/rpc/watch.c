@@ -1,5 +1,5 @@
-/* Watch (one process): a SNAPSHOT, then STATE_CHANGED events, then OK after the
- * terminal event (SPEC §11). Events are encoded in the registry callback, in
+/* Watch (one process): a SNAPSHOT, then STATE_CHANGED events (and OUTPUT chunks
+ * with include_output), then OK after the terminal event (SPEC §11). Events are encoded in the registry callback, in
  * order, and queued on the stream; nothing here polls.
  *
  * Lifetime: the watch holds one stream reference for its registry subscription,
@@ -18,6 +18,7 @@ typedef struct watch {
 	spd_stream *stream;
 	spd_registry *registry;
 	uint64_t watch_id;  /* set on the CQ thread before any cancel can run */
+	uint64_t dropped;   /* output bytes dropped for this slow watcher (registry lock) */
 } watch;
 
 static bool on_event(void *ctx, const spd_process *p, spd_note note, bool terminal)
@@ -31,6 +32,7 @@ static bool on_event(void *ctx, const spd_process *p, spd_note note, bool termin
 	ev.type = note == SPD_NOTE_SNAPSHOT ? SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_SNAPSHOT
 					    : SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_STATE_CHANGED;
 	ev.process_id = (char *)p->id;
+	ev.dropped_bytes = w->dropped;
 	ev.process = spd_codec_process(&a, p, note == SPD_NOTE_SNAPSHOT || terminal);
 	if (ev.process == NULL) {
 		spd_stream_finish(w->stream, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -50,6 +52,29 @@ static bool on_event(void *ctx, const spd_process *p, spd_note note, bool termin
 		return false;
 	}
 	return true;
+}
+
+/* OUTPUT: offered to the stream, dropped and counted when the watcher is slow;
+ * never allowed to hold up the launcher or other watchers. */
+static void on_output(void *ctx, const spd_process *p, int stream, uint64_t offset,
+		      const void *chunk, size_t len)
+{
+	watch *w = ctx;
+	Spawnd__V1__ProcessEvent ev = SPAWND__V1__PROCESS_EVENT__INIT;
+	Spawnd__V1__OutputChunk out = SPAWND__V1__OUTPUT_CHUNK__INIT;
+
+	ev.sequence = p->seq;
+	ev.type = SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_OUTPUT;
+	ev.process_id = (char *)p->id;
+	ev.dropped_bytes = w->dropped;
+	out.stream = stream == 1 ? SPAWND__V1__OUTPUT_CHUNK__STREAM__STREAM_STDOUT
+				 : SPAWND__V1__OUTPUT_CHUNK__STREAM__STREAM_STDERR;
+	out.offset = offset;
+	out.data.data = (uint8_t *)chunk;
+	out.data.len = len;
+	ev.output = &out;
+	if (spd_stream_offer(w->stream, spd_codec_pack(&ev.base), len) == 0)
+		w->dropped += len;
 }
 
 static void on_cancel(void *ctx)
@@ -75,11 +100,6 @@ void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *pa
 				"id: watching every process (empty id) is not implemented yet", NULL);
 		goto out;
 	}
-	if (req->include_output) {
-		spd_call_finish(call, GRPC_STATUS_UNIMPLEMENTED,
-				"include_output: streaming output is not implemented yet", NULL);
-		goto out;
-	}
 	if (req->after_sequence != 0) {
 		spd_call_finish(call, GRPC_STATUS_UNIMPLEMENTED,
 				"after_sequence: resuming a watch is not implemented yet", NULL);
@@ -96,7 +116,8 @@ void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *pa
 		free(w);
 		goto out;
 	}
-	rc = spd_registry_watch(env->registry, req->id, on_event, w, &w->watch_id);
+	rc = spd_registry_watch(env->registry, req->id, on_event,
+				req->include_output ? on_output : NULL, w, &w->watch_id);
 	if (rc == -ENOENT) {
 		snprintf(msg, sizeof msg, "id: no process '%.64s'", req->id);
 		spd_stream_finish(w->stream, GRPC_STATUS_NOT_FOUND, msg);

@@ -64,7 +64,8 @@ static int spc__status_set(struct spc_status *st, grpc_status_code code,
 
 	if (copy == NULL)
 		return -ENOMEM;
-	memcpy(copy, details, len);
+	if (len > 0)
+		memcpy(copy, details, len);
 	copy[len] = '\0';
 	free(st->details);
 	st->code = code;

@@ -96,7 +96,9 @@ static void spc__report_end(const Spawnd__V1__Process *p)
 {
 	const Spawnd__V1__ProcessError *e = p->error;
 
-	fwrite(p->result.data, 1, p->result.len, stdout);
+	/* fwrite's buffer must not be NULL, even for 0 bytes (UBSan). */
+	if (p->result.len > 0)
+		fwrite(p->result.data, 1, p->result.len, stdout);
 	if (p->state == SPAWND__V1__STATE__STATE_CANCELED) {
 		fprintf(stderr, "spawnctl: process %s canceled\n", p->id);
 		return;
@@ -124,7 +126,8 @@ static void spc__report_end(const Spawnd__V1__Process *p)
 	if (e->backtrace[0] != '\0')
 		fprintf(stderr, "%s%s", e->backtrace,
 			e->backtrace[strlen(e->backtrace) - 1] == '\n' ? "" : "\n");
-	fwrite(e->stderr_tail.data, 1, e->stderr_tail.len, stderr);
+	if (e->stderr_tail.len > 0)
+		fwrite(e->stderr_tail.data, 1, e->stderr_tail.len, stderr);
 }
 
 int spc_watch_follow(const struct spc_ctx *ctx, spc_client *c, const char *id,

@@ -1,0 +1,108 @@
+"""Output: OUTPUT events with offsets, tails, no stall without a watcher, and a
+slow watcher that never slows a fast one (SPEC §2, §3, §11)."""
+
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import spawnd_harness as h  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+class OutputTest(h.E2ETest):
+
+    def accounted(self, events):
+        """Bytes of stdout a watcher can account for: written before it
+        subscribed (the first delivered chunk's offset, less what it was told
+        it dropped by then), delivered, and dropped in all."""
+        outputs = [ev for ev in events if h.event_type(ev) == "OUTPUT"]
+        self.assertTrue(outputs, "no OUTPUT event:\n" + h.show_events(events)[:2000])
+        before = outputs[0].output.offset - outputs[0].dropped_bytes
+        delivered = sum(len(ev.output.data) for ev in outputs)
+        return before + delivered + events[-1].dropped_bytes
+
+    def test_output_events_sequence_and_offsets(self):
+        s = self.server()
+        n_out, n_err = 300000, 70000
+        p = s.start_process("spew", "stdout=%d" % n_out, "stderr=%d" % n_err)
+        events = s.watch_all_events(p.id, include_output=True)
+        ctx = "\n" + h.show_events(events)
+        self.assertEqual(h.event_type(events[0]), "SNAPSHOT", ctx)
+        seqs = [ev.sequence for ev in events]
+        for a, b in zip(seqs, seqs[1:]):
+            self.assertGreater(b, a, "sequences strictly increase" + ctx)
+        self.assertTrue(h.is_terminal(events[-1].process), ctx)
+        self.assertState(events[-1].process, "SUCCEEDED")
+        outputs = [ev for ev in events if h.event_type(ev) == "OUTPUT"]
+        for ev in events[events.index(outputs[-1]) + 1:]:
+            self.assertEqual(h.event_type(ev), "STATE_CHANGED", "only the terminal event follows output" + ctx)
+        # The watch may begin after the first chunks (start answers RUNNING and
+        # the child writes at once): each stream's first chunk sets its base,
+        # then offsets are contiguous until a chunk is dropped.
+        base, got, seen_dropped = {}, {"STDOUT": 0, "STDERR": 0}, 0
+        for ev in outputs:
+            name = h.pb().OutputChunk.Stream.Name(ev.output.stream).split("_")[-1]
+            if ev.dropped_bytes != seen_dropped:
+                seen_dropped = ev.dropped_bytes
+                base[name] = ev.output.offset - got[name]
+            base.setdefault(name, ev.output.offset)
+            self.assertEqual(ev.output.offset, base[name] + got[name], "offsets are contiguous" + ctx[:3000])
+            got[name] += len(ev.output.data)
+        self.assertLessEqual(base.get("STDOUT", 0) + got["STDOUT"], n_out)
+        self.assertLessEqual(base.get("STDERR", 0) + got["STDERR"], n_err)
+        if seen_dropped == 0 and events[-1].dropped_bytes == 0:
+            # Nothing dropped: every byte from each base on arrived.
+            for name, n in (("STDOUT", n_out), ("STDERR", n_err)):
+                if name in base:
+                    self.assertEqual(base[name] + got[name], n, name)
+        # Every chunk took a number, watched or not: the terminal event's
+        # sequence is PENDING + RUNNING + chunks + terminal, at least the
+        # chunks this watcher saw.
+        self.assertGreaterEqual(events[-1].sequence, 3 + len(outputs), ctx[:2000])
+
+    def test_64mib_stdout_without_watcher_completes(self):
+        s = self.server()
+        p = s.start_process("spew", "stdout=%d" % (64 * MIB), "result=1024")
+        end = s.wait_terminal(p.id, deadline=60)
+        self.assertState(end, "SUCCEEDED")
+        self.assertEqual(len(end.result), 1024)
+        full = s.get(p.id)
+        self.assertEqual(len(full.stdout_tail), MIB, "the tail keeps max_output_bytes")
+        self.assertTrue(full.output_truncated)
+        # Each OUTPUT chunk took a sequence number even with nobody watching.
+        ev = s.watch_all_events(p.id)[0]
+        self.assertGreater(ev.sequence, 3 + 64 * MIB // (64 * 1024))
+
+    def test_slow_watcher_does_not_slow_a_fast_one(self):
+        s = self.server()
+        p = s.start_process("spew", "stdout=%d" % (32 * MIB))
+        slow = s.watch(p.id, timeout=120, include_output=True)
+        first = next(slow)  # subscribed; then it reads nothing for a while
+        self.assertEqual(h.event_type(first), "SNAPSHOT")
+        t0 = time.monotonic()
+        fast = s.watch_all_events(p.id, deadline=60, include_output=True)
+        fast_time = time.monotonic() - t0
+        self.assertState(fast[-1].process, "SUCCEEDED")
+        # The child writes far faster than any gRPC client reads, so even a
+        # reading watcher may drop some; what it gets plus what it was told it
+        # lost is exactly what was written.
+        self.assertEqual(self.accounted(fast), 32 * MIB)
+        # The process ended while the slow watcher read nothing: spawnd never
+        # waited for it.
+        self.assertState(s.get(p.id), "SUCCEEDED")
+        rest = h.drain(slow, events=[first])
+        end = rest[-1]
+        self.assertState(end.process, "SUCCEEDED", "state events are never dropped")
+        self.assertGreater(end.dropped_bytes, 0, "the slow watcher's output was dropped and counted")
+        self.assertEqual(self.accounted(rest), 32 * MIB, "delivered + dropped = written")
+        self.assertGreaterEqual(end.dropped_bytes, fast[-1].dropped_bytes,
+                                "the watcher that did not read lost at least as much")
+        self.assertLess(fast_time, 60)
+
+
+if __name__ == "__main__":
+    h.main()
