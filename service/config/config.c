@@ -364,7 +364,8 @@ static int loader_fail(struct loader *ld, const yaml_node_t *node, const char *p
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	str_printf(ld->err, SPD_CONFIG_ERR_MAX, "%s:%zu:%zu: %s: %s", ld->name,
-		 node->start_mark.line + 1, node->start_mark.column + 1, path, msg);
+		   node->start_mark.line + 1, node->start_mark.column + 1,
+		   path[0] != '\0' ? path : "top level", msg);
 	return -EINVAL;
 }
 
@@ -373,7 +374,7 @@ static int loader_errno(struct loader *ld, int r)
 	char buf[128];
 
 	str_printf(ld->err, SPD_CONFIG_ERR_MAX, "%s: %s", ld->name,
-		 strerror_r(-r, buf, sizeof buf));
+		   strerror_r(-r, buf, sizeof buf));
 	return r;
 }
 
@@ -462,12 +463,14 @@ static int loader_yaml_error(struct loader *ld, const yaml_parser_t *parser,
 	return -EINVAL;
 }
 
+/* PARENT.NAME, with NAME escaped and cut; an empty NAME shows as "". */
 static void path_child(char *dst, size_t size, const char *parent, const char *name,
 		       size_t len)
 {
-	char esc[CONFIG_KEY_MAX / 2];
+	char esc[CONFIG_KEY_MAX / 2] = "\"\"";
 
-	text_escape(esc, sizeof esc, name, len, 100);
+	if (len > 0)
+		text_escape(esc, sizeof esc, name, len, 100);
 	str_printf(dst, size, "%s%s%s", parent, *parent ? "." : "", esc);
 }
 
@@ -495,10 +498,11 @@ static int loader_node(struct loader *ld, int index, const yaml_node_t *from,
 
 static bool node_is_null(const yaml_node_t *node)
 {
-	const char *s = (const char *)node->data.scalar.value;
+	const char *s;
 
 	if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		return false;
+	s = (const char *)node->data.scalar.value;
 	return strcmp(s, "") == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
 	       strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
 }
@@ -1323,7 +1327,8 @@ static int target_parse(struct loader *ld, const struct pair *p, spd_target_conf
 		return loader_fail(ld, ta.allow_args_key, child, "only for exec targets");
 	}
 	method = seen->limits_set[LIMIT_START_METHOD];
-	if (t->kind == SPD_TARGET_EXEC && method != NULL && t->limits.start_method != SPD_START_SPAWN) {
+	if (t->kind == SPD_TARGET_EXEC && method != NULL &&
+	    t->limits.start_method != SPD_START_SPAWN) {
 		char child[CONFIG_KEY_MAX];
 
 		path_child(child, sizeof child, p->path, "start_method", strlen("start_method"));
@@ -1529,7 +1534,7 @@ static int config_reject_unsupported(struct loader *ld)
 		yaml_node_t *inherited = ld->defaults_set[LIMIT_START_METHOD];
 		char target[CONFIG_KEY_MAX], path[CONFIG_KEY_MAX];
 
-		if (t->kind != SPD_TARGET_FUNCTION || t->limits.start_method == SPD_START_FORK)
+		if (t->kind != SPD_TARGET_FUNCTION || t->limits.start_method != SPD_START_FORKSERVER)
 			continue;
 		if (own == NULL && inherited != NULL)	/* say where it came from */
 			return loader_fail(ld, inherited, "defaults.start_method",
@@ -1555,7 +1560,7 @@ static int loader_single_document(struct loader *ld, yaml_parser_t *parser,
 		return loader_yaml_error(ld, parser, feed);
 	root = yaml_document_get_root_node(&extra);
 	if (root != NULL)
-		r = loader_fail(ld, root, "top level", "only one YAML document is allowed");
+		r = loader_fail(ld, root, "", "only one YAML document is allowed");
 	yaml_document_delete(&extra);
 	return r;
 }
@@ -1606,8 +1611,7 @@ static int config_load(const char *text, size_t len, const char *name, const cha
 		goto out;
 	root = yaml_document_get_root_node(&ld.doc);
 	if (root != NULL && !node_is_null(root))
-		r = loader_each_pair(&ld, root, "top level", SIZE_MAX, "duplicate key", top_key,
-				     NULL);
+		r = loader_each_pair(&ld, root, "", SIZE_MAX, "duplicate key", top_key, NULL);
 	if (r == 0)
 		r = config_finish(&ld);
 	if (r == 0)

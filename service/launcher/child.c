@@ -37,12 +37,17 @@ const char *spd_child_stage_name(int stage)
 /* Only async-signal-safe calls from here to exec: the launcher is single-threaded,
  * but an exec child is the template that zygotes and spawn workers share, and
  * staying safe keeps that true. */
+/* Where a failing child reports: the current numbers of the exec-error pipe
+ * and of the channel (they move during setup). Per child process. */
+static int report_errpipe = -1, report_chan = -1;
+
 static _Noreturn void fail(const spd_child_spec *s, int stage, int err)
 {
-	if (s->fd_errpipe >= 0) {
+	(void)s;
+	if (report_errpipe >= 0) {
 		int rec[2] = {stage, err};
-		(void)!write(s->fd_errpipe, rec, sizeof rec);
-	} else if (s->fd_chan >= 0) {
+		(void)!write(report_errpipe, rec, sizeof rec);
+	} else if (report_chan >= 0) {
 		char buf[256];
 		const char *name = spd_child_stage_name(stage);
 		const char *msg = strerror(err);
@@ -52,7 +57,7 @@ static _Noreturn void fail(const spd_child_spec *s, int stage, int err)
 		memcpy(buf, name, a + 1);
 		memcpy(buf + a + 1, msg, b);
 		buf[a + 1 + b] = '\0';
-		spd_channel_write(s->fd_chan, SPD_CHAN_SETUP_FAILED, buf, a + b + 2);
+		spd_channel_write(report_chan, SPD_CHAN_SETUP_FAILED, buf, a + b + 2);
 	}
 	_exit(127);
 }
@@ -84,12 +89,33 @@ static int apply_limits(const spd_target_limits *l)
 	return 0;
 }
 
+/* Moves *FD (if open) to a number >= 10, O_CLOEXEC; the original is left to
+ * close at exec or at close_range. */
+static int lift(int *fd)
+{
+	int n;
+
+	if (*fd < 0 || *fd >= 10)
+		return 0;
+	n = fcntl(*fd, F_DUPFD_CLOEXEC, 10);
+	if (n < 0)
+		return -1;
+	*fd = n;
+	return 0;
+}
+
 static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 {
 	const spd_prepared_target *t = s->target;
 	const spd_target_config *tc = t->cfg;
+	struct {
+		int in, out, err, chan, spec, errpipe;
+	} fds = {s->fd_stdin, s->fd_stdout, s->fd_stderr, s->fd_chan, s->fd_spec, s->fd_errpipe};
 	struct sigaction dfl;
 	sigset_t none;
+
+	report_errpipe = s->fd_errpipe;
+	report_chan = s->fd_chan;
 
 	if (setpgid(0, 0) < 0)
 		fail(s, SPD_STAGE_SETPGID, errno);
@@ -118,18 +144,34 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 	if (tc->cwd != NULL && chdir(tc->cwd) < 0)
 		fail(s, SPD_STAGE_CHDIR, errno);
 
-	/* Every descriptor the launcher gave us is >= 3 (spawnd makes sure 0-2 are
-	 * open at startup), so moving onto 0-2 clobbers none of them. */
-	if (move_fd(s->fd_stdin, 0) < 0 || move_fd(s->fd_stdout, 1) < 0 ||
-	    move_fd(s->fd_stderr, 2) < 0)
+	/* Lift every descriptor we were given above the numbers they move to, so
+	 * that no move clobbers another (the parent's fds may be 3 or 4). */
+	if (lift(&fds.in) < 0 || lift(&fds.out) < 0 || lift(&fds.err) < 0 ||
+	    lift(&fds.chan) < 0 || lift(&fds.spec) < 0 || lift(&fds.errpipe) < 0)
+		fail(s, SPD_STAGE_DUP, errno);
+	report_errpipe = fds.errpipe;
+	report_chan = fds.chan;
+	if (move_fd(fds.in, 0) < 0 || move_fd(fds.out, 1) < 0 || move_fd(fds.err, 2) < 0)
 		fail(s, SPD_STAGE_DUP, errno);
 
-	if (tc->kind == SPD_TARGET_EXEC) {
-		/* Everything but 0-2 closes at exec, the error pipe included: its EOF
-		 * tells the launcher that exec happened. */
-		if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-			for (int fd = 3; fd < 1024; fd++)
-				if (fd != s->fd_errpipe)
+	if (s->exec_argv != NULL) {
+		int keep = 3;
+		if (fds.chan >= 0) {
+			if (move_fd(fds.chan, SPD_CHANNEL_FD) < 0)
+				fail(s, SPD_STAGE_DUP, errno);
+			report_chan = SPD_CHANNEL_FD;
+			keep = SPD_CHANNEL_FD + 1;
+		}
+		if (fds.spec >= 0) {
+			if (move_fd(fds.spec, SPD_WORKER_SPEC_FD) < 0)
+				fail(s, SPD_STAGE_DUP, errno);
+			keep = SPD_WORKER_SPEC_FD + 1;
+		}
+		/* Everything else closes at exec, the error pipe included: its EOF
+		 * tells the parent that exec happened. */
+		if (close_range((unsigned)keep, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+			for (int fd = keep; fd < 1024; fd++)
+				if (fd != report_errpipe)
 					close(fd);
 		}
 		sigemptyset(&none);
@@ -138,8 +180,9 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 		fail(s, SPD_STAGE_EXEC, errno);
 	}
 
-	if (move_fd(s->fd_chan, SPD_CHANNEL_FD) < 0)
+	if (move_fd(fds.chan, SPD_CHANNEL_FD) < 0)
 		fail(s, SPD_STAGE_DUP, errno);
+	report_chan = SPD_CHANNEL_FD;
 	/* Named after its target (first 15 bytes) rather than "spawnd-launcher",
 	 * so that ps and pgrep tell children from the launcher. */
 	prctl(PR_SET_NAME, tc->name);

@@ -36,15 +36,23 @@ const char *spd_child_stage_name(int stage);
 typedef struct spd_child_spec {
 	const spd_prepared_target *target;
 	const spd_start_req *req;
-	char **exec_argv;   /* exec targets: the full argv, built before fork */
-	int fd_stdin;       /* child-side ends, all O_CLOEXEC in the launcher */
+	/* Exec targets: the full argv. Function targets started with `spawn`: the
+	 * worker's argv (fd_chan becomes its fd 3 and fd_spec its fd 4). NULL: run
+	 * target->fn in the forked child itself (`fork`, and zygote children). */
+	char **exec_argv;
+	int fd_stdin;       /* child-side ends, all O_CLOEXEC in the parent */
 	int fd_stdout;
 	int fd_stderr;
 	int fd_chan;        /* function targets: the channel's write end; else -1 */
-	int fd_errpipe;     /* exec targets: write end of the exec-error pipe; else -1 */
+	int fd_spec;        /* spawn worker: a memfd with the call's spec; else -1 */
+	int fd_errpipe;     /* exec: write end of the exec-error pipe; else -1 */
 } spd_child_spec;
 
-/* Forks the child. Returns its pid (also its pgid) or -errno. The child never
+/* The descriptors a spawn worker finds its inputs on. */
+#define SPD_WORKER_SPEC_FD 4
+
+/* Forks the child. Returns its pid (also its pgid) or -errno. Must be called
+ * from a single-threaded process (the launcher, a zygote). The child never
  * returns: an exec child that fails writes {int stage, int errno} on fd_errpipe
  * and _exit(127)s; a function child that fails setup writes a
  * SPD_CHAN_SETUP_FAILED record on its channel and _exit(127)s. */

@@ -22,6 +22,7 @@
 #include "service/common/tail.h"
 #include "service/launcher/child.h"
 #include "service/launcher/messages.h"
+#include "service/launcher/target_spec.h"
 #include "service/launcher/targets.h"
 #include "service/launcher/wire.h"
 #include "service/target/call.h"
@@ -60,6 +61,7 @@ typedef struct launcher {
 	child *children;
 	pid_t *strays;           /* reparented processes SIGKILLed, not yet reaped */
 	size_t nstrays, strays_cap;
+	char *worker;            /* spawnd-worker, for the spawn start method */
 } launcher;
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -446,23 +448,24 @@ static int make_pipe(int fds[2])
 /* The exec child's stdin: the request input in a memfd, read from the start. */
 static int input_memfd(const spd_start_req *req)
 {
-	int fd = memfd_create("spawnd-input", MFD_CLOEXEC);
-	size_t off = 0;
+	return spd_memfd_from(req->input, req->input_len);
+}
 
-	if (fd < 0)
-		return -errno;
-	while (off < req->input_len) {
-		ssize_t n = write(fd, req->input + off, req->input_len - off);
-		if (n < 0) {
-			int e = errno;
-			if (e == EINTR)
-				continue;
-			close(fd);
-			return -e;
-		}
-		off += (size_t)n;
-	}
-	lseek(fd, 0, SEEK_SET);
+/* The spawn worker's fd 4: the target spec and the request, in a sealed memfd. */
+static int spec_memfd(const spd_prepared_target *t, const spd_start_req *req)
+{
+	spd_wbuf spec = SPD_WBUF_INIT, body = SPD_WBUF_INIT;
+	int fd = -1;
+
+	spd_target_spec_encode(t, &spec);
+	spd_start_req_encode(req, &body);
+	spd_wbuf_bytes(&spec, body.data, body.len);
+	if (spec.err == 0 && body.err == 0)
+		fd = spd_memfd_from(spec.data, spec.len);
+	else
+		fd = -ENOMEM;
+	spd_wbuf_release(&spec);
+	spd_wbuf_release(&body);
 	return fd;
 }
 
@@ -486,18 +489,21 @@ static void start_child(launcher *l, child *c)
 {
 	const spd_target_config *tc = c->target->cfg;
 	int out[2] = {-1, -1}, err[2] = {-1, -1}, chan[2] = {-1, -1}, errpipe[2] = {-1, -1};
-	int fd_in = -1, rc;
+	int fd_in = -1, fd_spec = -1, rc;
 	char **argv = NULL;
 	spd_child_spec spec;
 	pid_t pid;
 
+	bool spawn = tc->kind == SPD_TARGET_FUNCTION && tc->limits.start_method == SPD_START_SPAWN;
+	bool execs = tc->kind == SPD_TARGET_EXEC || spawn;
+
 	if ((rc = make_pipe(out)) < 0 || (rc = make_pipe(err)) < 0)
 		goto fail;
+	if (execs && pipe2(errpipe, O_CLOEXEC) < 0) {
+		rc = -errno;
+		goto fail;
+	}
 	if (tc->kind == SPD_TARGET_EXEC) {
-		if ((rc = pipe2(errpipe, O_CLOEXEC)) < 0) {
-			rc = -errno;
-			goto fail;
-		}
 		if ((fd_in = input_memfd(&c->req)) < 0) {
 			rc = fd_in;
 			goto fail;
@@ -509,11 +515,28 @@ static void start_child(launcher *l, child *c)
 	} else {
 		if ((rc = make_pipe(chan)) < 0)
 			goto fail;
-		fd_in = dup(l->devnull);
-		if (fd_in < 0 || fcntl(fd_in, F_SETFD, FD_CLOEXEC) < 0) {
+		fd_in = fcntl(l->devnull, F_DUPFD_CLOEXEC, 0);
+		if (fd_in < 0) {
 			rc = -errno;
 			goto fail;
 		}
+	}
+	if (spawn) {
+		if (l->worker == NULL) {
+			rc = -ENOENT;
+			goto fail;
+		}
+		if ((fd_spec = spec_memfd(c->target, &c->req)) < 0) {
+			rc = fd_spec;
+			goto fail;
+		}
+		argv = calloc(3, sizeof *argv);
+		if (argv == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		argv[0] = l->worker;
+		argv[1] = (char *)"call";
 	}
 	spec = (spd_child_spec){
 		.target = c->target,
@@ -523,6 +546,7 @@ static void start_child(launcher *l, child *c)
 		.fd_stdout = out[1],
 		.fd_stderr = err[1],
 		.fd_chan = chan[1],
+		.fd_spec = fd_spec,
 		.fd_errpipe = errpipe[1],
 	};
 	c->rep.started_ns = spd_clock_real_ns();
@@ -540,7 +564,8 @@ static void start_child(launcher *l, child *c)
 	close_fd(&err[1]);
 	close_fd(&chan[1]);
 	close_fd(&fd_in);
-	if (tc->kind == SPD_TARGET_EXEC) {
+	close_fd(&fd_spec);
+	if (execs) {
 		int rec[2];
 		ssize_t n;
 		close_fd(&errpipe[1]);
@@ -575,7 +600,10 @@ fail:
 	close_fd(&errpipe[0]);
 	close_fd(&errpipe[1]);
 	close_fd(&fd_in);
+	close_fd(&fd_spec);
 	free(argv);
+	if (rc == -ENOENT && spawn && l->worker == NULL)
+		set_launch_error(c, "spawn", ENOENT, "spawnd-worker not found (set SPAWND_WORKER)");
 }
 
 static void on_start(launcher *l, uint64_t key, const uint8_t *body, size_t len)
@@ -816,6 +844,29 @@ static _Noreturn void run(launcher *l)
 	}
 }
 
+/* spawnd-worker: $SPAWND_WORKER, else next to our own executable. NULL when
+ * there is none (spawn targets then fail to launch, saying so). */
+static char *find_worker(void)
+{
+	const char *env = getenv("SPAWND_WORKER");
+	char exe[4096], path[4200];
+	ssize_t n;
+	char *slash;
+
+	if (env != NULL && *env != '\0')
+		return access(env, X_OK) == 0 ? strdup(env) : NULL;
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash == NULL)
+		return NULL;
+	*slash = '\0';
+	snprintf(path, sizeof path, "%s/spawnd-worker", exe);
+	return access(path, X_OK) == 0 ? strdup(path) : NULL;
+}
+
 static _Noreturn void launcher_main(const spd_config *cfg, int sock)
 {
 	launcher l = {.cfg = cfg, .sock = sock, .sigfd = -1, .devnull = -1};
@@ -843,11 +894,18 @@ static _Noreturn void launcher_main(const spd_config *cfg, int sock)
 	if (getppid() == 1)
 		_exit(1); /* the front died before PR_SET_PDEATHSIG */
 	spd_call_warm_up();
+	l.worker = find_worker();
 	l.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (l.devnull < 0 || spd_targets_prepare(cfg, &l.targets) < 0) {
 		spd_log(SPD_LOG_ERROR, "launcher setup failed", SPD_LOG_STR("error", strerror(errno)),
 			SPD_LOG_END);
 		_exit(1);
+	}
+	for (size_t i = 0; i < cfg->target_count; i++) {
+		spd_prepared_target *t = &l.targets[i];
+		if (t->error == NULL && l.worker == NULL && t->cfg->kind == SPD_TARGET_FUNCTION &&
+		    t->cfg->limits.start_method == SPD_START_SPAWN)
+			t->error = strdup("spawnd-worker not found next to spawnd (set SPAWND_WORKER)");
 	}
 	for (size_t i = 0; i < cfg->target_count; i++)
 		if (l.targets[i].error != NULL)

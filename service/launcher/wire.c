@@ -137,16 +137,16 @@ static int send_all(int fd, const struct msghdr *msg)
 	}
 }
 
-/* Moves a large body into a sealed memfd; returns the fd or -errno. */
-static int body_to_memfd(const spd_wbuf *body)
+int spd_memfd_from(const void *data, size_t len)
 {
-	int fd = memfd_create("spawnd-frame", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd = memfd_create("spawnd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	const uint8_t *p = data;
 	size_t off = 0;
 
 	if (fd < 0)
 		return -errno;
-	while (off < body->len) {
-		ssize_t n = write(fd, body->data + off, body->len - off);
+	while (off < len) {
+		ssize_t n = write(fd, p + off, len - off);
 		if (n < 0) {
 			int e = errno;
 			if (e == EINTR)
@@ -158,6 +158,7 @@ static int body_to_memfd(const spd_wbuf *body)
 	}
 	/* Sealed, so the receiver may trust the size it reads. */
 	fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+	lseek(fd, 0, SEEK_SET);
 	return fd;
 }
 
@@ -187,7 +188,7 @@ int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body)
 	}
 	if (blen > SPD_WIRE_MAX_BODY)
 		return -EMSGSIZE;
-	memfd = body_to_memfd(body);
+	memfd = spd_memfd_from(body->data, body->len);
 	if (memfd < 0)
 		return memfd;
 	hdr.flags |= SPD_WIRE_F_MEMFD;

@@ -73,6 +73,10 @@ const void *spd_wreader_bytes(spd_wreader *r, size_t *len);
  * on error. Strings containing NUL are cut there. */
 char *spd_wreader_strdup(spd_wreader *r);
 
+/* A new sealed, O_CLOEXEC memfd holding LEN bytes of DATA, positioned at 0.
+ * Returns the fd or -errno. */
+int spd_memfd_from(const void *data, size_t len);
+
 /* Sends one frame. Blocks while the socket buffer is full. Returns 0 or -errno. */
 int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body);
 

@@ -1,0 +1,110 @@
+/* spawnd-worker: the small program behind the `spawn` start method (one call
+ * in a fresh exec: clean state) and, later, the `forkserver` zygotes. It links
+ * no gRPC (Bazel's visibility rules make sure of it).
+ *
+ *   spawnd-worker call      fd 3: the result/error channel; fd 4: a memfd with
+ *                           the target spec and the START request. The
+ *                           launcher already applied the process group, limits,
+ *                           user, cwd, environment and stdio before exec.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "service/launcher/child.h"
+#include "service/launcher/messages.h"
+#include "service/launcher/target_spec.h"
+#include "service/target/call.h"
+#include "service/target/channel.h"
+
+/* Reports a setup failure the way a forked function child does (LAUNCH). */
+static _Noreturn void setup_failed(const char *stage, const char *msg)
+{
+	char buf[1024];
+	size_t a = strlen(stage) + 1;
+	int n = snprintf(buf, sizeof buf, "%s%c%s", stage, '\0', msg);
+
+	if (n < 0 || (size_t)n >= sizeof buf)
+		n = (int)sizeof buf - 1;
+	(void)a;
+	spd_channel_write(SPD_CHANNEL_FD, SPD_CHAN_SETUP_FAILED, buf, (size_t)n + 1);
+	_exit(127);
+}
+
+static uint8_t *read_fd(int fd, size_t *len)
+{
+	off_t size = lseek(fd, 0, SEEK_END);
+	uint8_t *buf;
+	size_t off = 0;
+
+	if (size < 0 || (uint64_t)size > SPD_WIRE_MAX_BODY)
+		return NULL;
+	buf = malloc(size > 0 ? (size_t)size : 1);
+	while (buf != NULL && off < (size_t)size) {
+		ssize_t n = pread(fd, buf + off, (size_t)size - off, (off_t)off);
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			free(buf);
+			return NULL;
+		}
+		off += (size_t)n;
+	}
+	*len = off;
+	return buf;
+}
+
+static int run_call(void)
+{
+	spd_target_spec spec;
+	spd_start_req req;
+	spd_wreader r;
+	const void *req_body;
+	size_t len, req_len;
+	uint8_t *body = read_fd(SPD_WORKER_SPEC_FD, &len);
+	int rc;
+
+	close(SPD_WORKER_SPEC_FD);
+	if (body == NULL)
+		setup_failed("spec", "cannot read the call spec");
+	spd_wreader_init(&r, body, len);
+	if (spd_target_spec_decode(&r, &spec) < 0)
+		setup_failed("spec", "malformed target spec");
+	req_body = spd_wreader_bytes(&r, &req_len);
+	if (r.err != 0 || spd_start_req_decode(&req, req_body, req_len) < 0)
+		setup_failed("spec", "malformed start request");
+	free(body);
+	if (spec.prepared.error != NULL)
+		setup_failed("target", spec.prepared.error);
+	prctl(PR_SET_NAME, spec.cfg.name);
+	spd_call_warm_up();
+	{
+		spd_call_args args = {
+			.process_id = req.process_id,
+			.argv = (const char *const *)req.argv,
+			.argc = (int)req.argc,
+			.input = req.input,
+			.input_len = req.input_len,
+			.labels = (const char *const *)req.labels,
+			.max_result_bytes = spec.cfg.limits.max_result_bytes,
+			.memory_limit = spec.cfg.limits.memory_limit,
+			.channel_fd = SPD_CHANNEL_FD,
+		};
+		rc = spd_call_run(spec.prepared.fn, &args);
+	}
+	/* The process ends here: nothing to gain from freeing what the call may
+	 * still reference. */
+	_exit(rc);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "call") == 0)
+		return run_call();
+	fprintf(stderr, "usage: spawnd-worker call\n"
+			"  (started by spawnd's launcher; not meant to be run by hand)\n");
+	return 2;
+}
