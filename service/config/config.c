@@ -1522,29 +1522,10 @@ static int config_finish(struct loader *ld)
  */
 static int config_reject_unsupported(struct loader *ld)
 {
-	const spd_config *cfg = ld->cfg;
-
 	if (ld->tls_key != NULL)
 		return loader_fail(ld, ld->tls_key, "tls", "not supported yet");
 	if (ld->auth_key != NULL)
 		return loader_fail(ld, ld->auth_key, "auth", "not supported yet");
-	for (size_t i = 0; i < cfg->target_count; i++) {
-		const spd_target_config *t = &cfg->targets[i];
-		yaml_node_t *own = ld->seen[i].limits_set[LIMIT_START_METHOD];
-		yaml_node_t *inherited = ld->defaults_set[LIMIT_START_METHOD];
-		char target[CONFIG_KEY_MAX], path[CONFIG_KEY_MAX];
-
-		if (t->kind != SPD_TARGET_FUNCTION || t->limits.start_method != SPD_START_FORKSERVER)
-			continue;
-		if (own == NULL && inherited != NULL)	/* say where it came from */
-			return loader_fail(ld, inherited, "defaults.start_method",
-					   "not supported yet");
-		if (own == NULL)
-			continue;
-		path_child(target, sizeof target, "targets", t->name, strlen(t->name));
-		path_child(path, sizeof path, target, "start_method", strlen("start_method"));
-		return loader_fail(ld, own, path, "not supported yet");
-	}
 	return 0;
 }
 

@@ -204,6 +204,18 @@ static void *reader_main(void *arg)
 			if (r.err == 0 && (stream == 1 || stream == 2))
 				spd_registry_on_output(l->registry, hdr.key, (int)stream, (uint64_t)offset,
 						       data, n);
+		} else if (hdr.type == SPD_WIRE_HEALTH) {
+			spd_wreader r;
+			char *name, *why;
+			uint32_t ok;
+			spd_wreader_init(&r, body, len);
+			name = spd_wreader_strdup(&r);
+			ok = spd_wreader_u32(&r);
+			why = spd_wreader_strdup(&r);
+			if (r.err == 0)
+				spd_registry_on_target_health(l->registry, name, ok ? NULL : why);
+			free(name);
+			free(why);
 		} else if (hdr.type == SPD_WIRE_EXITED) {
 			spd_exit_report rep;
 			if (spd_exit_report_decode(&rep, body, len) == 0) {

@@ -132,7 +132,8 @@ static int serve(spd_config *cfg)
 		exit_code = 1;
 		goto out;
 	}
-	spd_registry_on_hello(reg, hello.count, hello.names, hello.errors);
+	spd_registry_on_hello(reg, hello.count, hello.names, hello.errors,
+			      hello.memory_limit_mechanisms);
 	spd_launcher_hello_release(&hello);
 	if (spd_link_start(link, reg, on_launcher_lost, NULL) < 0) {
 		exit_code = 1;

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "service/launcher/cgroup.h"
 #include "service/target/call.h"
 #include "service/target/channel.h"
 
@@ -26,7 +27,8 @@ const char *spd_child_stage_name(int stage)
 		[SPD_STAGE_SETGID] = "setgid",     [SPD_STAGE_SETUID] = "setuid",
 		[SPD_STAGE_PDEATHSIG] = "pdeathsig", [SPD_STAGE_NO_NEW_PRIVS] = "no_new_privs",
 		[SPD_STAGE_RLIMIT] = "setrlimit",  [SPD_STAGE_DUP] = "dup2",
-		[SPD_STAGE_CHDIR] = "chdir",       [SPD_STAGE_EXEC] = "exec",
+		[SPD_STAGE_CHDIR] = "chdir",       [SPD_STAGE_CGROUP] = "cgroup",
+		[SPD_STAGE_EXEC] = "exec",
 	};
 
 	if (stage <= 0 || stage > SPD_STAGE_EXEC)
@@ -77,14 +79,15 @@ static int set_limit(int resource, rlim_t v)
 	return setrlimit(resource, &rl);
 }
 
-static int apply_limits(const spd_target_limits *l)
+/* MEMORY_AS: the memory limit is RLIMIT_AS (no memory cgroup holds the child). */
+static int apply_limits(const spd_target_limits *l, bool memory_as)
 {
 	if (l->open_files_limit != 0 && set_limit(RLIMIT_NOFILE, (rlim_t)l->open_files_limit) < 0)
 		return -1;
 	if (l->cpu_time_limit_ms > 0 &&
 	    set_limit(RLIMIT_CPU, (rlim_t)((l->cpu_time_limit_ms + 999) / 1000)) < 0)
 		return -1;
-	if (l->memory_limit != 0 && set_limit(RLIMIT_AS, (rlim_t)l->memory_limit) < 0)
+	if (memory_as && l->memory_limit != 0 && set_limit(RLIMIT_AS, (rlim_t)l->memory_limit) < 0)
 		return -1;
 	return 0;
 }
@@ -119,6 +122,14 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 
 	if (setpgid(0, 0) < 0)
 		fail(s, SPD_STAGE_SETPGID, errno);
+	/* Into the memory cgroup before anything else: all the target allocates,
+	 * and everything it forks, is charged to it. */
+	if (s->join_cgroup) {
+		int rc = spd_cgroups_join(s->fd_cgroup);
+		if (rc < 0)
+			fail(s, SPD_STAGE_CGROUP, -rc);
+		close(s->fd_cgroup);
+	}
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
 	for (int sig = 1; sig < NSIG; sig++)
@@ -139,7 +150,7 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 		_exit(127); /* the launcher died before the line above */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail(s, SPD_STAGE_NO_NEW_PRIVS, errno);
-	if (apply_limits(&tc->limits) < 0)
+	if (apply_limits(&tc->limits, !s->join_cgroup) < 0)
 		fail(s, SPD_STAGE_RLIMIT, errno);
 	if (tc->cwd != NULL && chdir(tc->cwd) < 0)
 		fail(s, SPD_STAGE_CHDIR, errno);

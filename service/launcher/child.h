@@ -11,6 +11,7 @@
 #ifndef SPAWND_LAUNCHER_CHILD_H
 #define SPAWND_LAUNCHER_CHILD_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "service/launcher/messages.h"
@@ -27,6 +28,7 @@ enum spd_child_stage {
 	SPD_STAGE_RLIMIT,
 	SPD_STAGE_DUP,
 	SPD_STAGE_CHDIR,
+	SPD_STAGE_CGROUP,
 	SPD_STAGE_EXEC,
 };
 
@@ -46,6 +48,12 @@ typedef struct spd_child_spec {
 	int fd_chan;        /* function targets: the channel's write end; else -1 */
 	int fd_spec;        /* spawn worker: a memfd with the call's spec; else -1 */
 	int fd_errpipe;     /* exec: write end of the exec-error pipe; else -1 */
+	/* join_cgroup: the child writes itself to fd_cgroup, the cgroup.procs of
+	 * its memory cgroup (cgroup.h), right after setpgid and before anything of
+	 * the target runs; the memory limit is then that cgroup's, not RLIMIT_AS.
+	 * false (the zero value): no cgroup, memory_limit is set as RLIMIT_AS. */
+	bool join_cgroup;
+	int fd_cgroup;
 } spd_child_spec;
 
 /* The descriptors a spawn worker finds its inputs on. */

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,9 @@
 #include "service/common/clock.h"
 #include "service/common/log.h"
 #include "service/common/tail.h"
+#include "service/launcher/cgroup.h"
 #include "service/launcher/child.h"
+#include "service/launcher/launcher_impl.h"
 #include "service/launcher/messages.h"
 #include "service/launcher/target_spec.h"
 #include "service/launcher/targets.h"
@@ -33,36 +36,6 @@
 #define READ_BUDGET (256u * 1024u)
 /* How long the launcher waits for its children to die when the front is gone. */
 #define FINAL_REAP_SECONDS 10
-
-typedef struct child {
-	struct child *next;
-	uint64_t key;
-	spd_start_req req;
-	const spd_prepared_target *target;
-	pid_t pid;               /* 0 when no child was forked */
-	int reaped;
-	int fd_out, fd_err, fd_chan;  /* launcher-side read ends; -1 at EOF */
-	spd_tail out, err;
-	uint8_t *chan;           /* partial channel records */
-	size_t chan_len, chan_cap;
-	uint8_t *result;
-	size_t result_len, result_cap;
-	int64_t kill_at;         /* CLOCK_MONOTONIC ns: SIGKILL the group then; 0 = none */
-	int64_t timeout_at;      /* CLOCK_MONOTONIC ns: the timeout expires; 0 = none */
-	spd_exit_report rep;     /* facts gathered so far */
-} child;
-
-typedef struct launcher {
-	const spd_config *cfg;
-	spd_prepared_target *targets;
-	int sock;
-	int sigfd;
-	int devnull;
-	child *children;
-	pid_t *strays;           /* reparented processes SIGKILLed, not yet reaped */
-	size_t nstrays, strays_cap;
-	char *worker;            /* spawnd-worker, for the spawn start method */
-} launcher;
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -92,7 +65,7 @@ static int append(uint8_t **buf, size_t *len, size_t *cap, const void *p, size_t
 	return 0;
 }
 
-static child *find_key(launcher *l, uint64_t key)
+child *spd__child_by_key(launcher *l, uint64_t key)
 {
 	for (child *c = l->children; c != NULL; c = c->next)
 		if (c->key == key)
@@ -108,7 +81,7 @@ static child *find_pid(launcher *l, pid_t pid)
 	return NULL;
 }
 
-static void set_launch_error(child *c, const char *stage, int err, const char *msg)
+void spd__set_launch_error(child *c, const char *stage, int err, const char *msg)
 {
 	free(c->rep.launch_stage);
 	free(c->rep.launch_message);
@@ -122,11 +95,13 @@ static void set_launch_error(child *c, const char *stage, int err, const char *m
 /* Signals the child's whole group. Safe against pid reuse: the leader is our
  * child and is reaped only after its last group signal (see reap()), so while
  * it is unreaped no other process can be given its pid as a group id. */
-static void signal_group(child *c, int sig)
+static void signal_group(launcher *l, child *c, int sig)
 {
 	if (c->pid <= 0 || c->reaped)
 		return;
-	if (kill(-c->pid, sig) < 0 && errno == ESRCH)
+	if (c->zygote >= 0)
+		spd__zygote_signal(l, c, sig);
+	else if (kill(-c->pid, sig) < 0 && errno == ESRCH)
 		kill(c->pid, sig); /* it had not reached setpgid yet */
 	if (sig == SIGKILL)
 		c->rep.flags |= SPD_EXIT_SENT_KILL;
@@ -134,20 +109,26 @@ static void signal_group(child *c, int sig)
 		c->rep.flags |= SPD_EXIT_SENT_STOP;
 }
 
-static void destroy_child(child *c, int64_t grace_ms)
+void spd__destroy_child(launcher *l, child *c, int64_t grace_ms)
 {
 	int64_t now = spd_clock_mono_ns();
 	int64_t at;
 
+	if (c->pid <= 0 && c->awaiting_pid) {
+		/* Its zygote has not said its pid yet: destroy it once it does. */
+		if (c->pending_grace < 0 || grace_ms < c->pending_grace)
+			c->pending_grace = grace_ms < 0 ? 0 : grace_ms;
+		return;
+	}
 	if (c->pid <= 0 || c->reaped)
 		return;
 	if (grace_ms <= 0) {
-		signal_group(c, SIGKILL);
+		signal_group(l, c, SIGKILL);
 		c->kill_at = 0;
 		return;
 	}
 	if (!(c->rep.flags & SPD_EXIT_SENT_STOP))
-		signal_group(c, c->target->cfg->limits.stop_signal);
+		signal_group(l, c, c->target->cfg->limits.stop_signal);
 	at = now + grace_ms * 1000000;
 	if (c->kill_at == 0 || at < c->kill_at)
 		c->kill_at = at;
@@ -196,7 +177,7 @@ static void for_each_child_pid(launcher *l, void (*fn)(launcher *, pid_t))
  * our child and unreaped, so its pid cannot have been reused. */
 static void kill_if_stray(launcher *l, pid_t pid)
 {
-	if (find_pid(l, pid) != NULL || is_stray_known(l, pid))
+	if (find_pid(l, pid) != NULL || is_stray_known(l, pid) || spd__zygote_is(l, pid))
 		return;
 	if (l->nstrays == l->strays_cap) {
 		size_t cap = l->strays_cap ? 2 * l->strays_cap : 16;
@@ -213,7 +194,7 @@ static void kill_if_stray(launcher *l, pid_t pid)
 
 /* ---- reaping ------------------------------------------------------------- */
 
-static void record_exit(child *c, int status, const struct rusage *ru)
+void spd__record_exit(child *c, int status, const struct rusage *ru)
 {
 	c->reaped = 1;
 	c->rep.wait_status = status;
@@ -246,13 +227,22 @@ static void reap(launcher *l)
 		if (wait4(si.si_pid, &status, 0, &ru) < 0)
 			break;
 		reaped_any = 1;
-		if (c != NULL)
-			record_exit(c, status, &ru);
-		else
+		if (c != NULL) {
+			/* A zygote's child comes to us only when its zygote died. */
+			if (c->zygote >= 0)
+				c->rep.flags |= SPD_EXIT_LOST;
+			spd__record_exit(c, status, &ru);
+		} else if (!spd__zygote_reaped(l, si.si_pid, status)) {
 			forget_stray(l, si.si_pid);
+		}
 	}
 	if (reaped_any)
-		for_each_child_pid(l, kill_if_stray);
+		spd__kill_strays(l);
+}
+
+void spd__kill_strays(launcher *l)
+{
+	for_each_child_pid(l, kill_if_stray);
 }
 
 /* ---- child output and channel ---------------------------------------------- */
@@ -305,7 +295,7 @@ static void handle_record(child *c, uint8_t type, const uint8_t *p, size_t n)
 			snprintf(msg, sizeof msg, "%.*s", (int)strnlen((const char *)p + a + 1, n - a - 1),
 				 (const char *)p + a + 1);
 		c->rep.flags |= SPD_EXIT_SETUP_FAILED;
-		set_launch_error(c, stage, 0, msg);
+		spd__set_launch_error(c, stage, 0, msg);
 		break;
 	}
 	default:
@@ -381,6 +371,25 @@ static void drain(launcher *l, child *c, int *fd)
 
 /* ---- frames to the front --------------------------------------------------- */
 
+/* Whether TC's processes get a memory cgroup. Forkserver children are forked
+ * by their zygote, which does not put them in one: RLIMIT_AS applies there. */
+static bool uses_cgroup(const launcher *l, const spd_target_config *tc)
+{
+	return tc->limits.memory_limit != 0 &&
+	       spd_cgroups_mechanism(l->cgroups) != SPD_MEMORY_RLIMIT_AS &&
+	       !(tc->kind == SPD_TARGET_FUNCTION && tc->limits.start_method == SPD_START_FORKSERVER);
+}
+
+/* What enforces TC's memory_limit: "" when it has none. */
+static const char *memory_mechanism(const launcher *l, const spd_target_config *tc)
+{
+	if (tc->limits.memory_limit == 0)
+		return "";
+	if (!uses_cgroup(l, tc))
+		return spd_memory_mechanism_name(SPD_MEMORY_RLIMIT_AS);
+	return spd_memory_mechanism_name(spd_cgroups_mechanism(l->cgroups));
+}
+
 static void send_hello(launcher *l)
 {
 	spd_wbuf b = SPD_WBUF_INIT;
@@ -391,11 +400,25 @@ static void send_hello(launcher *l)
 		spd_wbuf_u32(&b, l->targets[i].error == NULL);
 		spd_wbuf_str(&b, l->targets[i].error);
 	}
+	/* Then what enforces each target's memory_limit (launcher.h). */
+	for (size_t i = 0; i < l->cfg->target_count; i++)
+		spd_wbuf_str(&b, memory_mechanism(l, l->targets[i].cfg));
 	spd_wire_send(l->sock, SPD_WIRE_HELLO, 0, &b);
 	spd_wbuf_release(&b);
 }
 
-static void send_started(launcher *l, child *c)
+void spd__send_health(launcher *l, const char *target, const char *why)
+{
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	spd_wbuf_str(&b, target);
+	spd_wbuf_u32(&b, why == NULL);
+	spd_wbuf_str(&b, why);
+	spd_wire_send(l->sock, SPD_WIRE_HEALTH, 0, &b);
+	spd_wbuf_release(&b);
+}
+
+void spd__send_started(launcher *l, child *c)
 {
 	spd_wbuf b = SPD_WBUF_INIT;
 
@@ -437,7 +460,7 @@ static void send_exited(launcher *l, child *c)
 /* ---- starting a child ------------------------------------------------------ */
 
 /* A pipe whose read end (ours) is non-blocking; both ends O_CLOEXEC. */
-static int make_pipe(int fds[2])
+int spd__make_pipe(int fds[2])
 {
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
@@ -493,11 +516,13 @@ static void start_child(launcher *l, child *c)
 	char **argv = NULL;
 	spd_child_spec spec;
 	pid_t pid;
+	int fd_cgroup = -1;
+	const char *stage = "fork";
 
 	bool spawn = tc->kind == SPD_TARGET_FUNCTION && tc->limits.start_method == SPD_START_SPAWN;
 	bool execs = tc->kind == SPD_TARGET_EXEC || spawn;
 
-	if ((rc = make_pipe(out)) < 0 || (rc = make_pipe(err)) < 0)
+	if ((rc = spd__make_pipe(out)) < 0 || (rc = spd__make_pipe(err)) < 0)
 		goto fail;
 	if (execs && pipe2(errpipe, O_CLOEXEC) < 0) {
 		rc = -errno;
@@ -513,13 +538,34 @@ static void start_child(launcher *l, child *c)
 			goto fail;
 		}
 	} else {
-		if ((rc = make_pipe(chan)) < 0)
+		if ((rc = spd__make_pipe(chan)) < 0)
 			goto fail;
 		fd_in = fcntl(l->devnull, F_DUPFD_CLOEXEC, 0);
 		if (fd_in < 0) {
 			rc = -errno;
 			goto fail;
 		}
+	}
+	if (tc->kind == SPD_TARGET_FUNCTION && tc->limits.start_method == SPD_START_FORKSERVER) {
+		int fds[4] = {fd_in, out[1], err[1], chan[1]};
+
+		c->rep.started_ns = spd_clock_real_ns();
+		rc = spd__zygote_spawn(l, c, fds);
+		close_fd(&fd_in);
+		close_fd(&out[1]);
+		close_fd(&err[1]);
+		close_fd(&chan[1]);
+		if (rc < 0) {
+			close_fd(&out[0]);
+			close_fd(&err[0]);
+			close_fd(&chan[0]);
+			return; /* marked launch-failed, reported as such */
+		}
+		/* RUNNING (and its timeout) begins when the zygote says the pid. */
+		c->fd_out = out[0];
+		c->fd_err = err[0];
+		c->fd_chan = chan[0];
+		return;
 	}
 	if (spawn) {
 		if (l->worker == NULL) {
@@ -538,6 +584,14 @@ static void start_child(launcher *l, child *c)
 		argv[0] = l->worker;
 		argv[1] = (char *)"call";
 	}
+	if (uses_cgroup(l, tc)) {
+		rc = spd_cgroups_add(l->cgroups, c->key, tc->limits.memory_limit, &fd_cgroup);
+		if (rc < 0) {
+			stage = "cgroup";
+			goto fail;
+		}
+		c->cgroup = 1; /* removed once C is reported, even if the fork fails */
+	}
 	spec = (spd_child_spec){
 		.target = c->target,
 		.req = &c->req,
@@ -548,6 +602,8 @@ static void start_child(launcher *l, child *c)
 		.fd_chan = chan[1],
 		.fd_spec = fd_spec,
 		.fd_errpipe = errpipe[1],
+		.join_cgroup = fd_cgroup >= 0,
+		.fd_cgroup = fd_cgroup,
 	};
 	c->rep.started_ns = spd_clock_real_ns();
 	pid = spd_child_fork(&spec);
@@ -565,6 +621,7 @@ static void start_child(launcher *l, child *c)
 	close_fd(&chan[1]);
 	close_fd(&fd_in);
 	close_fd(&fd_spec);
+	close_fd(&fd_cgroup);
 	if (execs) {
 		int rec[2];
 		ssize_t n;
@@ -576,21 +633,21 @@ static void start_child(launcher *l, child *c)
 		close_fd(&errpipe[0]);
 		if (n == (ssize_t)sizeof rec) {
 			c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
-			set_launch_error(c, spd_child_stage_name(rec[0]), rec[1], NULL);
+			spd__set_launch_error(c, spd_child_stage_name(rec[0]), rec[1], NULL);
 		}
 	}
 	free(argv);
 	if (c->req.timeout_ms > 0 && !(c->rep.flags & SPD_EXIT_LAUNCH_FAILED))
 		c->timeout_at = spd_clock_mono_ns() + c->req.timeout_ms * 1000000;
 	if (!(c->rep.flags & SPD_EXIT_LAUNCH_FAILED)) {
-		send_started(l, c);
+		spd__send_started(l, c);
 		spd_log(SPD_LOG_DEBUG, "child started", SPD_LOG_STR("process_id", c->req.process_id),
 			SPD_LOG_STR("target", tc->name), SPD_LOG_INT("pid", pid), SPD_LOG_END);
 	}
 	return;
 fail:
 	c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
-	set_launch_error(c, "fork", -rc, NULL);
+	spd__set_launch_error(c, stage, -rc, NULL);
 	close_fd(&out[0]);
 	close_fd(&out[1]);
 	close_fd(&err[0]);
@@ -601,9 +658,10 @@ fail:
 	close_fd(&errpipe[1]);
 	close_fd(&fd_in);
 	close_fd(&fd_spec);
+	close_fd(&fd_cgroup);
 	free(argv);
 	if (rc == -ENOENT && spawn && l->worker == NULL)
-		set_launch_error(c, "spawn", ENOENT, "spawnd-worker not found (set SPAWND_WORKER)");
+		spd__set_launch_error(c, "spawn", ENOENT, "spawnd-worker not found (set SPAWND_WORKER)");
 }
 
 static void on_start(launcher *l, uint64_t key, const uint8_t *body, size_t len)
@@ -613,23 +671,25 @@ static void on_start(launcher *l, uint64_t key, const uint8_t *body, size_t len)
 	if (c == NULL)
 		return; /* the front times out nothing: it will see LOST at worst */
 	c->key = key;
+	c->zygote = -1;
+	c->pending_grace = -1;
 	c->fd_out = c->fd_err = c->fd_chan = -1;
 	c->next = l->children;
 	l->children = c;
 	if (spd_start_req_decode(&c->req, body, len) < 0) {
 		c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
-		set_launch_error(c, "decode", EBADMSG, "malformed START frame");
+		spd__set_launch_error(c, "decode", EBADMSG, "malformed START frame");
 		return;
 	}
 	c->target = spd_targets_find(l->targets, l->cfg->target_count, c->req.target);
 	if (c->target == NULL) {
 		c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
-		set_launch_error(c, "target", ENOENT, "unknown target");
+		spd__set_launch_error(c, "target", ENOENT, "unknown target");
 		return;
 	}
 	if (c->target->error != NULL) {
 		c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
-		set_launch_error(c, "target", ENOEXEC, c->target->error);
+		spd__set_launch_error(c, "target", ENOEXEC, c->target->error);
 		return;
 	}
 	c->out = (spd_tail)SPD_TAIL_INIT(c->target->cfg->limits.max_output_bytes);
@@ -641,13 +701,13 @@ static void on_destroy(launcher *l, uint64_t key, const uint8_t *body, size_t le
 {
 	spd_wreader r;
 	int64_t grace_ms;
-	child *c = find_key(l, key);
+	child *c = spd__child_by_key(l, key);
 
 	spd_wreader_init(&r, body, len);
 	grace_ms = spd_wreader_i64(&r);
 	if (c == NULL || r.err != 0)
 		return; /* already reported: nothing to do */
-	destroy_child(c, grace_ms);
+	spd__destroy_child(l, c, grace_ms);
 }
 
 /* ---- the loop ------------------------------------------------------------- */
@@ -655,7 +715,7 @@ static void on_destroy(launcher *l, uint64_t key, const uint8_t *body, size_t le
 static int child_done(const launcher *l, const child *c)
 {
 	if (c->pid == 0)
-		return 1;
+		return !c->awaiting_pid;
 	return c->reaped && c->fd_out < 0 && c->fd_err < 0 && c->fd_chan < 0 && l->nstrays == 0;
 }
 
@@ -674,6 +734,29 @@ static void free_child(child *c)
 	free(c);
 }
 
+/* C's leader is reaped and no stray is left: nothing is in its memory cgroup
+ * any more. Records what the cgroup saw (SPD_EXIT_CGROUP, and
+ * SPD_EXIT_OOM_KILLED when the kernel OOM-killed something in it), then
+ * removes it. */
+static void finish_cgroup(launcher *l, child *c)
+{
+	bool oom = false;
+	int rc;
+
+	if (!c->cgroup)
+		return;
+	c->cgroup = 0;
+	rc = spd_cgroups_remove(l->cgroups, c->key, &oom);
+	if (c->rep.flags & SPD_EXIT_LAUNCH_FAILED)
+		return;
+	if (rc == 0)
+		c->rep.flags |= SPD_EXIT_CGROUP | (oom ? SPD_EXIT_OOM_KILLED : 0u);
+	else
+		spd_log(SPD_LOG_WARN, "cannot read the memory cgroup's OOM counter",
+			SPD_LOG_STR("process_id", c->req.process_id), SPD_LOG_STR("error", strerror(-rc)),
+			SPD_LOG_END);
+}
+
 static void report_finished(launcher *l)
 {
 	child **pp = &l->children;
@@ -685,6 +768,7 @@ static void report_finished(launcher *l)
 			 * the child is reaped, with pid 0: it never ran. */
 			if (c->rep.flags & SPD_EXIT_LAUNCH_FAILED)
 				c->pid = 0;
+			finish_cgroup(l, c);
 			send_exited(l, c);
 			*pp = c->next;
 			free_child(c);
@@ -704,18 +788,18 @@ static void on_deadlines(launcher *l)
 							     : c->target->cfg->limits.destroy_grace_ms;
 			c->timeout_at = 0;
 			c->rep.flags |= SPD_EXIT_TIMED_OUT;
-			destroy_child(c, grace);
+			spd__destroy_child(l, c, grace);
 		}
 		if (c->kill_at != 0 && now >= c->kill_at) {
 			c->kill_at = 0;
-			signal_group(c, SIGKILL);
+			signal_group(l, c, SIGKILL);
 		}
 	}
 }
 
 static int poll_timeout_ms(const launcher *l)
 {
-	int64_t next = 0, now = spd_clock_mono_ns();
+	int64_t next = spd__zygotes_next_deadline(l), now = spd_clock_mono_ns();
 
 	for (const child *c = l->children; c != NULL; c = c->next) {
 		if (c->kill_at != 0 && (next == 0 || c->kill_at < next))
@@ -740,7 +824,7 @@ static void kill_all_children(launcher *l, pid_t pid)
 static _Noreturn void die_with_front(launcher *l)
 {
 	for (child *c = l->children; c != NULL; c = c->next)
-		signal_group(c, SIGKILL);
+		signal_group(l, c, SIGKILL);
 	/* A stuck reap must not keep the launcher alive forever. */
 	signal(SIGALRM, SIG_DFL);
 	{
@@ -755,6 +839,7 @@ static _Noreturn void die_with_front(launcher *l)
 		if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD)
 			break;
 	}
+	spd_cgroups_destroy(l->cgroups);
 	_exit(0);
 }
 
@@ -806,7 +891,7 @@ static _Noreturn void run(launcher *l)
 	size_t cap = 0;
 
 	for (;;) {
-		size_t n = 2, need = 2;
+		size_t n = 2, need = 2 + l->cfg->target_count;
 		for (child *c = l->children; c != NULL; c = c->next)
 			need += 3;
 		if (need > cap) {
@@ -819,6 +904,15 @@ static _Noreturn void run(launcher *l)
 		}
 		pfd[0] = (struct pollfd){.fd = l->sigfd, .events = POLLIN};
 		pfd[1] = (struct pollfd){.fd = l->sock, .events = POLLIN};
+		/* Zygote sockets: owner NULL, which = &zygote.sock. */
+		for (size_t i = 0; i < l->cfg->target_count; i++) {
+			if (l->zygotes[i].sock < 0)
+				continue;
+			pfd[n] = (struct pollfd){.fd = l->zygotes[i].sock, .events = POLLIN};
+			owner[n] = NULL;
+			which[n] = &l->zygotes[i].sock;
+			n++;
+		}
 		for (child *c = l->children; c != NULL; c = c->next) {
 			int *fds[3] = {&c->fd_out, &c->fd_err, &c->fd_chan};
 			for (int i = 0; i < 3; i++) {
@@ -833,9 +927,16 @@ static _Noreturn void run(launcher *l)
 		if (poll(pfd, n, poll_timeout_ms(l)) < 0 && errno != EINTR)
 			die_with_front(l);
 		on_deadlines(l);
-		for (size_t i = 2; i < n; i++)
-			if (pfd[i].revents != 0)
+		spd__zygotes_tick(l, spd_clock_mono_ns());
+		for (size_t i = 2; i < n; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			if (owner[i] == NULL)
+				spd__zygote_readable(l, (size_t)((spd__zygote *)((char *)which[i] -
+						     offsetof(spd__zygote, sock)) - l->zygotes));
+			else
 				drain(l, owner[i], which[i]);
+		}
 		if (pfd[0].revents != 0)
 			on_signals(l);
 		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))
@@ -865,6 +966,33 @@ static char *find_worker(void)
 	*slash = '\0';
 	snprintf(path, sizeof path, "%s/spawnd-worker", exe);
 	return access(path, X_OK) == 0 ? strdup(path) : NULL;
+}
+
+/* Picks what enforces memory_limit (cgroup.h) and says so in the log. */
+static void setup_cgroups(launcher *l)
+{
+	const char *force = getenv("SPAWND_MEMORY_LIMIT_MECHANISM");
+	int rc = spd_cgroups_create(force, &l->cgroups);
+
+	if (rc == -EINVAL) {
+		spd_log(SPD_LOG_WARN, "unknown SPAWND_MEMORY_LIMIT_MECHANISM; detecting",
+			SPD_LOG_STR("value", force), SPD_LOG_END);
+		rc = spd_cgroups_create(NULL, &l->cgroups);
+	}
+	if (rc < 0) {
+		/* Out of memory at startup: NULL means RLIMIT_AS everywhere. */
+		l->cgroups = NULL;
+	}
+	if (spd_cgroups_parent(l->cgroups) != NULL)
+		spd_log(SPD_LOG_INFO, "memory limits",
+			SPD_LOG_STR("memory_limit_mechanism",
+				    spd_memory_mechanism_name(spd_cgroups_mechanism(l->cgroups))),
+			SPD_LOG_STR("cgroup", spd_cgroups_parent(l->cgroups)), SPD_LOG_END);
+	else
+		spd_log(SPD_LOG_INFO, "memory limits",
+			SPD_LOG_STR("memory_limit_mechanism",
+				    spd_memory_mechanism_name(SPD_MEMORY_RLIMIT_AS)),
+			SPD_LOG_STR("reason", spd_cgroups_reason(l->cgroups)), SPD_LOG_END);
 }
 
 static _Noreturn void launcher_main(const spd_config *cfg, int sock)
@@ -911,7 +1039,14 @@ static _Noreturn void launcher_main(const spd_config *cfg, int sock)
 		if (l.targets[i].error != NULL)
 			spd_log(SPD_LOG_WARN, "target unusable", SPD_LOG_STR("target", cfg->targets[i].name),
 				SPD_LOG_STR("error", l.targets[i].error), SPD_LOG_END);
+	l.zygotes = calloc(cfg->target_count ? cfg->target_count : 1, sizeof *l.zygotes);
+	if (l.zygotes == NULL)
+		_exit(1);
+	for (size_t i = 0; i < cfg->target_count; i++)
+		l.zygotes[i] = (spd__zygote){.pid = 0, .sock = -1, .backoff_ms = 0};
+	setup_cgroups(&l);
 	send_hello(&l);
+	spd__zygotes_boot(&l);
 	run(&l);
 }
 
@@ -951,7 +1086,8 @@ int spd_launcher_hello_decode(spd_launcher_hello *h, const void *body, size_t le
 		return -EBADMSG;
 	h->names = calloc(h->count + 1, sizeof *h->names);
 	h->errors = calloc(h->count + 1, sizeof *h->errors);
-	if (h->names == NULL || h->errors == NULL) {
+	h->memory_limit_mechanisms = calloc(h->count + 1, sizeof *h->memory_limit_mechanisms);
+	if (h->names == NULL || h->errors == NULL || h->memory_limit_mechanisms == NULL) {
 		spd_launcher_hello_release(h);
 		return -ENOMEM;
 	}
@@ -965,6 +1101,8 @@ int spd_launcher_hello_decode(spd_launcher_hello *h, const void *body, size_t le
 			h->errors[i] = NULL;
 		}
 	}
+	for (size_t i = 0; i < h->count && r.err == 0; i++)
+		h->memory_limit_mechanisms[i] = spd_wreader_strdup(&r);
 	if (r.err != 0) {
 		spd_launcher_hello_release(h);
 		return -EBADMSG;
@@ -979,8 +1117,11 @@ void spd_launcher_hello_release(spd_launcher_hello *h)
 			free(h->names[i]);
 		if (h->errors != NULL)
 			free(h->errors[i]);
+		if (h->memory_limit_mechanisms != NULL)
+			free(h->memory_limit_mechanisms[i]);
 	}
 	free(h->names);
 	free(h->errors);
+	free(h->memory_limit_mechanisms);
 	memset(h, 0, sizeof *h);
 }

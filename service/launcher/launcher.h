@@ -39,6 +39,9 @@ typedef struct spd_launcher_hello {
 	size_t count;
 	char **names;     /* count entries */
 	char **errors;    /* count entries; NULL where the target is usable */
+	/* count entries: what enforces the target's memory_limit, as ListTargets
+	 * reports it: "cgroup_v2", "cgroup_v1", "rlimit_as", or "" (no limit). */
+	char **memory_limit_mechanisms;
 } spd_launcher_hello;
 
 /* Decodes a HELLO body. Returns 0 or -EBADMSG/-ENOMEM. */

@@ -36,6 +36,12 @@ enum spd_exit_flag {
 	SPD_EXIT_OOM = 1u << 5,           /* the function reported spawnd_oom() */
 	SPD_EXIT_TOO_LARGE = 1u << 6,     /* the result passed max_result_bytes */
 	SPD_EXIT_SETUP_FAILED = 1u << 7,  /* the child could not be set up: launch_* */
+	SPD_EXIT_LOST = 1u << 12,         /* its zygote died while it ran */
+	/* The process ran in its own memory cgroup (cgroup.h), whose oom_kill
+	 * counter was read after everything in it died: without OOM_KILLED, that
+	 * is evidence that the kernel OOM-killed nothing in it. */
+	SPD_EXIT_CGROUP = 1u << 8,
+	SPD_EXIT_OOM_KILLED = 1u << 9,    /* the kernel OOM-killed something in that cgroup */
 };
 
 typedef struct spd_exit_report {

@@ -162,20 +162,25 @@ int spd_memfd_from(const void *data, size_t len)
 	return fd;
 }
 
-int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body)
+int spd_wire_send_fds(int fd, uint32_t type, uint64_t key, const spd_wbuf *body,
+		      const int *fds, size_t nfds)
 {
 	spd_wire_hdr hdr = {.type = type, .flags = 0, .key = key};
 	size_t blen = body != NULL ? body->len : 0;
 	struct iovec iov[2];
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 1};
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int) * (SPD_WIRE_MAX_FDS + 1))];
 		struct cmsghdr align;
 	} ctl;
+	int all[SPD_WIRE_MAX_FDS + 1];
+	size_t n = 0;
 	int memfd = -1, rc;
 
 	if (body != NULL && body->err != 0)
 		return body->err;
+	if (nfds > SPD_WIRE_MAX_FDS)
+		return -EINVAL;
 	iov[0].iov_base = &hdr;
 	iov[0].iov_len = sizeof hdr;
 	if (sizeof hdr + blen <= SPD_WIRE_MAX_DGRAM) {
@@ -184,25 +189,37 @@ int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body)
 			iov[1].iov_len = blen;
 			msg.msg_iovlen = 2;
 		}
-		return send_all(fd, &msg);
+	} else {
+		if (blen > SPD_WIRE_MAX_BODY)
+			return -EMSGSIZE;
+		memfd = spd_memfd_from(body->data, body->len);
+		if (memfd < 0)
+			return memfd;
+		hdr.flags |= SPD_WIRE_F_MEMFD;
+		all[n++] = memfd; /* always first */
 	}
-	if (blen > SPD_WIRE_MAX_BODY)
-		return -EMSGSIZE;
-	memfd = spd_memfd_from(body->data, body->len);
-	if (memfd < 0)
-		return memfd;
-	hdr.flags |= SPD_WIRE_F_MEMFD;
-	memset(&ctl, 0, sizeof ctl);
-	msg.msg_control = ctl.buf;
-	msg.msg_controllen = sizeof ctl.buf;
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &memfd, sizeof memfd);
+	for (size_t i = 0; i < nfds; i++)
+		all[n++] = fds[i];
+	if (n > 0) {
+		struct cmsghdr *c;
+		memset(&ctl, 0, sizeof ctl);
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+		memcpy(CMSG_DATA(c), all, sizeof(int) * n);
+	}
 	rc = send_all(fd, &msg);
-	close(memfd);
+	if (memfd >= 0)
+		close(memfd);
 	return rc;
+}
+
+int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body)
+{
+	return spd_wire_send_fds(fd, type, key, body, NULL, 0);
 }
 
 /* Reads the whole body out of a received memfd. */
@@ -234,20 +251,25 @@ static int body_from_memfd(int mfd, uint8_t **body, size_t *body_len)
 	return 0;
 }
 
-int spd_wire_recv(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_len)
+int spd_wire_recv_fds(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_len, int *fds,
+		      size_t *nfds)
 {
 	uint8_t *buf = NULL;
 	struct iovec iov;
 	struct msghdr msg;
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		char buf[CMSG_SPACE(sizeof(int) * (SPD_WIRE_MAX_FDS + 1))];
 		struct cmsghdr align;
 	} ctl;
+	int got[SPD_WIRE_MAX_FDS + 1];
+	size_t ngot = 0, first = 0;
 	int memfd = -1, rc;
 	ssize_t n;
 
 	*body = NULL;
 	*body_len = 0;
+	if (nfds != NULL)
+		*nfds = 0;
 	buf = malloc(SPD_WIRE_MAX_DGRAM);
 	if (buf == NULL)
 		return -ENOMEM;
@@ -269,12 +291,12 @@ int spd_wire_recv(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_len)
 	}
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < nfd; i++) {
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
 				int f;
 				memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-				if (memfd < 0)
-					memfd = f;
+				if (ngot < sizeof got / sizeof got[0])
+					got[ngot++] = f;
 				else
 					close(f);
 			}
@@ -290,25 +312,46 @@ int spd_wire_recv(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_len)
 	}
 	memcpy(hdr, buf, sizeof *hdr);
 	if (hdr->flags & SPD_WIRE_F_MEMFD) {
-		if (memfd < 0) {
+		if (ngot == 0) {
 			rc = -EBADMSG;
 			goto out;
 		}
+		memfd = got[0];
+		first = 1;
 		rc = body_from_memfd(memfd, body, body_len);
-		if (rc == 0)
-			rc = 1;
-		goto out;
+		if (rc < 0)
+			goto out;
+	} else {
+		*body_len = (size_t)n - sizeof *hdr;
+		if (*body_len > 0) {
+			memmove(buf, buf + sizeof *hdr, *body_len);
+			*body = buf;
+			buf = NULL;
+		}
 	}
-	*body_len = (size_t)n - sizeof *hdr;
-	if (*body_len > 0) {
-		memmove(buf, buf + sizeof *hdr, *body_len);
-		*body = buf;
-		buf = NULL;
+	if (fds != NULL && nfds != NULL) {
+		for (size_t i = first; i < ngot; i++)
+			fds[(*nfds)++] = got[i];
+		first = ngot;
 	}
 	rc = 1;
 out:
 	if (memfd >= 0)
 		close(memfd);
+	for (size_t i = first; i < ngot; i++)
+		close(got[i]);
+	if (rc != 1) {
+		free(*body);
+		*body = NULL;
+		*body_len = 0;
+		if (nfds != NULL)
+			*nfds = 0;
+	}
 	free(buf);
 	return rc;
+}
+
+int spd_wire_recv(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_len)
+{
+	return spd_wire_recv_fds(fd, hdr, body, body_len, NULL, NULL);
 }

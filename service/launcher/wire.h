@@ -28,6 +28,13 @@ enum spd_wire_type {
 	SPD_WIRE_STARTED = 4, /* L->F: the child runs: i32 pid, i64 started_ns */
 	SPD_WIRE_EXITED = 5,  /* L->F: the process is over (spd_exit_report) */
 	SPD_WIRE_OUTPUT = 6,  /* L->F: u32 stream (1 stdout, 2 stderr), i64 offset, bytes data */
+	SPD_WIRE_HEALTH = 7,  /* L->F: str target, u32 usable, str why (a zygote went down/up) */
+
+	/* Launcher <-> zygote (forkserver), keyed by the process's key. */
+	SPD_ZYGOTE_SPAWN = 101,   /* L->Z: spd_start_req; fds stdin, stdout, stderr, channel */
+	SPD_ZYGOTE_SIGNAL = 102,  /* L->Z: u32 signal, for the child's group */
+	SPD_ZYGOTE_STARTED = 103, /* Z->L: i32 pid, or -errno when fork failed */
+	SPD_ZYGOTE_EXITED = 104,  /* Z->L: i32 wait status, i64 utime_us, stime_us, maxrss_bytes */
 };
 
 /* Output is read in chunks that fit one datagram with their frame header. */
@@ -79,6 +86,19 @@ int spd_memfd_from(const void *data, size_t len);
 
 /* Sends one frame. Blocks while the socket buffer is full. Returns 0 or -errno. */
 int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body);
+
+/* Descriptors one frame may carry (besides a body's memfd). */
+#define SPD_WIRE_MAX_FDS 4
+
+/* Like spd_wire_send, also passing FDS (nfds <= SPD_WIRE_MAX_FDS; the caller
+ * keeps its copies). */
+int spd_wire_send_fds(int fd, uint32_t type, uint64_t key, const spd_wbuf *body,
+		      const int *fds, size_t nfds);
+
+/* Like spd_wire_recv, also returning the descriptors the frame carried (in
+ * order, O_CLOEXEC, owned by the caller) in FDS (room for SPD_WIRE_MAX_FDS). */
+int spd_wire_recv_fds(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_len, int *fds,
+		      size_t *nfds);
 
 /* Receives one frame: *body is a heap buffer the caller frees (NULL when empty).
  * Returns 1 on a frame, 0 on EOF (the peer is gone), -errno on error (-EBADMSG

@@ -24,6 +24,10 @@ static bool oom_exit_code(int code)
 void spd_outcome_classify(const spd_exit_report *r, bool destroy_requested, spd_outcome *o)
 {
 	int st = r->wait_status;
+	/* The process's memory cgroup counted a kernel OOM kill, or counted none:
+	 * both are evidence. Without a cgroup there is none either way. */
+	bool oom_killed = (r->flags & SPD_EXIT_OOM_KILLED) != 0;
+	bool no_oom = (r->flags & SPD_EXIT_CGROUP) && !oom_killed;
 
 	memset(o, 0, sizeof *o);
 	if (r->flags & SPD_EXIT_LAUNCH_FAILED) {
@@ -45,7 +49,10 @@ void spd_outcome_classify(const spd_exit_report *r, bool destroy_requested, spd_
 		return;
 	}
 	o->state = SPD_STATE_FAILED;
-	if (r->flags & SPD_EXIT_TIMED_OUT) {
+	if (r->flags & SPD_EXIT_LOST) {
+		o->kind = SPD_ERR_LOST;
+		o->type = "ZygoteLost";
+	} else if (r->flags & SPD_EXIT_TIMED_OUT) {
 		o->kind = SPD_ERR_TIMEOUT;
 		o->type = "Timeout";
 	} else if (r->flags & SPD_EXIT_SETUP_FAILED) {
@@ -62,15 +69,22 @@ void spd_outcome_classify(const spd_exit_report *r, bool destroy_requested, spd_
 		o->type = r->raise_type;
 	} else if (o->signal != 0) {
 		bool ours = (r->flags & SPD_EXIT_SENT_KILL) && o->signal == SIGKILL;
-		o->kind = SPD_ERR_SIGNALED;
-		o->type = spd_signal_name(o->signal);
-		o->oom_suspected = o->signal == SIGKILL && !ours;
+		if (o->signal == SIGKILL && !ours && oom_killed) {
+			/* Confirmed by the cgroup; `signal` still says 9. */
+			o->kind = SPD_ERR_OOM;
+			o->type = "OutOfMemory";
+		} else {
+			o->kind = SPD_ERR_SIGNALED;
+			o->type = spd_signal_name(o->signal);
+			o->oom_suspected = o->signal == SIGKILL && !ours && !no_oom;
+		}
 	} else if (o->exit_code != 0) {
 		o->kind = SPD_ERR_EXIT_CODE;
 		o->type = "ExitCode";
 		/* A leader reporting 137 after spawnd SIGKILLed its group (a shell
 		 * whose child got our SIGKILL) is the seed's lie: not suspected. */
-		o->oom_suspected = oom_exit_code(o->exit_code) && !(r->flags & SPD_EXIT_SENT_KILL);
+		o->oom_suspected = oom_exit_code(o->exit_code) && !(r->flags & SPD_EXIT_SENT_KILL) &&
+				   !no_oom;
 	} else {
 		o->state = SPD_STATE_SUCCEEDED;
 	}

@@ -21,7 +21,12 @@ typedef struct spd_outcome {
 } spd_outcome;
 
 /* Classifies REPORT. DESTROY_REQUESTED: Destroy was called while the process was
- * pending or running (it then ends CANCELED, whatever the child did). */
+ * pending or running (it then ends CANCELED, whatever the child did).
+ * A SIGKILL spawnd did not send is OOM when the process's memory cgroup
+ * counted a kernel OOM kill (SPD_EXIT_OOM_KILLED), plain SIGNALED when it
+ * counted none (SPD_EXIT_CGROUP alone), and SIGNALED + oom_suspected without a
+ * cgroup; exit(137)/exit(9) are EXIT_CODE + oom_suspected unless the cgroup
+ * counted none. A SIGKILL spawnd sent is never OOM nor suspected. */
 void spd_outcome_classify(const spd_exit_report *report, bool destroy_requested,
 			  spd_outcome *out);
 

@@ -49,6 +49,7 @@ typedef struct target_state {
 	uint32_t running, pending;
 	uint32_t active;  /* START sent and not terminal: counts against max_concurrent */
 	char *error;      /* from HELLO; NULL = usable */
+	char memory_limit_mechanism[16];  /* from HELLO; "" = none or unknown */
 } target_state;
 
 struct spd_registry {
@@ -632,14 +633,16 @@ void spd_registry_list_targets(spd_registry *r, spd_target_fn fn, void *ctx)
 		const char *err = r->targets[i].error;
 		if (r->launcher_lost)
 			err = "the launcher is gone";
-		fn(ctx, &r->cfg->targets[i], r->targets[i].running, r->targets[i].pending, err);
+		fn(ctx, &r->cfg->targets[i], r->targets[i].running, r->targets[i].pending, err,
+		   r->targets[i].memory_limit_mechanism);
 	}
 	pthread_mutex_unlock(&r->mu);
 }
 
 /* ---- launcher side ------------------------------------------------------------ */
 
-void spd_registry_on_hello(spd_registry *r, size_t count, char *const *names, char *const *errors)
+void spd_registry_on_hello(spd_registry *r, size_t count, char *const *names, char *const *errors,
+			   char *const *mechanisms)
 {
 	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < count; i++) {
@@ -648,7 +651,22 @@ void spd_registry_on_hello(spd_registry *r, size_t count, char *const *names, ch
 				continue;
 			free(r->targets[t].error);
 			r->targets[t].error = errors[i] != NULL ? strdup(errors[i]) : NULL;
+			snprintf(r->targets[t].memory_limit_mechanism,
+				 sizeof r->targets[t].memory_limit_mechanism, "%s",
+				 mechanisms != NULL && mechanisms[i] != NULL ? mechanisms[i] : "");
 		}
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+void spd_registry_on_target_health(spd_registry *r, const char *name, const char *why)
+{
+	pthread_mutex_lock(&r->mu);
+	for (size_t t = 0; t < r->cfg->target_count; t++) {
+		if (strcmp(r->cfg->targets[t].name, name) != 0)
+			continue;
+		free(r->targets[t].error);
+		r->targets[t].error = why != NULL ? strdup(why) : NULL;
 	}
 	pthread_mutex_unlock(&r->mu);
 }
@@ -725,7 +743,10 @@ static void fill_error(entry *e, const spd_outcome *o, const spd_exit_report *re
 			 (long long)e->p.timeout_ms);
 		break;
 	case SPD_ERR_OOM:
-		snprintf(msg, sizeof msg, "out of memory under its memory limit");
+		snprintf(msg, sizeof msg, "%s",
+			 o->signal != 0 ? "killed by the kernel's OOM killer under its memory limit "
+					  "(confirmed by its memory cgroup)"
+					: "out of memory under its memory limit");
 		break;
 	case SPD_ERR_RESULT_TOO_LARGE:
 		snprintf(msg, sizeof msg, "result larger than max_result_bytes");

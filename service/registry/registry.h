@@ -99,17 +99,24 @@ int spd_registry_watch(spd_registry *r, const char *id, spd_watch_fn fn, spd_out
 bool spd_registry_unwatch(spd_registry *r, uint64_t watch_id);
 
 /* Target listing: FN is called for each target with its running and pending
- * counts and whether the launcher could prepare it (error NULL). */
+ * counts, whether the launcher could prepare it (error NULL), and what
+ * enforces its memory_limit as the launcher said in HELLO ("cgroup_v2",
+ * "cgroup_v1", "rlimit_as"; "" when it has none or HELLO did not say). */
 typedef void (*spd_target_fn)(void *ctx, const spd_target_config *t, uint32_t running,
-			      uint32_t pending, const char *error);
+			      uint32_t pending, const char *error,
+			      const char *memory_limit_mechanism);
 void spd_registry_list_targets(spd_registry *r, spd_target_fn fn, void *ctx);
 
 /* --- from the launcher (the front's reader thread) --- */
 
-/* Per-target readiness from HELLO; NAMES/ERRORS are copied. */
+/* Per-target readiness from HELLO; NAMES/ERRORS/MECHANISMS are copied.
+ * MECHANISMS (what enforces each target's memory_limit) may be NULL. */
 void spd_registry_on_hello(spd_registry *r, size_t count, char *const *names,
-			   char *const *errors);
+			   char *const *errors, char *const *mechanisms);
 void spd_registry_on_started(spd_registry *r, uint64_t key, int32_t pid, int64_t started_ns);
+/* Target NAME became usable (WHY NULL) or not (its zygote is down: WHY says
+ * why); ListTargets and health report it. */
+void spd_registry_on_target_health(spd_registry *r, const char *name, const char *why);
 /* A chunk of a live process's stdout (STREAM 1) or stderr (2) at OFFSET: takes
  * the next sequence number and goes to the watchers that asked for output. */
 void spd_registry_on_output(spd_registry *r, uint64_t key, int stream, uint64_t offset,

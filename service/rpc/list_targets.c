@@ -27,7 +27,7 @@ static const char *function_name(spd_arena *a, const spd_target_config *t)
 }
 
 static void add(void *ctx, const spd_target_config *t, uint32_t running, uint32_t pending,
-		const char *error)
+		const char *error, const char *memory_limit_mechanism)
 {
 	listing *l = ctx;
 	spd_arena *a = &l->arena;
@@ -63,8 +63,10 @@ static void add(void *ctx, const spd_target_config *t, uint32_t running, uint32_
 	lim->max_result_bytes = t->limits.max_result_bytes;
 	lim->max_output_bytes = t->limits.max_output_bytes;
 	lim->memory_limit = t->limits.memory_limit;
-	/* Per-process memory cgroups come later (issue 3): today it is RLIMIT_AS. */
-	lim->memory_limit_mechanism = (char *)(t->limits.memory_limit != 0 ? "rlimit_as" : "");
+	/* The launcher's word (HELLO): what really applies to this target. */
+	lim->memory_limit_mechanism = (char *)(t->limits.memory_limit != 0
+						       ? spd_arena_strdup(a, memory_limit_mechanism)
+						       : "");
 	lim->cpu_time_limit = spd_codec_duration_ms(a, t->limits.cpu_time_limit_ms);
 	lim->open_files_limit = t->limits.open_files_limit;
 	m->limits = lim;

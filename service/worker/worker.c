@@ -1,11 +1,14 @@
 /* spawnd-worker: the small program behind the `spawn` start method (one call
- * in a fresh exec: clean state) and, later, the `forkserver` zygotes. It links
- * no gRPC (Bazel's visibility rules make sure of it).
+ * in a fresh exec: clean state) and the `forkserver` zygotes. It links no gRPC
+ * (Bazel's visibility rules make sure of it).
  *
  *   spawnd-worker call      fd 3: the result/error channel; fd 4: a memfd with
  *                           the target spec and the START request. The
  *                           launcher already applied the process group, limits,
  *                           user, cwd, environment and stdio before exec.
+ *   spawnd-worker zygote    fd 3: a SOCK_SEQPACKET socket to the launcher; fd 4:
+ *                           a memfd with the target spec. Loads the target once,
+ *                           then forks its children on request (zygote.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include "service/launcher/target_spec.h"
 #include "service/target/call.h"
 #include "service/target/channel.h"
+#include "service/worker/zygote.h"
 
 /* Reports a setup failure the way a forked function child does (LAUNCH). */
 static _Noreturn void setup_failed(const char *stage, const char *msg)
@@ -100,11 +104,39 @@ static int run_call(void)
 	_exit(rc);
 }
 
+static int run_zygote(void)
+{
+	spd_target_spec spec;
+	spd_wreader r;
+	size_t len;
+	uint8_t *body = read_fd(SPD_WORKER_SPEC_FD, &len);
+	int rc;
+
+	close(SPD_WORKER_SPEC_FD);
+	if (body == NULL)
+		return 3;
+	spd_wreader_init(&r, body, len);
+	rc = spd_target_spec_decode(&r, &spec);
+	free(body);
+	if (rc < 0)
+		return 3;
+	if (spec.prepared.error != NULL) {
+		fprintf(stderr, "spawnd-worker zygote: %s: %s\n", spec.cfg.name, spec.prepared.error);
+		spd_target_spec_release(&spec);
+		return 4;
+	}
+	rc = spd_zygote_run(&spec);
+	spd_target_spec_release(&spec);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "call") == 0)
 		return run_call();
-	fprintf(stderr, "usage: spawnd-worker call\n"
+	if (argc == 2 && strcmp(argv[1], "zygote") == 0)
+		return run_zygote();
+	fprintf(stderr, "usage: spawnd-worker call|zygote\n"
 			"  (started by spawnd's launcher; not meant to be run by hand)\n");
 	return 2;
 }

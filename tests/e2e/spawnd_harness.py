@@ -526,7 +526,8 @@ class Server:
 
     def spawned(self, include_server=False):
         """Live processes spawnd started (directly or not) since it started, other
-        than spawnd and its launcher (unless include_server).
+        than spawnd, its launcher and its forkserver zygotes (children of the
+        launcher named z:TARGET) unless include_server.
 
         A new process counts when its parent chain, through new processes only,
         reaches spawnd or this test; or, in Bazel's sandbox, the namespace's init
@@ -558,6 +559,10 @@ class Server:
                 for p, i in list(out.items()):
                     if i.ppid == self.pid and i.comm == "spawnd-launcher":
                         del out[p]
+            launcher = self._launcher_pid
+            for p, i in list(out.items()):
+                if i.comm.startswith("z:") and (launcher is None or i.ppid == launcher):
+                    del out[p]
         return out
 
     def wait_nothing_spawned(self, timeout=VANISH_TIMEOUT, include_server=False, what="spawnd's processes to end"):

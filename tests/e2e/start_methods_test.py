@@ -1,5 +1,6 @@
 """The same targets behave identically under every start method (issue 3):
-fork (from the launcher), spawn (a fresh exec of spawnd-worker)."""
+fork (from the launcher), forkserver (from the target's zygote), spawn (a fresh
+exec of spawnd-worker); and a zygote that dies is restarted."""
 
 import os
 import sys
@@ -9,12 +10,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import spawnd_harness as h  # noqa: E402
 
-METHODS = ["fork", "spawn"]
+METHODS = ["fork", "forkserver", "spawn"]
 SAMPLES = ["echo", "fail", "crash", "exit", "sleep", "stubborn", "tree", "spew"]
 
 
-def config(method):
-    targets = {name: "{function: builtin:%s, start_method: %s}" % (name, method) for name in SAMPLES}
+def config(method, zygote_start="first_use"):
+    targets = {name: "{function: builtin:%s, start_method: %s, zygote_start: %s}" % (name, method, zygote_start)
+               for name in SAMPLES}
     targets["libecho"] = "{function: {library: %s, symbol: spawnd_sample_echo}, start_method: %s}" % (
         h.yaml_str(h.samples_library()), method)
     return h.minimal_config(targets)
@@ -96,6 +98,54 @@ class StartMethodsTest(h.E2ETest):
             s.destroy(p.id, wait=True)
             s.wait_nothing_spawned(what="the tree to be gone after destroy (%s)" % method)
         self.each(check)
+
+
+    def zygote_of(self, s, target):
+        """The pid of TARGET's zygote (a child of the launcher named z:TARGET)."""
+        launcher = s.launcher_pid()
+
+        def find():
+            for pid in h.descendants(launcher):
+                info = h.proc_info(pid)
+                if info is not None and info.ppid == launcher and info.comm == ("z:" + target)[:15]:
+                    return pid
+            return None
+        return h.wait_until(find, h.RPC_TIMEOUT, "the zygote of %s" % target)
+
+    def target_health(self, s, name):
+        for t in s.stub.ListTargets(h.pb().ListTargetsRequest(), timeout=h.RPC_TIMEOUT).targets:
+            if t.name == name:
+                return h.pb().Target.Health.Name(t.health).split("_", 1)[-1]
+        raise AssertionError("no target " + name)
+
+    def test_zygote_at_boot_and_its_children(self):
+        s = self.server(config("forkserver", zygote_start="boot"))
+        z = self.zygote_of(s, "sleep")  # started before any request
+        p = s.start_process("sleep")
+        child = h.wait_until(lambda: h.proc_info(p.pid), h.RPC_TIMEOUT, "the child in /proc")
+        self.assertEqual(child.ppid, z, "a forkserver child is forked by its target's zygote")
+        self.assertEqual(child.pgrp, p.pid, "in its own process group")
+        s.destroy(p.id, wait=True)
+
+    def test_zygote_death_loses_children_and_restarts(self):
+        s = self.server(config("forkserver"))
+        p = s.start_process("sleep")
+        z = self.zygote_of(s, "sleep")
+        call = s.watch(p.id, timeout=h.RPC_TIMEOUT * 2)
+        self.assertEqual(h.event_type(next(call)), "SNAPSHOT")
+        os.kill(z, 9)
+        end = h.drain(call)[-1].process
+        self.assertState(end, "FAILED")
+        self.assertKind(end, "LOST")
+        self.assertFlags(end, destroyed=False, canceled=False)
+        # Restarted after a backoff; meanwhile the target may report NOT_SERVING.
+        h.wait_until(lambda: self.target_health(s, "sleep") == "SERVING" and
+                     self.zygote_of(s, "sleep") != z, h.RPC_TIMEOUT, "the zygote to be back")
+        q = s.run("echo", "again")
+        self.assertEqual(q.result, b"again")
+        p2 = s.start_process("sleep", "100")
+        self.assertState(s.wait_terminal(p2.id), "SUCCEEDED")
+        s.wait_nothing_spawned(what="the lost child to be gone")
 
 
 if __name__ == "__main__":

@@ -590,12 +590,6 @@ static void test_errors(void **state)
 		{"listen: []\n", "t.yaml:1:9: listen: must not be empty"},
 		{"listen: [\"a:1\", \"\"]\n", "t.yaml:1:17: listen[1]: must not be empty"},
 		/* not supported yet */
-		{"targets:\n  e: {function: builtin:echo, start_method: forkserver}\n",
-		 "t.yaml:2:45: targets.e.start_method: not supported yet"},
-		{"targets:\n  e:\n    function: builtin:echo\n    start_method: forkserver\n",
-		 "t.yaml:4:19: targets.e.start_method: not supported yet"},
-		{"defaults: {start_method: forkserver}\ntargets:\n  e: {function: builtin:echo}\n",
-		 "t.yaml:1:26: defaults.start_method: not supported yet"},
 		{"tls: {cert: a.crt, key: a.key}\n", "t.yaml:1:1: tls: not supported yet"},
 		{"listen: x\ntls:\n  cert: a.crt\n  key: a.key\n  client_ca: ca.crt\n",
 		 "t.yaml:2:1: tls: not supported yet"},

@@ -100,6 +100,9 @@ typedef struct lt {
 	int fd;              /* -1 once closed */
 	uint64_t next_key;
 	spd_launcher_hello hello;
+	/* OUTPUT frames seen for out_key: bytes per stream (1 stdout, 2 stderr). */
+	uint64_t out_key;
+	uint64_t out_bytes[3];
 } lt;
 
 static int64_t now_ns(void)
@@ -115,6 +118,8 @@ static void nap_ms(int ms)
 }
 
 /* One frame within TIMEOUT_MS: 1, 0 on EOF, -ETIMEDOUT, or -errno. */
+static void note_output(lt *l, uint64_t key, const uint8_t *body, size_t len);
+
 static int recv_within(lt *l, int timeout_ms, spd_wire_hdr *hdr, uint8_t **body, size_t *len)
 {
 	int64_t deadline = now_ns() + timeout_ms * MS;
@@ -135,8 +140,41 @@ static int recv_within(lt *l, int timeout_ms, spd_wire_hdr *hdr, uint8_t **body,
 			return -errno;
 		if (n == 0)
 			return -ETIMEDOUT;
-		return spd_wire_recv(l->fd, hdr, body, len);
+		n = spd_wire_recv(l->fd, hdr, body, len);
+		if (n == 1 && hdr->type == SPD_WIRE_OUTPUT) {
+			note_output(l, hdr->key, *body, *len);
+			free(*body);
+			*body = NULL;
+			continue;
+		}
+		return n;
 	}
+}
+
+/* Output chunks are checked as they come (contiguous offsets per stream) and
+ * counted, so that tests can wait for the frames they care about. */
+static void note_output(lt *l, uint64_t key, const uint8_t *body, size_t len)
+{
+	spd_wreader r;
+	uint32_t stream;
+	int64_t offset;
+	size_t n;
+
+	spd_wreader_init(&r, body, len);
+	stream = spd_wreader_u32(&r);
+	offset = spd_wreader_i64(&r);
+	spd_wreader_bytes(&r, &n);
+	assert_int_equal(r.err, 0);
+	assert_true(stream == 1 || stream == 2);
+	if (key != l->out_key) {
+		l->out_key = key;
+		memset(l->out_bytes, 0, sizeof l->out_bytes);
+	}
+	if ((uint64_t)offset != l->out_bytes[stream])
+		fail_msg("OUTPUT of stream %u at offset %lld, want %llu", stream, (long long)offset,
+			 (unsigned long long)l->out_bytes[stream]);
+	assert_true(n > 0);
+	l->out_bytes[stream] += n;
 }
 
 static const char *frame_name(uint32_t type)
@@ -616,6 +654,9 @@ static void large_output_is_drained(void **state)
 	assert_int_equal(WEXITSTATUS(rep.wait_status), 0);
 	assert_int_equal(rep.stdout_total, 200000);
 	assert_int_equal(rep.stdout_len, 200000);
+	/* Every byte was also forwarded live, in order, before the EXITED. */
+	assert_int_equal(l->out_bytes[1], 200000);
+	assert_int_equal(l->out_bytes[2], 0);
 	for (size_t i = 0; i < rep.stdout_len; i++)
 		if (rep.stdout_tail[i] != 'a' + i % 26)
 			fail_msg("stdout byte %zu is %d", i, rep.stdout_tail[i]);

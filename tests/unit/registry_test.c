@@ -933,6 +933,7 @@ typedef struct target_seen {
 	char name[16];
 	uint32_t running, pending;
 	char error[64];
+	char mechanism[16];
 } target_seen;
 
 typedef struct targets_rec {
@@ -941,11 +942,12 @@ typedef struct targets_rec {
 } targets_rec;
 
 static void on_target(void *ctx, const spd_target_config *t, uint32_t running, uint32_t pending,
-		      const char *error)
+		      const char *error, const char *memory_limit_mechanism)
 {
 	targets_rec *tr = ctx;
 	target_seen *s = &tr->t[tr->n++];
 
+	snprintf(s->mechanism, sizeof s->mechanism, "%s", memory_limit_mechanism);
 	snprintf(s->name, sizeof s->name, "%s", t->name);
 	s->running = running;
 	s->pending = pending;
@@ -960,12 +962,13 @@ static void list_targets_counts(void **state)
 	targets_rec tr = {0};
 	char *names[] = {(char *)"ex", (char *)"fn"};
 	char *errors[] = {(char *)"exec: not there", NULL};
+	char *mechanisms[] = {(char *)"", (char *)"cgroup_v1"};
 
 	memset(rc, 0, sizeof rc);
 	a = start(fx, "fn", &rc[0]);
 	b = start(fx, "fn", &rc[1]);
 	spd_registry_on_started(fx->r, a->key, 10, spd_clock_real_ns());
-	spd_registry_on_hello(fx->r, 2, names, errors);
+	spd_registry_on_hello(fx->r, 2, names, errors, mechanisms);
 	spd_registry_list_targets(fx->r, on_target, &tr);
 	assert_int_equal(tr.n, 4);
 	assert_string_equal(tr.t[0].name, "fn");
@@ -974,6 +977,9 @@ static void list_targets_counts(void **state)
 	assert_string_equal(tr.t[0].error, "");
 	assert_string_equal(tr.t[1].name, "ex");
 	assert_string_equal(tr.t[1].error, "exec: not there");
+	/* What enforces memory_limit is the launcher's word, kept per target. */
+	assert_string_equal(tr.t[0].mechanism, "cgroup_v1");
+	assert_string_equal(tr.t[1].mechanism, "");
 
 	exit_status(fx, a->key, W_EXITCODE(0, 0), 0);
 	exit_status(fx, b->key, 0, SPD_EXIT_LAUNCH_FAILED);

@@ -1,0 +1,347 @@
+/* Forkserver zygotes, seen from the launcher (see launcher_impl.h).
+ *
+ * A forkserver target has one zygote: `spawnd-worker zygote`, started like a
+ * child (own group, PR_SET_PDEATHSIG, the target's limits, user, cwd and
+ * environment, which its children inherit) with a SOCK_SEQPACKET socket on its
+ * fd 3 and the target spec on fd 4. It is started at boot or on first use
+ * (zygote_start). A process is handed to it with SPAWN and the child ends of
+ * its pipes; the launcher keeps the read ends, so output and results are
+ * drained exactly as for fork. Signals go through the zygote, which alone
+ * knows whether the child is reaped. When a zygote dies its children die too
+ * (their parent-death signal) and end FAILED/LOST; it is restarted with an
+ * exponential backoff, and the target reports NOT_SERVING until it is back.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "service/common/clock.h"
+#include "service/common/log.h"
+#include "service/launcher/child.h"
+#include "service/launcher/launcher_impl.h"
+#include "service/launcher/target_spec.h"
+#include "service/launcher/wire.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 30000
+/* A zygote that stayed up this long restarts from the minimum backoff. */
+#define STABLE_NS (10LL * 1000000000LL)
+
+static bool is_forkserver(const spd_target_config *t)
+{
+	return t->kind == SPD_TARGET_FUNCTION && t->limits.start_method == SPD_START_FORKSERVER;
+}
+
+static size_t target_index(const launcher *l, const child *c)
+{
+	return (size_t)(c->target - l->targets);
+}
+
+bool spd__zygote_is(const launcher *l, pid_t pid)
+{
+	for (size_t i = 0; l->zygotes != NULL && i < l->cfg->target_count; i++)
+		if (l->zygotes[i].pid == pid && pid > 0)
+			return true;
+	return false;
+}
+
+/* Starts zygote I. Returns 0 or -errno (logged). */
+static int start(launcher *l, size_t i)
+{
+	spd__zygote *z = &l->zygotes[i];
+	const spd_prepared_target *t = &l->targets[i];
+	int sv[2] = {-1, -1}, errpipe[2] = {-1, -1}, fd_in = -1, fd_log = -1, fd_spec = -1;
+	char *argv[3] = {l->worker, (char *)"zygote", NULL};
+	spd_wbuf spec = SPD_WBUF_INIT;
+	spd_child_spec cs;
+	pid_t pid = -1;
+	int rc = 0, rec[2];
+	ssize_t n;
+
+	if (l->worker == NULL)
+		return -ENOENT;
+	spd_target_spec_encode(t, &spec);
+	if (spec.err != 0) {
+		rc = spec.err;
+		goto out;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe2(errpipe, O_CLOEXEC) < 0 ||
+	    (fd_in = fcntl(l->devnull, F_DUPFD_CLOEXEC, 0)) < 0 ||
+	    (fd_log = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((fd_spec = spd_memfd_from(spec.data, spec.len)) < 0) {
+		rc = fd_spec;
+		goto out;
+	}
+	cs = (spd_child_spec){
+		.target = t,
+		.req = NULL,
+		.exec_argv = argv,
+		.fd_stdin = fd_in,
+		.fd_stdout = fd_log,
+		.fd_stderr = fd_log,
+		.fd_chan = sv[1],
+		.fd_spec = fd_spec,
+		.fd_errpipe = errpipe[1],
+	};
+	pid = spd_child_fork(&cs);
+	if (pid < 0) {
+		rc = pid;
+		goto out;
+	}
+	close(errpipe[1]);
+	errpipe[1] = -1;
+	do
+		n = read(errpipe[0], rec, sizeof rec);
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof rec) {
+		rc = -rec[1];
+		waitpid(pid, NULL, 0);
+		goto out;
+	}
+	z->pid = pid;
+	z->sock = sv[0];
+	sv[0] = -1;
+	z->up_since = spd_clock_mono_ns();
+	z->restart_at = 0;
+	spd_log(SPD_LOG_INFO, "zygote started", SPD_LOG_STR("target", t->cfg->name),
+		SPD_LOG_INT("pid", pid), SPD_LOG_END);
+out:
+	if (rc < 0)
+		spd_log(SPD_LOG_ERROR, "cannot start zygote", SPD_LOG_STR("target", t->cfg->name),
+			SPD_LOG_STR("error", strerror(-rc)), SPD_LOG_END);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (errpipe[0] >= 0)
+		close(errpipe[0]);
+	if (errpipe[1] >= 0)
+		close(errpipe[1]);
+	if (fd_in >= 0)
+		close(fd_in);
+	if (fd_log >= 0)
+		close(fd_log);
+	if (fd_spec >= 0)
+		close(fd_spec);
+	spd_wbuf_release(&spec);
+	return rc;
+}
+
+/* Zygote I is gone: its children end LOST; a restart is scheduled. */
+static void down(launcher *l, size_t i, const char *why)
+{
+	spd__zygote *z = &l->zygotes[i];
+	int64_t now = spd_clock_mono_ns();
+
+	if (z->sock >= 0)
+		close(z->sock);
+	z->sock = -1;
+	z->pid = 0;
+	if (z->backoff_ms == 0 || now - z->up_since >= STABLE_NS)
+		z->backoff_ms = BACKOFF_MIN_MS;
+	else if (z->backoff_ms < BACKOFF_MAX_MS)
+		z->backoff_ms *= 2;
+	z->restart_at = now + z->backoff_ms * 1000000;
+	for (child *c = l->children; c != NULL; c = c->next) {
+		if (c->zygote != (int)i || c->reaped)
+			continue;
+		c->rep.flags |= SPD_EXIT_LOST;
+		if (c->awaiting_pid) {
+			/* Never started: a launch failure. */
+			c->awaiting_pid = false;
+			c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
+			spd__set_launch_error(c, "zygote", EPIPE, why);
+		} else {
+			/* It dies of its parent-death signal; if it comes to us it is
+			 * reaped as a stray. */
+			struct rusage ru;
+			memset(&ru, 0, sizeof ru);
+			spd__record_exit(c, W_EXITCODE(0, SIGKILL), &ru);
+		}
+	}
+	spd_log(SPD_LOG_ERROR, "zygote down; restarting", SPD_LOG_STR("target", l->cfg->targets[i].name),
+		SPD_LOG_STR("why", why), SPD_LOG_INT("backoff_ms", z->backoff_ms), SPD_LOG_END);
+	spd__send_health(l, l->cfg->targets[i].name, why);
+}
+
+void spd__zygotes_boot(launcher *l)
+{
+	for (size_t i = 0; i < l->cfg->target_count; i++) {
+		const spd_target_config *t = &l->cfg->targets[i];
+		if (!is_forkserver(t) || t->limits.zygote_start != SPD_ZYGOTE_BOOT ||
+		    l->targets[i].error != NULL)
+			continue;
+		if (start(l, i) < 0)
+			down(l, i, "cannot start the zygote");
+	}
+}
+
+int spd__zygote_spawn(launcher *l, child *c, const int fds[4])
+{
+	size_t i = target_index(l, c);
+	spd__zygote *z = &l->zygotes[i];
+	spd_wbuf b = SPD_WBUF_INIT;
+	int rc;
+
+	if (z->sock < 0) {
+		if (z->restart_at != 0) {
+			rc = -EAGAIN; /* down, restarting after its backoff */
+		} else {
+			rc = start(l, i);
+			if (rc < 0)
+				down(l, i, "cannot start the zygote");
+		}
+		if (rc < 0) {
+			c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
+			spd__set_launch_error(c, "zygote", -rc, "the target's zygote is down");
+			return rc;
+		}
+	}
+	spd_start_req_encode(&c->req, &b);
+	rc = spd_wire_send_fds(z->sock, SPD_ZYGOTE_SPAWN, c->key, &b, fds, 4);
+	spd_wbuf_release(&b);
+	if (rc < 0) {
+		c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
+		spd__set_launch_error(c, "zygote", -rc, NULL);
+		return rc;
+	}
+	c->zygote = (int)i;
+	c->awaiting_pid = true;
+	return 0;
+}
+
+void spd__zygote_signal(launcher *l, child *c, int sig)
+{
+	spd__zygote *z = &l->zygotes[c->zygote];
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	if (z->sock < 0)
+		return; /* gone: its children die of their parent-death signal */
+	spd_wbuf_u32(&b, (uint32_t)sig);
+	spd_wire_send(z->sock, SPD_ZYGOTE_SIGNAL, c->key, &b);
+	spd_wbuf_release(&b);
+}
+
+bool spd__zygote_reaped(launcher *l, pid_t pid, int status)
+{
+	char why[128];
+
+	for (size_t i = 0; i < l->cfg->target_count; i++) {
+		if (l->zygotes[i].pid != pid || pid <= 0)
+			continue;
+		if (WIFSIGNALED(status))
+			snprintf(why, sizeof why, "the zygote was killed by signal %d", WTERMSIG(status));
+		else
+			snprintf(why, sizeof why, "the zygote exited with code %d", WEXITSTATUS(status));
+		down(l, i, why);
+		return true;
+	}
+	return false;
+}
+
+static void on_started(launcher *l, child *c, const uint8_t *body, size_t len)
+{
+	spd_wreader r;
+	int32_t pid;
+
+	spd_wreader_init(&r, body, len);
+	pid = (int32_t)spd_wreader_u32(&r);
+	c->awaiting_pid = false;
+	if (r.err != 0 || pid <= 0) {
+		c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
+		spd__set_launch_error(c, "fork", r.err != 0 ? EBADMSG : -pid, NULL);
+		return;
+	}
+	c->pid = pid;
+	spd__send_started(l, c);
+	if (c->req.timeout_ms > 0)
+		c->timeout_at = spd_clock_mono_ns() + c->req.timeout_ms * 1000000;
+	if (c->pending_grace >= 0)
+		spd__destroy_child(l, c, c->pending_grace);
+}
+
+static void on_exited(launcher *l, child *c, const uint8_t *body, size_t len)
+{
+	spd_wreader r;
+	struct rusage ru;
+	int status;
+	int64_t us;
+
+	memset(&ru, 0, sizeof ru);
+	spd_wreader_init(&r, body, len);
+	status = (int)spd_wreader_u32(&r);
+	us = spd_wreader_i64(&r);
+	ru.ru_utime.tv_sec = us / 1000000;
+	ru.ru_utime.tv_usec = us % 1000000;
+	us = spd_wreader_i64(&r);
+	ru.ru_stime.tv_sec = us / 1000000;
+	ru.ru_stime.tv_usec = us % 1000000;
+	ru.ru_maxrss = spd_wreader_i64(&r) / 1024;
+	if (r.err != 0)
+		return;
+	spd__record_exit(c, status, &ru);
+	/* Its leader's children were reparented to us: kill what escaped. */
+	spd__kill_strays(l);
+}
+
+void spd__zygote_readable(launcher *l, size_t i)
+{
+	spd__zygote *z = &l->zygotes[i];
+	spd_wire_hdr hdr;
+	uint8_t *body = NULL;
+	size_t len = 0;
+	child *c;
+	int rc = spd_wire_recv(z->sock, &hdr, &body, &len);
+
+	if (rc <= 0) {
+		/* EOF: it is exiting; its SIGCHLD brings it down. Stop polling it. */
+		if (z->sock >= 0)
+			close(z->sock);
+		z->sock = -1;
+		return;
+	}
+	c = spd__child_by_key(l, hdr.key);
+	if (c != NULL && c->zygote == (int)i) {
+		if (hdr.type == SPD_ZYGOTE_STARTED)
+			on_started(l, c, body, len);
+		else if (hdr.type == SPD_ZYGOTE_EXITED && !c->reaped)
+			on_exited(l, c, body, len);
+	}
+	free(body);
+}
+
+void spd__zygotes_tick(launcher *l, int64_t now)
+{
+	for (size_t i = 0; i < l->cfg->target_count; i++) {
+		spd__zygote *z = &l->zygotes[i];
+		if (z->restart_at == 0 || now < z->restart_at || z->pid != 0)
+			continue;
+		z->restart_at = 0;
+		if (start(l, i) < 0)
+			down(l, i, "cannot restart the zygote");
+		else
+			spd__send_health(l, l->cfg->targets[i].name, NULL);
+	}
+}
+
+int64_t spd__zygotes_next_deadline(const launcher *l)
+{
+	int64_t next = 0;
+
+	for (size_t i = 0; l->zygotes != NULL && i < l->cfg->target_count; i++) {
+		int64_t at = l->zygotes[i].restart_at;
+		if (at != 0 && (next == 0 || at < next))
+			next = at;
+	}
+	return next;
+}

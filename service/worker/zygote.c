@@ -1,0 +1,203 @@
+/* The forkserver zygote: a clean process that loaded only its target's
+ * library, and forks that target's children on the launcher's request.
+ *
+ * It is single-threaded (forking without exec is safe), polls its socket to the
+ * launcher (fd 3) and a signalfd for SIGCHLD, reaps its own children and
+ * forwards {status, rusage}. Like the launcher, it sees a leader's exit with
+ * WNOWAIT and SIGKILLs what is left of its group before reaping it, so a group
+ * is never signalled after its id could be reused. It is not a subreaper:
+ * orphans of its children go to the launcher, which kills them as strays.
+ * When the launcher goes away (EOF, or PR_SET_PDEATHSIG) it kills every group
+ * and exits; its children die with it through their own PR_SET_PDEATHSIG.
+ */
+#include "service/worker/zygote.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "service/launcher/child.h"
+#include "service/launcher/messages.h"
+#include "service/launcher/wire.h"
+#include "service/target/call.h"
+#include "service/target/channel.h"
+
+#define SOCK 3
+
+typedef struct zchild {
+	uint64_t key;
+	pid_t pid;
+} zchild;
+
+typedef struct zygote {
+	const spd_target_spec *spec;
+	int sigfd;
+	zchild *kids;
+	size_t nkids, cap;
+} zygote;
+
+static _Noreturn void die(zygote *z)
+{
+	for (size_t i = 0; i < z->nkids; i++)
+		kill(-z->kids[i].pid, SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
+	_exit(0);
+}
+
+static zchild *find(zygote *z, uint64_t key)
+{
+	for (size_t i = 0; i < z->nkids; i++)
+		if (z->kids[i].key == key)
+			return &z->kids[i];
+	return NULL;
+}
+
+static void send_started(uint64_t key, int32_t pid_or_err)
+{
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	spd_wbuf_u32(&b, (uint32_t)pid_or_err);
+	spd_wire_send(SOCK, SPD_ZYGOTE_STARTED, key, &b);
+	spd_wbuf_release(&b);
+}
+
+static void on_spawn(zygote *z, uint64_t key, const uint8_t *body, size_t len, int *fds,
+		     size_t nfds)
+{
+	spd_start_req req;
+	spd_child_spec cs;
+	pid_t pid;
+
+	if (nfds != 4 || spd_start_req_decode(&req, body, len) < 0) {
+		send_started(key, -EBADMSG);
+		return;
+	}
+	if (z->nkids == z->cap) {
+		size_t cap = z->cap ? 2 * z->cap : 16;
+		zchild *k = realloc(z->kids, cap * sizeof *k);
+		if (k == NULL) {
+			spd_start_req_release(&req);
+			send_started(key, -ENOMEM);
+			return;
+		}
+		z->kids = k;
+		z->cap = cap;
+	}
+	cs = (spd_child_spec){
+		.target = &z->spec->prepared,
+		.req = &req,
+		.exec_argv = NULL,
+		.fd_stdin = fds[0],
+		.fd_stdout = fds[1],
+		.fd_stderr = fds[2],
+		.fd_chan = fds[3],
+		.fd_spec = -1,
+		.fd_errpipe = -1,
+	};
+	pid = spd_child_fork(&cs);
+	spd_start_req_release(&req);
+	if (pid > 0)
+		z->kids[z->nkids++] = (zchild){.key = key, .pid = pid};
+	send_started(key, pid);
+}
+
+static void on_signal(zygote *z, uint64_t key, const uint8_t *body, size_t len)
+{
+	spd_wreader r;
+	zchild *k = find(z, key);
+	int sig;
+
+	spd_wreader_init(&r, body, len);
+	sig = (int)spd_wreader_u32(&r);
+	if (k == NULL || r.err != 0)
+		return; /* already reaped and reported */
+	/* Unreaped: its pid still pins the group id. */
+	if (kill(-k->pid, sig) < 0 && errno == ESRCH)
+		kill(k->pid, sig);
+}
+
+static void reap(zygote *z)
+{
+	for (;;) {
+		siginfo_t si;
+		struct rusage ru;
+		spd_wbuf b = SPD_WBUF_INIT;
+		int status;
+		size_t i;
+
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+			return;
+		for (i = 0; i < z->nkids && z->kids[i].pid != si.si_pid; i++)
+			;
+		if (i < z->nkids)
+			kill(-si.si_pid, SIGKILL); /* what is left of its group */
+		if (wait4(si.si_pid, &status, 0, &ru) < 0)
+			return;
+		if (i == z->nkids)
+			continue;
+		spd_wbuf_u32(&b, (uint32_t)status);
+		spd_wbuf_i64(&b, (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec);
+		spd_wbuf_i64(&b, (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec);
+		spd_wbuf_i64(&b, (int64_t)ru.ru_maxrss * 1024);
+		spd_wire_send(SOCK, SPD_ZYGOTE_EXITED, z->kids[i].key, &b);
+		spd_wbuf_release(&b);
+		z->kids[i] = z->kids[--z->nkids];
+	}
+}
+
+int spd_zygote_run(const spd_target_spec *spec)
+{
+	zygote z = {.spec = spec, .sigfd = -1};
+	sigset_t mask;
+	char name[16];
+
+	snprintf(name, sizeof name, "z:%s", spec->cfg.name);
+	prctl(PR_SET_NAME, name);
+	/* The launcher set PR_SET_PDEATHSIG(SIGKILL) before exec; exec keeps it. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	z.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (z.sigfd < 0)
+		return 1;
+	spd_call_warm_up();
+	for (;;) {
+		struct pollfd p[2] = {{.fd = SOCK, .events = POLLIN}, {.fd = z.sigfd, .events = POLLIN}};
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			die(&z);
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+			while (read(z.sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+				;
+			reap(&z);
+		}
+		if (p[0].revents) {
+			spd_wire_hdr hdr;
+			uint8_t *body = NULL;
+			size_t len = 0, nfds = 0;
+			int fds[SPD_WIRE_MAX_FDS];
+			int rc = spd_wire_recv_fds(SOCK, &hdr, &body, &len, fds, &nfds);
+
+			if (rc <= 0)
+				die(&z);
+			if (hdr.type == SPD_ZYGOTE_SPAWN)
+				on_spawn(&z, hdr.key, body, len, fds, nfds);
+			else if (hdr.type == SPD_ZYGOTE_SIGNAL)
+				on_signal(&z, hdr.key, body, len);
+			for (size_t i = 0; i < nfds; i++)
+				close(fds[i]);
+			free(body);
+		}
+	}
+}
