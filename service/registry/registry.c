@@ -12,66 +12,17 @@
 #include "service/common/log.h"
 #include "service/common/utf8.h"
 #include "service/registry/outcome.h"
+#include "service/registry/registry_impl.h"
 
-#define BUCKETS 16384u
 /* Cap on strings a child supplies, after UTF-8 repair. */
 #define ERROR_TYPE_MAX 256u
 #define ERROR_MESSAGE_MAX 8192u
 #define ERROR_BACKTRACE_MAX 16384u
 #define LAUNCH_MESSAGE_MAX 1024u
 
-typedef struct watcher {
-	struct watcher *next;
-	uint64_t id;
-	spd_watch_fn fn;
-	spd_output_fn out_fn;  /* NULL: no OUTPUT events */
-	void *ctx;
-	bool once;  /* the start waiter: called once, whatever it returns */
-} watcher;
-
-typedef struct entry {
-	spd_process p;
-	struct entry *id_next, *key_next;  /* hash chains */
-	struct entry *older, *newer;       /* creation order */
-	watcher *watchers;
-	size_t target_index;
-	bool destroy_requested;            /* Destroy came while pending or running */
-	bool sent;                         /* START sent: holds a running slot until terminal */
-	bool queued;                       /* waiting in the FIFO for a slot */
-	struct entry *queue_next;
-	uint8_t *input;                    /* kept only while queued */
-	size_t input_len;
-	spd_watch_fn start_fn;             /* answers StartProcess when it leaves the queue */
-	void *start_ctx;
-} entry;
-
-typedef struct target_state {
-	uint32_t running, pending;
-	uint32_t active;  /* START sent and not terminal: counts against max_concurrent */
-	char *error;      /* from HELLO; NULL = usable */
-	char memory_limit_mechanism[16];  /* from HELLO; "" = none or unknown */
-} target_state;
-
-struct spd_registry {
-	pthread_mutex_t mu;
-	pthread_cond_t idle;         /* signalled when live drops */
-	const spd_config *cfg;
-	spd_registry_ops ops;
-	entry *by_id[BUCKETS];
-	entry *by_key[BUCKETS];
-	entry *oldest, *newest;
-	size_t count, live;
-	size_t active;               /* START sent and not terminal: against max_running */
-	entry *queue_head, *queue_tail;  /* PENDING for a slot, FIFO */
-	size_t queued;
-	uint64_t next_key, next_watch_id;
-	target_state *targets;
-	bool shutting_down, launcher_lost;
-};
-
 /* ---- tables ---------------------------------------------------------------- */
 
-static uint32_t hash_str(const char *s)
+uint32_t spd__hash_str(const char *s)
 {
 	uint32_t h = 2166136261u;
 
@@ -80,9 +31,9 @@ static uint32_t hash_str(const char *s)
 	return h % BUCKETS;
 }
 
-static entry *find_id(spd_registry *r, const char *id)
+entry *spd__find_id(spd_registry *r, const char *id)
 {
-	for (entry *e = r->by_id[hash_str(id)]; e != NULL; e = e->id_next)
+	for (entry *e = r->by_id[spd__hash_str(id)]; e != NULL; e = e->id_next)
 		if (strcmp(e->p.id, id) == 0)
 			return e;
 	return NULL;
@@ -98,12 +49,17 @@ static entry *find_key(spd_registry *r, uint64_t key)
 
 static void link_entry(spd_registry *r, entry *e)
 {
-	uint32_t h = hash_str(e->p.id);
+	uint32_t h = spd__hash_str(e->p.id);
 
 	e->id_next = r->by_id[h];
 	r->by_id[h] = e;
 	e->key_next = r->by_key[e->p.key % BUCKETS];
 	r->by_key[e->p.key % BUCKETS] = e;
+	if (e->request_id != NULL) {
+		uint32_t rh = spd__hash_str(e->request_id);
+		e->rid_next = r->by_rid[rh];
+		r->by_rid[rh] = e;
+	}
 	e->older = r->newest;
 	if (r->newest != NULL)
 		r->newest->newer = e;
@@ -117,12 +73,17 @@ static void unlink_entry(spd_registry *r, entry *e)
 {
 	entry **pp;
 
-	for (pp = &r->by_id[hash_str(e->p.id)]; *pp != e; pp = &(*pp)->id_next)
+	for (pp = &r->by_id[spd__hash_str(e->p.id)]; *pp != e; pp = &(*pp)->id_next)
 		;
 	*pp = e->id_next;
 	for (pp = &r->by_key[e->p.key % BUCKETS]; *pp != e; pp = &(*pp)->key_next)
 		;
 	*pp = e->key_next;
+	if (e->request_id != NULL) {
+		for (pp = &r->by_rid[spd__hash_str(e->request_id)]; *pp != e; pp = &(*pp)->rid_next)
+			;
+		*pp = e->rid_next;
+	}
 	if (e->older != NULL)
 		e->older->newer = e->newer;
 	else
@@ -134,54 +95,52 @@ static void unlink_entry(spd_registry *r, entry *e)
 	r->count--;
 }
 
-static void free_entry(entry *e)
+static void free_entry(spd_registry *r, entry *e)
 {
-	while (e->watchers != NULL) {
-		watcher *w = e->watchers;
-		e->watchers = w->next;
-		free(w);
-	}
+	spd__entry_release_watch(r, e);
 	spd_process_release(&e->p);
 	free(e->input);
+	free(e->request_id);
 	free(e);
 }
 
-/* Drops the oldest terminal records beyond history.max_records. Records with a
- * watcher stay: their watcher still reads them. */
+static bool evictable(const entry *e)
+{
+	return spd_state_terminal(e->p.state) && e->watchers == NULL;
+}
+
+/* Drops the oldest terminal records beyond history.max_records, and (at most
+ * once a second, lazily: on the next start or end) those that ended more than
+ * history.retention ago. Records with a watcher stay: it still reads them.
+ * A record's request_id goes with it. */
 static void evict(spd_registry *r)
 {
+	int64_t now = spd_clock_real_ns();
+	int64_t retention_ns = r->cfg->history_retention_ms * 1000000;
 	entry *e = r->oldest;
 
 	while (e != NULL && r->count - r->live > r->cfg->history_max_records) {
 		entry *next = e->newer;
-		if (spd_state_terminal(e->p.state) && e->watchers == NULL) {
+		if (evictable(e)) {
 			unlink_entry(r, e);
-			free_entry(e);
+			free_entry(r, e);
+		}
+		e = next;
+	}
+	if (retention_ns <= 0 || now - r->retention_checked_ns < 1000000000)
+		return;
+	r->retention_checked_ns = now;
+	for (e = r->oldest; e != NULL;) {
+		entry *next = e->newer;
+		if (evictable(e) && e->p.ended_ns != 0 && now - e->p.ended_ns > retention_ns) {
+			unlink_entry(r, e);
+			free_entry(r, e);
 		}
 		e = next;
 	}
 }
 
 /* ---- events ---------------------------------------------------------------- */
-
-/* Delivers the record's current state to its watchers; drops those that are
- * done (and all of them after the terminal event). */
-static void notify(entry *e)
-{
-	bool terminal = spd_state_terminal(e->p.state);
-	watcher **pp = &e->watchers;
-
-	while (*pp != NULL) {
-		watcher *w = *pp;
-		bool keep = w->fn(w->ctx, &e->p, SPD_NOTE_STATE, terminal);
-		if (!keep || terminal || w->once) {
-			*pp = w->next;
-			free(w);
-		} else {
-			pp = &w->next;
-		}
-	}
-}
 
 static void dispatch(spd_registry *r);
 
@@ -216,7 +175,7 @@ static bool apply(spd_registry *r, entry *e, spd_event ev)
 		}
 		pthread_cond_broadcast(&r->idle);
 	}
-	notify(e);
+	spd__notify_state(r, e);
 	if (spd_state_terminal(to) && e->sent)
 		dispatch(r);
 	return true;
@@ -257,8 +216,17 @@ void spd_registry_destroy(spd_registry *r)
 	while (r->oldest != NULL) {
 		entry *e = r->oldest;
 		unlink_entry(r, e);
-		free_entry(e);
+		free_entry(r, e);
 	}
+	while (r->global != NULL) {
+		watcher *w = r->global;
+		r->global = w->next;
+		for (size_t i = 0; w->selector != NULL && w->selector[i] != NULL; i++)
+			free(w->selector[i]);
+		free(w->selector);
+		free(w);
+	}
+	spd__health_release(r);
 	for (size_t i = 0; i < r->cfg->target_count; i++)
 		free(r->targets[i].error);
 	free(r->targets);
@@ -418,6 +386,69 @@ static void dispatch(spd_registry *r)
 	}
 }
 
+/* FNV-1a, 64 bits. */
+static uint64_t fnv(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+	return fnv(h, s, strlen(s) + 1); /* the NUL separates fields */
+}
+
+static int cmp_label(const void *a, const void *b)
+{
+	return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
+}
+
+/* What makes two StartProcess requests "the same" for idempotency. Labels are
+ * a map (no order on the wire): hashed sorted by key. */
+static uint64_t fingerprint(const spd_start_params *sp)
+{
+	uint64_t h = 14695981039346656037ULL;
+	const char *const **byk = NULL;
+
+	h = fnv_str(h, sp->target);
+	h = fnv(h, &sp->argc, sizeof sp->argc);
+	for (uint32_t i = 0; i < sp->argc; i++)
+		h = fnv_str(h, sp->argv[i]);
+	h = fnv(h, &sp->input_len, sizeof sp->input_len);
+	if (sp->input_len > 0)
+		h = fnv(h, sp->input, sp->input_len);
+	h = fnv(h, &sp->label_count, sizeof sp->label_count);
+	if (sp->label_count > 0)
+		byk = malloc(sp->label_count * sizeof *byk);
+	if (byk != NULL) {
+		for (uint32_t i = 0; i < sp->label_count; i++)
+			byk[i] = &sp->labels[2 * i];
+		qsort(byk, sp->label_count, sizeof *byk, cmp_label);
+		for (uint32_t i = 0; i < sp->label_count; i++) {
+			h = fnv_str(h, byk[i][0]);
+			h = fnv_str(h, byk[i][1]);
+		}
+		free(byk);
+	} else {
+		for (uint32_t i = 0; i < 2 * sp->label_count; i++)
+			h = fnv_str(h, sp->labels[i]);
+	}
+	h = fnv(h, &sp->timeout_ms, sizeof sp->timeout_ms);
+	h = fnv(h, &sp->grace_ms, sizeof sp->grace_ms);
+	return h;
+}
+
+static entry *find_rid(spd_registry *r, const char *rid)
+{
+	for (entry *e = r->by_rid[spd__hash_str(rid)]; e != NULL; e = e->rid_next)
+		if (strcmp(e->request_id, rid) == 0)
+			return e;
+	return NULL;
+}
+
 int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx)
 {
 	const spd_target_config *tc = NULL;
@@ -453,12 +484,29 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	e->p.timeout_ms = clamp_timeout_ms(sp->timeout_ms, tc->limits.timeout_ms);
 	e->start_fn = fn;
 	e->start_ctx = ctx;
-	if (e->p.target == NULL || e->p.argv == NULL || e->p.labels == NULL) {
-		free_entry(e);
+	if (sp->request_id != NULL && sp->request_id[0] != '\0') {
+		e->request_id = strdup(sp->request_id);
+		e->fingerprint = fingerprint(sp);
+	}
+	if (e->p.target == NULL || e->p.argv == NULL || e->p.labels == NULL ||
+	    (sp->request_id != NULL && sp->request_id[0] != '\0' && e->request_id == NULL)) {
+		free_entry(r, e);
 		return -ENOMEM;
 	}
 
 	pthread_mutex_lock(&r->mu);
+	if (e->request_id != NULL) {
+		entry *orig = find_rid(r, e->request_id);
+		if (orig != NULL) {
+			/* A retry: the original, whatever became of it; nothing starts. */
+			rc = orig->fingerprint == e->fingerprint ? 0 : -EEXIST;
+			if (rc == 0)
+				fn(ctx, &orig->p, SPD_NOTE_SNAPSHOT, spd_state_terminal(orig->p.state));
+			pthread_mutex_unlock(&r->mu);
+			free_entry(r, e); /* never linked: touches nothing shared */
+			return rc;
+		}
+	}
 	if (r->shutting_down || r->launcher_lost) {
 		rc = -ESHUTDOWN;
 	} else if (!can_run(r, ti) && r->queued >= r->cfg->max_pending) {
@@ -477,13 +525,14 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	}
 	if (rc < 0) {
 		pthread_mutex_unlock(&r->mu);
-		free_entry(e);
+		free_entry(r, e);
 		return rc;
 	}
 	e->p.key = r->next_key++;
 	link_entry(r, e);
 	r->live++;
 	r->targets[ti].pending++;
+	spd__notify_state(r, e); /* PENDING, sequence 1: into the ring, to watch-all */
 	spd_log(SPD_LOG_INFO, "process accepted", SPD_LOG_STR("process_id", e->p.id),
 		SPD_LOG_STR("target", e->p.target), SPD_LOG_END);
 	if (e->input != NULL) {
@@ -512,30 +561,13 @@ int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx
 	entry *e;
 
 	pthread_mutex_lock(&r->mu);
-	e = find_id(r, id);
+	e = spd__find_id(r, id);
 	if (e != NULL)
 		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, spd_state_terminal(e->p.state));
 	pthread_mutex_unlock(&r->mu);
 	return e != NULL ? 0 : -ENOENT;
 }
 
-static int add_watcher(spd_registry *r, entry *e, spd_watch_fn fn, spd_output_fn out_fn,
-		       void *ctx, uint64_t *id)
-{
-	watcher *w = calloc(1, sizeof *w);
-
-	if (w == NULL)
-		return -ENOMEM;
-	w->id = r->next_watch_id++;
-	w->fn = fn;
-	w->out_fn = out_fn;
-	w->ctx = ctx;
-	w->next = e->watchers;
-	e->watchers = w;
-	if (id != NULL)
-		*id = w->id;
-	return 0;
-}
 
 /* Destroys E (not terminal): a queued process ends CANCELED without ever
  * starting; a started one is handed to the launcher with GRACE_MS. */
@@ -562,7 +594,7 @@ int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_
 	int rc = 0;
 
 	pthread_mutex_lock(&r->mu);
-	e = find_id(r, id);
+	e = spd__find_id(r, id);
 	if (e == NULL) {
 		rc = -ENOENT;
 		goto out;
@@ -576,55 +608,13 @@ int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_
 	if (!wait || spd_state_terminal(e->p.state))
 		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, spd_state_terminal(e->p.state));
 	else
-		rc = add_watcher(r, e, fn, NULL, ctx, NULL);
+		rc = spd__add_watcher(r, e, fn, NULL, ctx, NULL);
 out:
 	pthread_mutex_unlock(&r->mu);
 	return rc;
 }
 
-int spd_registry_watch(spd_registry *r, const char *id, spd_watch_fn fn, spd_output_fn out_fn,
-		       void *ctx, uint64_t *watch_id)
-{
-	entry *e;
-	int rc = 0;
 
-	*watch_id = 0;
-	pthread_mutex_lock(&r->mu);
-	e = find_id(r, id);
-	if (e == NULL) {
-		rc = -ENOENT;
-	} else {
-		bool terminal = spd_state_terminal(e->p.state);
-		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, terminal);
-		if (!terminal)
-			rc = add_watcher(r, e, fn, out_fn, ctx, watch_id);
-	}
-	pthread_mutex_unlock(&r->mu);
-	return rc;
-}
-
-bool spd_registry_unwatch(spd_registry *r, uint64_t watch_id)
-{
-	bool removed = false;
-
-	if (watch_id == 0)
-		return false;
-	pthread_mutex_lock(&r->mu);
-	for (entry *e = r->newest; e != NULL; e = e->older) {
-		for (watcher **pp = &e->watchers; *pp != NULL; pp = &(*pp)->next) {
-			if ((*pp)->id == watch_id) {
-				watcher *w = *pp;
-				*pp = w->next;
-				free(w);
-				removed = true;
-				goto out;
-			}
-		}
-	}
-out:
-	pthread_mutex_unlock(&r->mu);
-	return removed;
-}
 
 void spd_registry_list_targets(spd_registry *r, spd_target_fn fn, void *ctx)
 {
@@ -656,6 +646,7 @@ void spd_registry_on_hello(spd_registry *r, size_t count, char *const *names, ch
 				 mechanisms != NULL && mechanisms[i] != NULL ? mechanisms[i] : "");
 		}
 	}
+	spd__health_changed(r);
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -668,6 +659,7 @@ void spd_registry_on_target_health(spd_registry *r, const char *name, const char
 		free(r->targets[t].error);
 		r->targets[t].error = why != NULL ? strdup(why) : NULL;
 	}
+	spd__health_changed(r);
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -696,9 +688,7 @@ void spd_registry_on_output(spd_registry *r, uint64_t key, int stream, uint64_t 
 	e = find_key(r, key);
 	if (e != NULL && !spd_state_terminal(e->p.state)) {
 		e->p.seq++;
-		for (watcher *w = e->watchers; w != NULL; w = w->next)
-			if (w->out_fn != NULL)
-				w->out_fn(w->ctx, &e->p, stream, offset, chunk, len);
+		spd__notify_output(r, e, stream, offset, chunk, len);
 	}
 	pthread_mutex_unlock(&r->mu);
 }
@@ -806,6 +796,7 @@ void spd_registry_on_launcher_lost(spd_registry *r)
 {
 	pthread_mutex_lock(&r->mu);
 	r->launcher_lost = true;
+	spd__health_changed(r);
 	for (entry *e = r->oldest; e != NULL; e = e->newer) {
 		if (spd_state_terminal(e->p.state))
 			continue;
@@ -831,6 +822,8 @@ size_t spd_registry_shutdown(spd_registry *r, int64_t grace_cap_ms, int64_t dead
 
 	pthread_mutex_lock(&r->mu);
 	r->shutting_down = true;
+	/* NOT_SERVING before any process is destroyed (SPEC §6). */
+	spd__health_changed(r);
 	for (entry *e = r->oldest; e != NULL; e = e->newer) {
 		if (spd_state_terminal(e->p.state) || e->destroy_requested)
 			continue;

@@ -32,8 +32,11 @@ typedef struct spd_registry_ops {
 } spd_registry_ops;
 
 typedef enum spd_note {
-	SPD_NOTE_SNAPSHOT = 1,  /* the record as it is now (not a stored event) */
-	SPD_NOTE_STATE = 2,     /* the record entered a new state: event p->seq */
+	SPD_NOTE_SNAPSHOT = 1,      /* the record as it is now (not a stored event) */
+	SPD_NOTE_STATE = 2,         /* the record entered a new state: event p->seq */
+	SPD_NOTE_SNAPSHOT_GAP = 3,  /* a SNAPSHOT sent because events to replay were evicted */
+	SPD_NOTE_REPLAY = 4,        /* a retained state event, replayed as it was first sent
+				     * (from inside spd_registry_watch) */
 } spd_note;
 
 /* A watcher. TERMINAL is true when P is in a terminal state. Returns true to
@@ -57,16 +60,23 @@ typedef struct spd_start_params {
 	uint32_t label_count;
 	int64_t timeout_ms;          /* < 0: the target's; clamped to the target's */
 	int64_t grace_ms;            /* < 0: the target's; clamped to the target's */
+	const char *request_id;      /* idempotency key; NULL or "" for none */
 } spd_start_params;
 
 /* Starts a process, or queues it (FIFO) when max_running or the target's
- * max_concurrent is reached. On success returns 0 and calls FN exactly once,
+ * max_concurrent is reached. With a request_id already used by a retained
+ * record: the same request (same fingerprint: target, args, input, labels,
+ * timeout, grace) gets that process in FN at once (a SNAPSHOT, even when it has
+ * ended) and nothing starts; another request gets -EEXIST.
+ *
+ * On success returns 0 and calls FN exactly once,
  * with the lock held, possibly before this returns: when a started process
  * leaves PENDING (RUNNING with a pid, or FAILED with LAUNCH), or at once with a
  * PENDING snapshot when it was queued. FN's return value is ignored. Errors:
  * -ENOENT unknown target, -EINVAL args given to an exec target without
- * allow_args, -EAGAIN the queue holds max_pending already, -ESHUTDOWN shutting
- * down or launcher gone, -ENOMEM. */
+ * allow_args, -EAGAIN the queue holds max_pending already, -EEXIST request_id
+ * reused with another request, -ESHUTDOWN shutting down or launcher gone,
+ * -ENOMEM. */
 int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx);
 
 /* Calls FN once with a SNAPSHOT of process ID. -ENOENT if unknown. */
@@ -85,18 +95,50 @@ int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_
 typedef void (*spd_output_fn)(void *ctx, const spd_process *p, int stream, uint64_t offset,
 			      const void *chunk, size_t len);
 
-/* Subscribes FN to process ID: a SNAPSHOT first, then every STATE event up to the
- * terminal one, and when OUT_FN is not NULL every OUTPUT chunk in between (all
- * output precedes the terminal event). When the process is already terminal FN
- * only gets the SNAPSHOT and *watch_id is 0. Otherwise *watch_id identifies the
- * subscription for spd_registry_unwatch. -ENOENT if unknown. */
-int spd_registry_watch(spd_registry *r, const char *id, spd_watch_fn fn, spd_output_fn out_fn,
-		       void *ctx, uint64_t *watch_id);
+typedef struct spd_watch_spec {
+	const char *id;                /* one process; NULL or "": watch-all */
+	const char *const *selector;   /* watch-all: key, value, ... (2 * selector_count) */
+	uint32_t selector_count;
+	uint64_t after_sequence;       /* one process: resume after this event (0: none) */
+	spd_watch_fn fn;
+	spd_output_fn out_fn;          /* NULL: no OUTPUT events */
+	void *ctx;
+} spd_watch_spec;
+
+/* Subscribes to one process (SPEC §11):
+ * - after_sequence 0: a SNAPSHOT, then every event up to the terminal one;
+ * - after_sequence N: the retained events after N are replayed (REPLAY notes
+ *   and OUTPUT chunks), or, when some were evicted, one SNAPSHOT_GAP first;
+ *   then live events.
+ * Or to every process matching the selector (watch-all, empty selector: all):
+ * a SNAPSHOT of each matching live process, then every event of matching
+ * processes, new ones included; STATE notes keep coming after terminal ones
+ * and the subscription never ends by itself.
+ * *watch_id is 0 when nothing was subscribed: the process is terminal and all
+ * was delivered (the caller ends its stream). -ENOENT unknown id, -ENOMEM. */
+int spd_registry_watch(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_id);
 
 /* Removes a subscription; no callback runs for it after this returns. Returns
  * true if it was removed here, false if it had already ended (its callback saw
  * the terminal event or returned false). */
 bool spd_registry_unwatch(spd_registry *r, uint64_t watch_id);
+
+typedef struct spd_list_query {
+	const char *target;            /* NULL or "": any */
+	const spd_state *states;       /* any of these; none: any state */
+	size_t state_count;
+	const char *const *selector;   /* key, value, ... (2 * selector_count): all must match */
+	uint32_t selector_count;
+	uint64_t after_key;            /* continue after this record (a page token); 0: first page */
+	size_t page_size;              /* >= 1 */
+} spd_list_query;
+
+/* ListProcesses: calls FN (a SNAPSHOT) for up to page_size matching records, in
+ * creation order, after after_key. *next_key is the key to continue after, or
+ * 0 when no further record matches. Records created later come on later pages;
+ * each record is visited at most once across pages. */
+void spd_registry_list(spd_registry *r, const spd_list_query *q, spd_watch_fn fn, void *ctx,
+		       uint64_t *next_key);
 
 /* Target listing: FN is called for each target with its running and pending
  * counts, whether the launcher could prepare it (error NULL), and what
@@ -135,5 +177,35 @@ size_t spd_registry_shutdown(spd_registry *r, int64_t grace_cap_ms, int64_t dead
 
 /* Processes not yet terminal. */
 size_t spd_registry_live_count(spd_registry *r);
+
+/* --- health (health.c) --- */
+
+/* The health of the server (TARGET NULL) or of one target. The server is
+ * NOT_SERVING once shutdown started or the launcher is gone; a target also
+ * while the launcher reports it unusable (library or zygote down: HELLO,
+ * spd_registry_on_target_health). UNKNOWN: no such target. */
+typedef enum spd_health {
+	SPD_HEALTH_UNKNOWN = 0,
+	SPD_HEALTH_SERVING = 1,
+	SPD_HEALTH_NOT_SERVING = 2,
+} spd_health;
+
+spd_health spd_registry_health(spd_registry *r, const char *target);
+
+/* A health subscriber. Runs with the registry lock held; it must not block or
+ * call back into the registry. */
+typedef void (*spd_health_fn)(void *ctx, spd_health h);
+
+/* Subscribes FN to TARGET's health (NULL: the server's): FN runs once with the
+ * current status before this returns, then once per real transition (shutdown
+ * starting, the launcher lost, the target's error set or cleared), never twice
+ * with the same status. *WATCH_ID identifies the subscription. -ENOENT unknown
+ * target (FN is not called), -ENOMEM. */
+int spd_registry_health_watch(spd_registry *r, const char *target, spd_health_fn fn, void *ctx,
+			      uint64_t *watch_id);
+
+/* Removes a health subscription: FN does not run for it after this returns.
+ * False if WATCH_ID is not (or no longer) subscribed. */
+bool spd_registry_health_unwatch(spd_registry *r, uint64_t watch_id);
 
 #endif

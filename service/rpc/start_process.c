@@ -15,6 +15,7 @@
 #define ARG_BYTES_MAX (64u * 1024u)
 #define LABELS_MAX 64u
 #define LABEL_BYTES_MAX 256u
+#define REQUEST_ID_MAX 256u
 
 /* Returns NULL when REQ is acceptable, else a message naming the field. */
 static const char *validate(const Spawnd__V1__StartProcessRequest *req, char *buf, size_t len,
@@ -54,8 +55,8 @@ static const char *validate(const Spawnd__V1__StartProcessRequest *req, char *bu
 	if (req->destroy_grace_period != NULL &&
 	    spd_codec_duration_to_ms(req->destroy_grace_period, grace_ms) < 0)
 		return "destroy_grace_period: negative or malformed duration";
-	if (req->request_id != NULL && req->request_id[0] != '\0')
-		return "request_id: idempotent starts are not implemented yet";
+	if (req->request_id != NULL && strlen(req->request_id) > REQUEST_ID_MAX)
+		return "request_id: longer than 256 bytes";
 	return NULL;
 }
 
@@ -90,9 +91,7 @@ void spd_rpc_start_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_bu
 	memset(&sp, 0, sizeof sp);
 	bad = validate(req, buf, sizeof buf, &sp.timeout_ms, &sp.grace_ms);
 	if (bad != NULL) {
-		spd_call_finish(call, strncmp(bad, "request_id", 10) == 0 ? GRPC_STATUS_UNIMPLEMENTED
-									 : GRPC_STATUS_INVALID_ARGUMENT,
-				bad, NULL);
+		spd_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, bad, NULL);
 		goto out;
 	}
 	labels = calloc(2 * req->n_labels + 1, sizeof *labels);
@@ -111,6 +110,7 @@ void spd_rpc_start_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_bu
 	sp.input_len = req->input.len;
 	sp.labels = labels;
 	sp.label_count = (uint32_t)req->n_labels;
+	sp.request_id = req->request_id;
 	rc = spd_registry_start(env->registry, &sp, reply, call);
 	if (rc == -ENOENT) {
 		snprintf(buf, sizeof buf, "target: no target named '%.256s'", req->target);
@@ -119,6 +119,10 @@ void spd_rpc_start_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_bu
 		snprintf(buf, sizeof buf, "args: target '%.256s' takes no arguments (allow_args is false)",
 			 req->target);
 		spd_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, buf, NULL);
+	} else if (rc == -EEXIST) {
+		snprintf(buf, sizeof buf, "request_id: '%.256s' was used for another request",
+			 req->request_id);
+		spd_call_finish(call, GRPC_STATUS_ALREADY_EXISTS, buf, NULL);
 	} else if (rc == -EAGAIN) {
 		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
 				"max_pending processes are already waiting for a slot", NULL);

@@ -1,6 +1,10 @@
-/* Watch (one process): a SNAPSHOT, then STATE_CHANGED events (and OUTPUT chunks
- * with include_output), then OK after the terminal event (SPEC §11). Events are encoded in the registry callback, in
- * order, and queued on the stream; nothing here polls.
+/* Watch (SPEC §3, §11). One process: a SNAPSHOT (or, resuming with
+ * after_sequence, the retained events after it, or a SNAPSHOT with gap=true),
+ * then STATE_CHANGED events (and OUTPUT chunks with include_output), then OK
+ * after the terminal event. Watch-all (empty id): a SNAPSHOT of each matching
+ * live process, then every event of matching processes, until the client
+ * cancels. Events are encoded in the registry callback, in order, and queued
+ * on the stream; nothing here polls.
  *
  * Lifetime: the watch holds one stream reference for its registry subscription,
  * dropped when the subscription ends (terminal event) or is removed on
@@ -19,6 +23,7 @@ typedef struct watch {
 	spd_registry *registry;
 	uint64_t watch_id;  /* set on the CQ thread before any cancel can run */
 	uint64_t dropped;   /* output bytes dropped for this slow watcher (registry lock) */
+	bool all;           /* watch-all: never ends by itself */
 } watch;
 
 static bool on_event(void *ctx, const spd_process *p, spd_note note, bool terminal)
@@ -28,12 +33,15 @@ static bool on_event(void *ctx, const spd_process *p, spd_note note, bool termin
 	spd_arena a = SPD_ARENA_INIT;
 	bool alive;
 
+	bool snapshot = note == SPD_NOTE_SNAPSHOT || note == SPD_NOTE_SNAPSHOT_GAP;
+
 	ev.sequence = p->seq;
-	ev.type = note == SPD_NOTE_SNAPSHOT ? SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_SNAPSHOT
-					    : SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_STATE_CHANGED;
+	ev.type = snapshot ? SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_SNAPSHOT
+			   : SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_STATE_CHANGED;
+	ev.gap = note == SPD_NOTE_SNAPSHOT_GAP;
 	ev.process_id = (char *)p->id;
 	ev.dropped_bytes = w->dropped;
-	ev.process = spd_codec_process(&a, p, note == SPD_NOTE_SNAPSHOT || terminal);
+	ev.process = spd_codec_process(&a, p, snapshot || terminal);
 	if (ev.process == NULL) {
 		spd_stream_finish(w->stream, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		alive = false;
@@ -41,11 +49,14 @@ static bool on_event(void *ctx, const spd_process *p, spd_note note, bool termin
 		alive = spd_stream_push(w->stream, spd_codec_pack(&ev.base));
 	}
 	spd_arena_release(&a);
+	if (w->all)
+		return true; /* only a cancel ends it */
 	if (terminal)
 		spd_stream_finish(w->stream, GRPC_STATUS_OK, NULL);
-	/* The snapshot comes from spd_registry_watch, which subscribes afterwards
-	 * (unless terminal) whatever we answer: its reference is the handler's. */
-	if (note == SPD_NOTE_SNAPSHOT)
+	/* Snapshots and replays come from inside spd_registry_watch, which
+	 * subscribes afterwards (unless terminal) whatever we answer: the
+	 * reference is still the handler's. */
+	if (note != SPD_NOTE_STATE)
 		return !terminal;
 	if (terminal || !alive) {
 		spd_stream_unref(w->stream); /* the subscription ends here */
@@ -89,21 +100,32 @@ void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *pa
 {
 	Spawnd__V1__WatchRequest *req = (Spawnd__V1__WatchRequest *)spd_rpc_request(
 		call, payload, &spawnd__v1__watch_request__descriptor);
+	const char **selector = NULL;
+	spd_watch_spec ws;
 	watch *w;
 	char msg[128];
 	int rc;
 
 	if (req == NULL)
 		return;
-	if (req->id == NULL || req->id[0] == '\0') {
-		spd_call_finish(call, GRPC_STATUS_UNIMPLEMENTED,
-				"id: watching every process (empty id) is not implemented yet", NULL);
+	if ((req->id == NULL || req->id[0] == '\0') && req->after_sequence != 0) {
+		spd_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
+				"after_sequence: resumes one process; not with an empty id (watch-all)", NULL);
 		goto out;
 	}
-	if (req->after_sequence != 0) {
-		spd_call_finish(call, GRPC_STATUS_UNIMPLEMENTED,
-				"after_sequence: resuming a watch is not implemented yet", NULL);
+	if (req->n_label_selector > 64) {
+		spd_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
+				"label_selector: more than 64 labels", NULL);
 		goto out;
+	}
+	selector = calloc(2 * req->n_label_selector + 1, sizeof *selector);
+	if (selector == NULL) {
+		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+		goto out;
+	}
+	for (size_t i = 0; i < req->n_label_selector; i++) {
+		selector[2 * i] = req->label_selector[i]->key;
+		selector[2 * i + 1] = req->label_selector[i]->value ? req->label_selector[i]->value : "";
 	}
 	w = calloc(1, sizeof *w);
 	if (w == NULL) {
@@ -111,23 +133,37 @@ void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *pa
 		goto out;
 	}
 	w->registry = env->registry;
+	w->all = req->id == NULL || req->id[0] == '\0';
 	w->stream = spd_stream_create(call, on_cancel, w, free);
 	if (w->stream == NULL) {
 		free(w);
 		goto out;
 	}
-	rc = spd_registry_watch(env->registry, req->id, on_event,
-				req->include_output ? on_output : NULL, w, &w->watch_id);
+	ws = (spd_watch_spec){
+		.id = req->id,
+		.selector = selector,
+		.selector_count = (uint32_t)req->n_label_selector,
+		.after_sequence = req->after_sequence,
+		.fn = on_event,
+		.out_fn = req->include_output ? on_output : NULL,
+		.ctx = w,
+	};
+	rc = spd_registry_watch(env->registry, &ws, &w->watch_id);
 	if (rc == -ENOENT) {
 		snprintf(msg, sizeof msg, "id: no process '%.64s'", req->id);
 		spd_stream_finish(w->stream, GRPC_STATUS_NOT_FOUND, msg);
 	} else if (rc < 0) {
 		spd_stream_finish(w->stream, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	}
-	/* Without a subscription the handler's reference is the last but the
-	 * close batch's; with one, the subscription owns it now. */
-	if (w->watch_id == 0)
+	/* Without a subscription everything was delivered (or the id is
+	 * unknown): end the stream, and drop the handler's reference. With one,
+	 * the subscription owns that reference now. */
+	if (w->watch_id == 0) {
+		if (rc == 0)
+			spd_stream_finish(w->stream, GRPC_STATUS_OK, NULL);
 		spd_stream_unref(w->stream);
+	}
 out:
+	free(selector);
 	protobuf_c_message_free_unpacked(&req->base, NULL);
 }

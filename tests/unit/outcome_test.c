@@ -273,6 +273,72 @@ static void setup_failed(void **state)
 	assert_string_equal(o.type, "LaunchError");
 }
 
+/* The process's own memory cgroup (SPEC §2): its oom_kill counter confirms an
+ * OOM, and a zero counter clears the suspicion. */
+static void cgroup_oom_confirms_a_sigkill(void **state)
+{
+	spd_outcome o = classify(W_EXITCODE(0, SIGKILL), SPD_EXIT_CGROUP | SPD_EXIT_OOM_KILLED, false);
+
+	(void)state;
+	assert_int_equal(o.state, SPD_STATE_FAILED);
+	assert_int_equal(o.kind, SPD_ERR_OOM);
+	assert_string_equal(o.type, "OutOfMemory");
+	assert_int_equal(o.signal, SIGKILL); /* still told */
+	assert_int_equal(o.exit_code, 0);
+	assert_false(o.oom_suspected);       /* confirmed, not suspected */
+	assert_true(o.ran);
+
+	/* spawnd sent only the stop signal: the SIGKILL was the kernel's. */
+	o = classify(W_EXITCODE(0, SIGKILL),
+		     SPD_EXIT_SENT_STOP | SPD_EXIT_CGROUP | SPD_EXIT_OOM_KILLED, false);
+	assert_int_equal(o.kind, SPD_ERR_OOM);
+}
+
+static void cgroup_without_oom_clears_the_suspicion(void **state)
+{
+	spd_outcome o = classify(W_EXITCODE(0, SIGKILL), SPD_EXIT_CGROUP, false);
+
+	(void)state;
+	assert_int_equal(o.kind, SPD_ERR_SIGNALED);
+	assert_string_equal(o.type, "SIGKILL");
+	assert_int_equal(o.signal, SIGKILL);
+	assert_false(o.oom_suspected);
+
+	for (int code = 9; code <= 137; code += 128) {
+		o = classify(W_EXITCODE(code, 0), SPD_EXIT_CGROUP, false);
+		assert_int_equal(o.kind, SPD_ERR_EXIT_CODE);
+		assert_int_equal(o.exit_code, code);
+		assert_false(o.oom_suspected);
+		/* The cgroup saw an OOM kill, but the leader exited by itself (a
+		 * shell whose child was killed): still only suspected. */
+		o = classify(W_EXITCODE(code, 0), SPD_EXIT_CGROUP | SPD_EXIT_OOM_KILLED, false);
+		assert_int_equal(o.kind, SPD_ERR_EXIT_CODE);
+		assert_true(o.oom_suspected);
+	}
+}
+
+static void cgroup_oom_after_spawnd_kill_is_never_oom(void **state)
+{
+	uint32_t cg = SPD_EXIT_CGROUP | SPD_EXIT_OOM_KILLED;
+	spd_outcome o;
+
+	(void)state;
+	/* Shutdown or a race: SIGKILL sent, the counter moved anyway. */
+	o = classify(W_EXITCODE(0, SIGKILL), SPD_EXIT_SENT_KILL | cg, false);
+	assert_int_equal(o.kind, SPD_ERR_SIGNALED);
+	assert_false(o.oom_suspected);
+	/* Destroy escalation. */
+	o = classify(W_EXITCODE(0, SIGKILL), SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL | cg, true);
+	assert_int_equal(o.state, SPD_STATE_CANCELED);
+	assert_int_equal(o.kind, SPD_ERR_NONE);
+	assert_false(o.oom_suspected);
+	/* Timeout. */
+	o = classify(W_EXITCODE(0, SIGKILL),
+		     SPD_EXIT_TIMED_OUT | SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL | cg, false);
+	assert_int_equal(o.kind, SPD_ERR_TIMEOUT);
+	assert_false(o.oom_suspected);
+}
+
 /* ---- the sweep ------------------------------------------------------------- */
 
 static const struct {
@@ -312,6 +378,15 @@ static const struct {
 	{"setup_failed", SPD_EXIT_SETUP_FAILED},
 };
 
+static const struct {
+	const char *name;
+	uint32_t flags;
+} cgroups[] = {
+	{"no cgroup", 0},
+	{"cgroup, no OOM", SPD_EXIT_CGROUP},
+	{"cgroup OOM", SPD_EXIT_CGROUP | SPD_EXIT_OOM_KILLED},
+};
+
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The spec's answer. */
@@ -319,6 +394,8 @@ static spd_outcome want(int st, uint32_t flags, bool destroy)
 {
 	spd_outcome w;
 	bool sent_kill = (flags & SPD_EXIT_SENT_KILL) != 0;
+	bool oom_killed = (flags & SPD_EXIT_OOM_KILLED) != 0;
+	bool no_oom = (flags & SPD_EXIT_CGROUP) && !oom_killed;
 
 	memset(&w, 0, sizeof w);
 	if (flags & SPD_EXIT_LAUNCH_FAILED) {
@@ -349,12 +426,14 @@ static spd_outcome want(int st, uint32_t flags, bool destroy)
 		w.kind = SPD_ERR_OOM;
 	} else if (flags & SPD_EXIT_RAISED) {
 		w.kind = SPD_ERR_RAISED;
+	} else if (w.signal == SIGKILL && !sent_kill && oom_killed) {
+		w.kind = SPD_ERR_OOM; /* confirmed by the cgroup */
 	} else if (w.signal != 0) {
 		w.kind = SPD_ERR_SIGNALED;
-		w.oom_suspected = w.signal == SIGKILL && !sent_kill;
+		w.oom_suspected = w.signal == SIGKILL && !sent_kill && !no_oom;
 	} else if (w.exit_code != 0) {
 		w.kind = SPD_ERR_EXIT_CODE;
-		w.oom_suspected = (w.exit_code == 137 || w.exit_code == 9) && !sent_kill;
+		w.oom_suspected = (w.exit_code == 137 || w.exit_code == 9) && !sent_kill && !no_oom;
 	} else {
 		w.state = SPD_STATE_SUCCEEDED;
 	}
@@ -369,8 +448,9 @@ static void every_combination(void **state)
 	for (size_t s = 0; s < COUNT(statuses); s++)
 	for (size_t by = 0; by < COUNT(senders); by++)
 	for (size_t x = 0; x < COUNT(extras); x++)
+	for (size_t g = 0; g < COUNT(cgroups); g++)
 	for (int destroy = 0; destroy <= 1; destroy++) {
-		uint32_t flags = senders[by].flags | extras[x].flags;
+		uint32_t flags = senders[by].flags | extras[x].flags | cgroups[g].flags;
 		spd_exit_report r = report(statuses[s].status, flags);
 		spd_outcome w = want(statuses[s].status, flags, destroy);
 		spd_outcome o;
@@ -378,8 +458,8 @@ static void every_combination(void **state)
 
 		memset(&o, 0xA5, sizeof o);
 		spd_outcome_classify(&r, destroy, &o);
-		snprintf(where, sizeof where, "[%s, sent by %s, %s, destroy=%d]", statuses[s].name,
-			 senders[by].name, extras[x].name, destroy);
+		snprintf(where, sizeof where, "[%s, sent by %s, %s, %s, destroy=%d]", statuses[s].name,
+			 senders[by].name, extras[x].name, cgroups[g].name, destroy);
 		cases++;
 #define CHECK(field, fmt) \
 		if (o.field != w.field) { \
@@ -404,6 +484,10 @@ static void every_combination(void **state)
 			print_error("%s type: %s, want the signal's name\n", where, o.type);
 			failures++;
 		}
+		if (o.kind == SPD_ERR_OOM && (o.type == NULL || strcmp(o.type, "OutOfMemory") != 0)) {
+			print_error("%s type: %s, want OutOfMemory\n", where, o.type);
+			failures++;
+		}
 		if (o.kind == SPD_ERR_RAISED && o.type != r.raise_type) {
 			print_error("%s type: not the raised type\n", where);
 			failures++;
@@ -413,7 +497,7 @@ static void every_combination(void **state)
 			failures++;
 		}
 	}
-	assert_int_equal(cases, 8 * 4 * 7 * 2);
+	assert_int_equal(cases, 8 * 4 * 7 * 3 * 2);
 	if (failures != 0)
 		fail_msg("%d mismatches", failures);
 }
@@ -423,7 +507,7 @@ static void invariants_over_all_flag_sets(void **state)
 {
 	(void)state;
 	for (size_t s = 0; s < COUNT(statuses); s++)
-	for (uint32_t flags = 0; flags < (1u << 8); flags++)
+	for (uint32_t flags = 0; flags < (1u << 10); flags++)
 	for (int destroy = 0; destroy <= 1; destroy++) {
 		int st = statuses[s].status;
 		spd_exit_report r = report(st, flags);
@@ -433,7 +517,16 @@ static void invariants_over_all_flag_sets(void **state)
 		/* A SIGKILL spawnd sent is never OOM, nor suspected. */
 		if ((flags & SPD_EXIT_SENT_KILL) && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
 			assert_false(o.oom_suspected);
+			/* (unless the function itself reported spawnd_oom() first) */
+			if (!(flags & SPD_EXIT_OOM))
+				assert_int_not_equal(o.kind, SPD_ERR_OOM);
 		}
+		/* A cgroup that counted no OOM kill leaves nothing to suspect. */
+		if ((flags & SPD_EXIT_CGROUP) && !(flags & SPD_EXIT_OOM_KILLED))
+			assert_false(o.oom_suspected);
+		/* OOM is only ever confirmed: by the function or by the cgroup. */
+		if (o.kind == SPD_ERR_OOM)
+			assert_true(flags & (SPD_EXIT_OOM | SPD_EXIT_OOM_KILLED));
 		/* Suspicion only on the seed's codes, and only for these kinds. */
 		if (o.oom_suspected)
 			assert_true(o.kind == SPD_ERR_SIGNALED || o.kind == SPD_ERR_EXIT_CODE);
@@ -468,6 +561,9 @@ int main(void)
 		cmocka_unit_test(timed_out),
 		cmocka_unit_test(raised_oom_too_large),
 		cmocka_unit_test(setup_failed),
+		cmocka_unit_test(cgroup_oom_confirms_a_sigkill),
+		cmocka_unit_test(cgroup_without_oom_clears_the_suspicion),
+		cmocka_unit_test(cgroup_oom_after_spawnd_kill_is_never_oom),
 		cmocka_unit_test(every_combination),
 		cmocka_unit_test(invariants_over_all_flag_sets),
 	};

@@ -215,6 +215,14 @@ static bool record(void *ctx, const spd_process *p, spd_note note, bool terminal
 	return rc->keep;
 }
 
+/* spd_registry_watch of one process from its start, without output. */
+static int watch_one(spd_registry *r, const char *id, void *ctx, uint64_t *wid)
+{
+	spd_watch_spec ws = {.id = id, .fn = record, .ctx = ctx};
+
+	return spd_registry_watch(r, &ws, wid);
+}
+
 /* ---- fixture -------------------------------------------------------------------- */
 
 typedef struct fixture {
@@ -532,7 +540,7 @@ static void watch_to_terminal(void **state)
 	spd_exit_report rep;
 
 	spd_registry_on_started(fx->r, s->key, 99, spd_clock_real_ns());
-	assert_int_equal(spd_registry_watch(fx->r, s->id, record, NULL, &w, &wid), 0);
+	assert_int_equal(watch_one(fx->r, s->id, &w, &wid), 0);
 	assert_int_not_equal(wid, 0);
 	assert_int_equal(w.n, 1);
 	assert_int_equal(w.notes[0].note, SPD_NOTE_SNAPSHOT);
@@ -540,7 +548,7 @@ static void watch_to_terminal(void **state)
 	assert_int_equal(w.notes[0].seq, 2);
 	assert_false(w.notes[0].terminal);
 
-	assert_int_equal(spd_registry_watch(fx->r, s->id, record, NULL, &early, &early_id), 0);
+	assert_int_equal(watch_one(fx->r, s->id, &early, &early_id), 0);
 	assert_int_not_equal(early_id, wid);
 	assert_true(spd_registry_unwatch(fx->r, early_id));
 	assert_false(spd_registry_unwatch(fx->r, early_id));
@@ -576,7 +584,7 @@ static void watcher_returning_false_is_removed(void **state)
 	const sent_start *s = start(fx, "fn", &start_rc);
 	uint64_t wid = 0;
 
-	assert_int_equal(spd_registry_watch(fx->r, s->id, record, NULL, &w, &wid), 0);
+	assert_int_equal(watch_one(fx->r, s->id, &w, &wid), 0);
 	spd_registry_on_started(fx->r, s->key, 99, spd_clock_real_ns());
 	assert_int_equal(w.n, 2); /* SNAPSHOT, RUNNING, then it asked to go */
 	exit_status(fx, s->key, W_EXITCODE(0, 0), 0);
@@ -593,7 +601,7 @@ static void watch_finished_is_snapshot_only(void **state)
 
 	spd_registry_on_started(fx->r, s->key, 99, spd_clock_real_ns());
 	exit_status(fx, s->key, W_EXITCODE(0, SIGSEGV), 0);
-	assert_int_equal(spd_registry_watch(fx->r, s->id, record, NULL, &w, &wid), 0);
+	assert_int_equal(watch_one(fx->r, s->id, &w, &wid), 0);
 	assert_int_equal(wid, 0);
 	assert_int_equal(w.n, 1);
 	assert_int_equal(w.notes[0].note, SPD_NOTE_SNAPSHOT);
@@ -622,7 +630,7 @@ static void destroy_running(void **state)
 	note_rec n;
 
 	spd_registry_on_started(fx->r, s->key, 99, spd_clock_real_ns());
-	assert_int_equal(spd_registry_watch(fx->r, s->id, record, NULL, &w, &wid), 0);
+	assert_int_equal(watch_one(fx->r, s->id, &w, &wid), 0);
 	/* 60 s asked, the target allows 1 s. */
 	assert_int_equal(spd_registry_destroy_process(fx->r, s->id, 60000, false, record, &d), 0);
 	assert_int_equal(fx->f.ndestroys, 1);
@@ -737,7 +745,7 @@ static void unknown_ids(void **state)
 	assert_int_equal(spd_registry_destroy_process(fx->r, id, -1, false, record, &rc), -ENOENT);
 	assert_int_equal(spd_registry_destroy_process(fx->r, "", -1, true, record, &rc), -ENOENT);
 	assert_int_equal(spd_registry_get(fx->r, id, record, &rc), -ENOENT);
-	assert_int_equal(spd_registry_watch(fx->r, id, record, NULL, &rc, &wid), -ENOENT);
+	assert_int_equal(watch_one(fx->r, id, &rc, &wid), -ENOENT);
 	assert_int_equal(wid, 0);
 	assert_false(spd_registry_unwatch(fx->r, 12345));
 	assert_int_equal(rc.n, 0);
@@ -763,7 +771,7 @@ static void launcher_lost(void **state)
 	spd_registry_on_started(fx->r, running->key, 10, spd_clock_real_ns());
 	spd_registry_on_started(fx->r, done->key, 11, spd_clock_real_ns());
 	exit_status(fx, done->key, W_EXITCODE(0, 0), 0);
-	assert_int_equal(spd_registry_watch(fx->r, running->id, record, NULL, &w, &wid), 0);
+	assert_int_equal(watch_one(fx->r, running->id, &w, &wid), 0);
 	assert_int_equal(spd_registry_live_count(fx->r), 2);
 
 	spd_registry_on_launcher_lost(fx->r);

@@ -1,0 +1,52 @@
+/* ListProcesses over the retained records (see registry.h). */
+#include <string.h>
+
+#include "service/registry/registry_impl.h"
+
+static bool matches(const entry *e, const spd_list_query *q)
+{
+	bool state_ok = q->state_count == 0;
+
+	if (q->target != NULL && q->target[0] != '\0' && strcmp(e->p.target, q->target) != 0)
+		return false;
+	for (size_t i = 0; i < q->state_count && !state_ok; i++)
+		state_ok = e->p.state == q->states[i];
+	return state_ok && spd__labels_match(e, (char *const *)q->selector, q->selector_count);
+}
+
+void spd_registry_list(spd_registry *r, const spd_list_query *q, spd_watch_fn fn, void *ctx,
+		       uint64_t *next_key)
+{
+	uint64_t last = 0;
+	size_t n = 0;
+	entry *e;
+
+	*next_key = 0;
+	pthread_mutex_lock(&r->mu);
+	/* Keys grow with creation order, which is the list's order. */
+	e = r->oldest;
+	if (q->after_key != 0) {
+		entry *at = NULL;
+		for (entry *k = r->by_key[q->after_key % BUCKETS]; k != NULL; k = k->key_next)
+			if (k->p.key == q->after_key)
+				at = k;
+		if (at != NULL) {
+			e = at->newer;
+		} else {
+			while (e != NULL && e->p.key <= q->after_key)
+				e = e->newer;
+		}
+	}
+	for (; e != NULL; e = e->newer) {
+		if (!matches(e, q))
+			continue;
+		if (n == q->page_size) {
+			*next_key = last; /* more match: continue after the last returned */
+			break;
+		}
+		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, spd_state_terminal(e->p.state));
+		last = e->p.key;
+		n++;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
