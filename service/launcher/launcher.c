@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -95,12 +96,34 @@ void spd__set_launch_error(child *c, const char *stage, int err, const char *msg
 /* Signals the child's whole group. Safe against pid reuse: the leader is our
  * child and is reaped only after its last group signal (see reap()), so while
  * it is unreaped no other process can be given its pid as a group id. */
+/* pidfd_send_signal's flag for the target's process group (Linux 6.9). */
+#ifndef PIDFD_SIGNAL_PROCESS_GROUP
+#define PIDFD_SIGNAL_PROCESS_GROUP (1U << 2)
+#endif
+
+/* Signals the group led by C through its pidfd; -1 with errno when the kernel
+ * cannot (no pidfd, or no PIDFD_SIGNAL_PROCESS_GROUP). */
+static int pidfd_signal_group(const child *c, int sig)
+{
+	if (c->pidfd < 0) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return (int)syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, PIDFD_SIGNAL_PROCESS_GROUP);
+}
+
 static void signal_group(launcher *l, child *c, int sig)
 {
 	if (c->pid <= 0 || c->reaped)
 		return;
+	/* A pidfd names this very process, never a recycled pid. Without one (old
+	 * kernel), kill(-pgid) is still safe: the leader is our unreaped child
+	 * until after its last group signal (see reap()), so its pid, and with it
+	 * the group id, cannot have been given to anyone else. */
 	if (c->zygote >= 0)
 		spd__zygote_signal(l, c, sig);
+	else if (pidfd_signal_group(c, sig) == 0)
+		;
 	else if (kill(-c->pid, sig) < 0 && errno == ESRCH)
 		kill(c->pid, sig); /* it had not reached setpgid yet */
 	if (sig == SIGKILL)
@@ -204,6 +227,7 @@ void spd__record_exit(child *c, int status, const struct rusage *ru)
 	c->rep.maxrss_bytes = (int64_t)ru->ru_maxrss * 1024;
 	c->kill_at = 0;
 	c->timeout_at = 0;
+	close_fd(&c->pidfd);
 }
 
 /* Reaps every exited child. A leader is first seen with WNOWAIT: while it is a
@@ -612,6 +636,7 @@ static void start_child(launcher *l, child *c)
 		goto fail;
 	}
 	c->pid = pid;
+	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* O_CLOEXEC by definition */
 	c->fd_out = out[0];
 	c->fd_err = err[0];
 	c->fd_chan = chan[0];
@@ -672,6 +697,7 @@ static void on_start(launcher *l, uint64_t key, const uint8_t *body, size_t len)
 		return; /* the front times out nothing: it will see LOST at worst */
 	c->key = key;
 	c->zygote = -1;
+	c->pidfd = -1;
 	c->pending_grace = -1;
 	c->fd_out = c->fd_err = c->fd_chan = -1;
 	c->next = l->children;
@@ -721,6 +747,7 @@ static int child_done(const launcher *l, const child *c)
 
 static void free_child(child *c)
 {
+	close_fd(&c->pidfd);
 	close_fd(&c->fd_out);
 	close_fd(&c->fd_err);
 	close_fd(&c->fd_chan);

@@ -21,6 +21,7 @@ typedef struct child {
 	spd_start_req req;
 	const spd_prepared_target *target;
 	pid_t pid;               /* 0 when no child was forked (yet) */
+	int pidfd;               /* pidfd of the leader (fork, spawn, exec), or -1 */
 	int reaped;
 	int cgroup;              /* its memory cgroup p-<key> exists (cgroup.h) */
 	int zygote;              /* forkserver: index of its target's zygote; else -1 */

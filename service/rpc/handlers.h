@@ -11,9 +11,14 @@
 #include "service/registry/registry.h"
 #include "spawnd/v1/spawnd.pb-c.h"
 
+typedef struct spd_rpc_health spd_rpc_health;
+typedef struct spd_reflection_index spd_reflection_index;
+
 typedef struct spd_rpc_env {
 	spd_registry *registry;
 	const spd_config *cfg;
+	spd_rpc_health *health;                  /* health.h: open health Watches */
+	const spd_reflection_index *reflection;  /* reflection_index.h; NULL: none */
 } spd_rpc_env;
 
 typedef void (*spd_rpc_handler)(const spd_rpc_env *env, grpc_call *call,
@@ -25,6 +30,13 @@ void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *pa
 void spd_rpc_get_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
 void spd_rpc_list_processes(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
 void spd_rpc_list_targets(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
+
+/* grpc.health.v1.Health (health.c): Check is unary, Watch server streaming. */
+void spd_rpc_health_check(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
+void spd_rpc_health_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
+/* ServerReflectionInfo, v1 and v1alpha (reflection.c): bidi, registered with
+ * GRPC_SRM_PAYLOAD_NONE, so PAYLOAD is always NULL. */
+void spd_rpc_reflection_info(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
 
 /* Unpacks PAYLOAD (destroying it) as D, or ends CALL with INVALID_ARGUMENT
  * naming the message and returns NULL. */

@@ -14,21 +14,35 @@
 #include "service/common/log.h"
 #include "service/rpc/call.h"
 #include "service/rpc/handlers.h"
+#include "service/rpc/health.h"
+#include "service/rpc/reflection_index.h"
 
 /* Requests kept posted per method, so that a burst is matched without waiting
  * for the CQ thread to re-arm. */
 #define SLOTS_PER_METHOD 4
 
+/* Unary and server-streaming methods get their request with the call
+ * (READ_INITIAL_BYTE_BUFFER); bidi ones read their messages themselves
+ * (PAYLOAD_NONE, gRPC notes §3: a mismatch fails the request). */
+#define ONE_MESSAGE GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER
+#define BIDI GRPC_SRM_PAYLOAD_NONE
+
 static const struct {
 	const char *path;
 	spd_rpc_handler handler;
+	grpc_server_register_method_payload_handling payload;
 } methods[] = {
-	{"/spawnd.v1.ProcessService/StartProcess", spd_rpc_start_process},
-	{"/spawnd.v1.ProcessService/Destroy", spd_rpc_destroy},
-	{"/spawnd.v1.ProcessService/Watch", spd_rpc_watch},
-	{"/spawnd.v1.ProcessService/GetProcess", spd_rpc_get_process},
-	{"/spawnd.v1.ProcessService/ListProcesses", spd_rpc_list_processes},
-	{"/spawnd.v1.ProcessService/ListTargets", spd_rpc_list_targets},
+	{"/spawnd.v1.ProcessService/StartProcess", spd_rpc_start_process, ONE_MESSAGE},
+	{"/spawnd.v1.ProcessService/Destroy", spd_rpc_destroy, ONE_MESSAGE},
+	{"/spawnd.v1.ProcessService/Watch", spd_rpc_watch, ONE_MESSAGE},
+	{"/spawnd.v1.ProcessService/GetProcess", spd_rpc_get_process, ONE_MESSAGE},
+	{"/spawnd.v1.ProcessService/ListProcesses", spd_rpc_list_processes, ONE_MESSAGE},
+	{"/spawnd.v1.ProcessService/ListTargets", spd_rpc_list_targets, ONE_MESSAGE},
+	{"/grpc.health.v1.Health/Check", spd_rpc_health_check, ONE_MESSAGE},
+	{"/grpc.health.v1.Health/Watch", spd_rpc_health_watch, ONE_MESSAGE},
+	{"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", spd_rpc_reflection_info, BIDI},
+	{"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", spd_rpc_reflection_info,
+	 BIDI},
 };
 
 #define METHOD_COUNT (sizeof methods / sizeof methods[0])
@@ -52,6 +66,7 @@ struct spd_server {
 	pthread_t cq_thread;
 	spd_rpc_env env;
 	spd_tag shutdown_tag;
+	spd_reflection_index *reflection;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	int shutdown_done;
@@ -89,8 +104,10 @@ static void arm(slot *s)
 	s->payload = NULL;
 	grpc_metadata_array_init(&s->md);
 	if (s->method >= 0) {
+		grpc_byte_buffer **payload =
+			methods[s->method].payload == BIDI ? NULL : &s->payload;
 		e = grpc_server_request_registered_call(s->srv->server, s->srv->handles[s->method],
-							&s->call, &s->deadline, &s->md, &s->payload,
+							&s->call, &s->deadline, &s->md, payload,
 							s->srv->cq, s->srv->cq, &s->tag);
 	} else {
 		grpc_call_details_init(&s->details);
@@ -176,6 +193,18 @@ int spd_server_start(const spd_config *cfg, spd_registry *reg, spd_server **out,
 		return -ENOMEM;
 	s->env.registry = reg;
 	s->env.cfg = cfg;
+	s->env.health = spd_rpc_health_create(reg);
+	if (s->env.health == NULL) {
+		free(s);
+		return -ENOMEM;
+	}
+	/* The descriptors are compiled in: failing to index them is a build bug,
+	 * but it costs reflection only, not the service. */
+	rc = spd_reflection_index_create(spd_served_fds, spd_served_fds_len, &s->reflection);
+	if (rc < 0)
+		spd_log(SPD_LOG_ERROR, "reflection disabled: cannot index the descriptor set",
+			SPD_LOG_STR("error", strerror(-rc)), SPD_LOG_END);
+	s->env.reflection = s->reflection;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -198,7 +227,7 @@ int spd_server_start(const spd_config *cfg, spd_registry *reg, spd_server **out,
 	grpc_server_register_completion_queue(s->server, s->cq, NULL);
 	for (size_t i = 0; i < METHOD_COUNT; i++)
 		s->handles[i] = grpc_server_register_method(s->server, methods[i].path, NULL,
-							    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+							    methods[i].payload, 0);
 	rc = listen_all(s, cfg, err, errlen);
 	if (rc < 0) {
 		grpc_server_destroy(s->server);
@@ -207,6 +236,8 @@ int spd_server_start(const spd_config *cfg, spd_registry *reg, spd_server **out,
 		       GRPC_QUEUE_SHUTDOWN)
 			;
 		grpc_completion_queue_destroy(s->cq);
+		spd_rpc_health_destroy(s->env.health);
+		spd_reflection_index_destroy(s->reflection);
 		pthread_cond_destroy(&s->cond);
 		pthread_mutex_destroy(&s->mu);
 		free(s);
@@ -238,6 +269,9 @@ void spd_server_stop(spd_server *s, int64_t grace_ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
+	/* Health Watches never end by themselves: end them first, or they would
+	 * hold the shutdown for the whole grace period. */
+	spd_rpc_health_stop(s->env.health);
 	grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
 	pthread_mutex_lock(&s->mu);
 	while (!s->shutdown_done) {
@@ -261,6 +295,8 @@ void spd_server_stop(spd_server *s, int64_t grace_ms)
 	for (size_t i = METHOD_COUNT * SLOTS_PER_METHOD; i < s->nslots; i++)
 		grpc_call_details_destroy(&s->slots[i].details);
 	free(s->slots);
+	spd_rpc_health_destroy(s->env.health);
+	spd_reflection_index_destroy(s->reflection);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
