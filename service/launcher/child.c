@@ -150,7 +150,7 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 		_exit(127); /* the launcher died before the line above */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail(s, SPD_STAGE_NO_NEW_PRIVS, errno);
-	if (apply_limits(&tc->limits, !s->join_cgroup) < 0)
+	if (apply_limits(&tc->limits, !s->join_cgroup && !s->no_memory_rlimit) < 0)
 		fail(s, SPD_STAGE_RLIMIT, errno);
 	if (tc->cwd != NULL && chdir(tc->cwd) < 0)
 		fail(s, SPD_STAGE_CHDIR, errno);

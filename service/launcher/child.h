@@ -54,6 +54,9 @@ typedef struct spd_child_spec {
 	 * false (the zero value): no cgroup, memory_limit is set as RLIMIT_AS. */
 	bool join_cgroup;
 	int fd_cgroup;
+	/* A forkserver zygote whose children each join a memory cgroup: the
+	 * zygote itself gets no RLIMIT_AS (its children would inherit it). */
+	bool no_memory_rlimit;
 } spd_child_spec;
 
 /* The descriptors a spawn worker finds its inputs on. */

@@ -397,11 +397,10 @@ static void drain(launcher *l, child *c, int *fd)
 
 /* Whether TC's processes get a memory cgroup. Forkserver children are forked
  * by their zygote, which does not put them in one: RLIMIT_AS applies there. */
-static bool uses_cgroup(const launcher *l, const spd_target_config *tc)
+bool spd__uses_cgroup(const launcher *l, const spd_target_config *tc)
 {
 	return tc->limits.memory_limit != 0 &&
-	       spd_cgroups_mechanism(l->cgroups) != SPD_MEMORY_RLIMIT_AS &&
-	       !(tc->kind == SPD_TARGET_FUNCTION && tc->limits.start_method == SPD_START_FORKSERVER);
+	       spd_cgroups_mechanism(l->cgroups) != SPD_MEMORY_RLIMIT_AS;
 }
 
 /* What enforces TC's memory_limit: "" when it has none. */
@@ -409,7 +408,7 @@ static const char *memory_mechanism(const launcher *l, const spd_target_config *
 {
 	if (tc->limits.memory_limit == 0)
 		return "";
-	if (!uses_cgroup(l, tc))
+	if (!spd__uses_cgroup(l, tc))
 		return spd_memory_mechanism_name(SPD_MEMORY_RLIMIT_AS);
 	return spd_memory_mechanism_name(spd_cgroups_mechanism(l->cgroups));
 }
@@ -571,10 +570,20 @@ static void start_child(launcher *l, child *c)
 		}
 	}
 	if (tc->kind == SPD_TARGET_FUNCTION && tc->limits.start_method == SPD_START_FORKSERVER) {
-		int fds[4] = {fd_in, out[1], err[1], chan[1]};
+		int fds[5] = {fd_in, out[1], err[1], chan[1], -1};
 
+		if (spd__uses_cgroup(l, tc)) {
+			rc = spd_cgroups_add(l->cgroups, c->key, tc->limits.memory_limit, &fd_cgroup);
+			if (rc < 0) {
+				stage = "cgroup";
+				goto fail;
+			}
+			c->cgroup = 1;
+			fds[4] = fd_cgroup;
+		}
 		c->rep.started_ns = spd_clock_real_ns();
-		rc = spd__zygote_spawn(l, c, fds);
+		rc = spd__zygote_spawn(l, c, fds, fds[4] >= 0 ? 5 : 4);
+		close_fd(&fd_cgroup);
 		close_fd(&fd_in);
 		close_fd(&out[1]);
 		close_fd(&err[1]);
@@ -608,7 +617,7 @@ static void start_child(launcher *l, child *c)
 		argv[0] = l->worker;
 		argv[1] = (char *)"call";
 	}
-	if (uses_cgroup(l, tc)) {
+	if (spd__uses_cgroup(l, tc)) {
 		rc = spd_cgroups_add(l->cgroups, c->key, tc->limits.memory_limit, &fd_cgroup);
 		if (rc < 0) {
 			stage = "cgroup";

@@ -72,6 +72,8 @@ void spd__destroy_child(launcher *l, child *c, int64_t grace_ms);
 void spd__kill_strays(launcher *l);
 /* A pipe whose read end (ours) is non-blocking; both ends O_CLOEXEC. */
 int spd__make_pipe(int fds[2]);
+/* Whether TC's processes get a memory cgroup each (else RLIMIT_AS). */
+bool spd__uses_cgroup(const launcher *l, const spd_target_config *tc);
 /* Tells the front that TARGET became usable (WHY NULL) or not. */
 void spd__send_health(launcher *l, const char *target, const char *why);
 
@@ -80,9 +82,10 @@ void spd__send_health(launcher *l, const char *target, const char *why);
 /* Starts the zygotes of targets with zygote_start: boot. */
 void spd__zygotes_boot(launcher *l);
 /* Hands C (a forkserver target's process) to its zygote, starting it if
- * needed. FDS: stdin, stdout, stderr, channel (child ends; the caller closes
- * them). Returns 0, or -errno with C marked launch-failed. */
-int spd__zygote_spawn(launcher *l, child *c, const int fds[4]);
+ * needed. FDS: stdin, stdout, stderr, channel, and optionally the cgroup.procs
+ * the child joins (child ends; the caller closes them). NFDS is 4 or 5.
+ * Returns 0, or -errno with C marked launch-failed. */
+int spd__zygote_spawn(launcher *l, child *c, const int *fds, size_t nfds);
 /* Signals C's group through its zygote (which knows whether it is reaped). */
 void spd__zygote_signal(launcher *l, child *c, int sig);
 /* True if PID is a zygote; then it was reaped (status STATUS): its children

@@ -31,7 +31,8 @@ enum spd_wire_type {
 	SPD_WIRE_HEALTH = 7,  /* L->F: str target, u32 usable, str why (a zygote went down/up) */
 
 	/* Launcher <-> zygote (forkserver), keyed by the process's key. */
-	SPD_ZYGOTE_SPAWN = 101,   /* L->Z: spd_start_req; fds stdin, stdout, stderr, channel */
+	SPD_ZYGOTE_SPAWN = 101,   /* L->Z: spd_start_req; fds stdin, stdout, stderr, channel
+				   * [, cgroup.procs of its memory cgroup] */
 	SPD_ZYGOTE_SIGNAL = 102,  /* L->Z: u32 signal, for the child's group */
 	SPD_ZYGOTE_STARTED = 103, /* Z->L: i32 pid, or -errno when fork failed */
 	SPD_ZYGOTE_EXITED = 104,  /* Z->L: i32 wait status, i64 utime_us, stime_us, maxrss_bytes */
@@ -88,7 +89,7 @@ int spd_memfd_from(const void *data, size_t len);
 int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body);
 
 /* Descriptors one frame may carry (besides a body's memfd). */
-#define SPD_WIRE_MAX_FDS 4
+#define SPD_WIRE_MAX_FDS 5
 
 /* Like spd_wire_send, also passing FDS (nfds <= SPD_WIRE_MAX_FDS; the caller
  * keeps its copies). */

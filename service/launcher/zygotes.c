@@ -92,6 +92,7 @@ static int start(launcher *l, size_t i)
 		.fd_chan = sv[1],
 		.fd_spec = fd_spec,
 		.fd_errpipe = errpipe[1],
+		.no_memory_rlimit = spd__uses_cgroup(l, t->cfg),
 	};
 	pid = spd_child_fork(&cs);
 	if (pid < 0) {
@@ -186,7 +187,7 @@ void spd__zygotes_boot(launcher *l)
 	}
 }
 
-int spd__zygote_spawn(launcher *l, child *c, const int fds[4])
+int spd__zygote_spawn(launcher *l, child *c, const int *fds, size_t nfds)
 {
 	size_t i = target_index(l, c);
 	spd__zygote *z = &l->zygotes[i];
@@ -208,7 +209,7 @@ int spd__zygote_spawn(launcher *l, child *c, const int fds[4])
 		}
 	}
 	spd_start_req_encode(&c->req, &b);
-	rc = spd_wire_send_fds(z->sock, SPD_ZYGOTE_SPAWN, c->key, &b, fds, 4);
+	rc = spd_wire_send_fds(z->sock, SPD_ZYGOTE_SPAWN, c->key, &b, fds, nfds);
 	spd_wbuf_release(&b);
 	if (rc < 0) {
 		c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;

@@ -77,7 +77,7 @@ static void on_spawn(zygote *z, uint64_t key, const uint8_t *body, size_t len, i
 	spd_child_spec cs;
 	pid_t pid;
 
-	if (nfds != 4 || spd_start_req_decode(&req, body, len) < 0) {
+	if ((nfds != 4 && nfds != 5) || spd_start_req_decode(&req, body, len) < 0) {
 		send_started(key, -EBADMSG);
 		return;
 	}
@@ -102,6 +102,8 @@ static void on_spawn(zygote *z, uint64_t key, const uint8_t *body, size_t len, i
 		.fd_chan = fds[3],
 		.fd_spec = -1,
 		.fd_errpipe = -1,
+		.join_cgroup = nfds == 5,
+		.fd_cgroup = nfds == 5 ? fds[4] : -1,
 	};
 	pid = spd_child_fork(&cs);
 	spd_start_req_release(&req);

@@ -20,6 +20,7 @@ TARGETS = {
     "echo": "{function: builtin:echo}",
     "oom": "{function: builtin:oom, memory_limit: 64MiB}",
     "oom_spawn": "{function: builtin:oom, memory_limit: 64MiB, start_method: spawn}",
+    "oom_zygote": "{function: builtin:oom, memory_limit: 64MiB, start_method: forkserver}",
     "suicide": SUICIDE % "memory_limit: 64MiB",
     "suicide_nolimit": SUICIDE % 'description: "no memory limit"',
     "stubborn": "{function: builtin:stubborn, memory_limit: 64MiB}",
@@ -78,6 +79,7 @@ class MemoryTest(h.E2ETest):
         self.assertEqual(t["oom"].limits.memory_limit_mechanism, mech, h.show(t["oom"]))
         self.assertEqual(t["suicide"].limits.memory_limit_mechanism, mech)
         self.assertEqual(t["oom_spawn"].limits.memory_limit_mechanism, mech)
+        self.assertEqual(t["oom_zygote"].limits.memory_limit_mechanism, mech)
         self.assertEqual(t["echo"].limits.memory_limit_mechanism, "", "no limit, no mechanism")
         # Its cgroups go away with it.
         p = s.run("oom")
@@ -103,7 +105,7 @@ class MemoryTest(h.E2ETest):
 
     def test_oom_confirmed_by_the_cgroup(self):
         s, _ = self.cgroup_server()
-        for target in ("oom", "oom_spawn"):
+        for target in ("oom", "oom_spawn", "oom_zygote"):
             p = s.run(target, deadline=30 * h.SLOW)
             self.assertOom(p)
             # The kernel's SIGKILL: the signal is still told.
