@@ -17,13 +17,29 @@ missing=()
 for p in "${packages[@]}"; do
 	grep -qx "$p" <<<"$installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Node.js and npm come from another source on some machines, where
+# `apt-get install npm` conflicts with their nodejs: ask for them only if absent.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 
-echo "deps: installing ${missing[*]}" >&2
-if [ "$(id -u)" -ne 0 ]; then
-	echo "deps: not root; run: sudo apt-get install ${missing[*]}" >&2
-	exit 1
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "deps: installing ${missing[*]}" >&2
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps: not root; run: sudo apt-get install ${missing[*]}" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The reflection test's npm clients, at the exact versions of the lockfile.
+# `npm ci` runs here, outside Bazel (whose sandbox has no network), and only
+# when node_modules is missing or older than the lockfile: npm writes
+# node_modules/.package-lock.json last, so it dates a complete install.
+cd "$(dirname "$0")/.."
+lock=tests/reflection/package-lock.json
+stamp=tests/reflection/node_modules/.package-lock.json
+if [ ! -e "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
+	echo "deps: npm ci --prefix tests/reflection" >&2
+	npm ci --prefix tests/reflection --ignore-scripts --no-audit --no-fund
+fi
