@@ -72,22 +72,26 @@ static int move_fd(int from, int to)
 	return dup2(from, to) < 0 ? -1 : 0;
 }
 
-static int set_limit(int resource, rlim_t v)
+static int set_limit(int resource, rlim_t soft, rlim_t hard)
 {
-	struct rlimit rl = {v, v};
+	struct rlimit rl = {soft, hard};
 
 	return setrlimit(resource, &rl);
 }
 
-/* MEMORY_AS: the memory limit is RLIMIT_AS (no memory cgroup holds the child). */
 static int apply_limits(const spd_target_limits *l, bool memory_as)
 {
-	if (l->open_files_limit != 0 && set_limit(RLIMIT_NOFILE, (rlim_t)l->open_files_limit) < 0)
+	if (l->open_files_limit != 0 && set_limit(RLIMIT_NOFILE, (rlim_t)l->open_files_limit, (rlim_t)l->open_files_limit) < 0)
 		return -1;
-	if (l->cpu_time_limit_ms > 0 &&
-	    set_limit(RLIMIT_CPU, (rlim_t)((l->cpu_time_limit_ms + 999) / 1000)) < 0)
-		return -1;
-	if (memory_as && l->memory_limit != 0 && set_limit(RLIMIT_AS, (rlim_t)l->memory_limit) < 0)
+	/* Soft limit: SIGXCPU, which kills unless handled, and names the cause.
+	 * One second later the hard limit's SIGKILL ends a child that ignores it. */
+	if (l->cpu_time_limit_ms > 0) {
+		rlim_t secs = (rlim_t)((l->cpu_time_limit_ms + 999) / 1000);
+		if (set_limit(RLIMIT_CPU, secs, secs + 1) < 0)
+			return -1;
+	}
+	if (memory_as && l->memory_limit != 0 &&
+	    set_limit(RLIMIT_AS, (rlim_t)l->memory_limit, (rlim_t)l->memory_limit) < 0)
 		return -1;
 	return 0;
 }

@@ -364,6 +364,22 @@ static void send_output(launcher *l, child *c, int stream, uint64_t offset, cons
 	spd_wbuf_release(&b);
 }
 
+/* Keeps the first max_output_bytes / 2 of stream I (0 stdout, 1 stderr): the
+ * head reported when the whole output did not fit. */
+static void keep_head(child *c, int i, const uint8_t *p, size_t n)
+{
+	size_t cap = c->target->cfg->limits.max_output_bytes / 2;
+
+	if (c->head_len[i] >= cap)
+		return;
+	if (c->head[i] == NULL && (c->head[i] = malloc(cap)) == NULL)
+		return;
+	if (n > cap - c->head_len[i])
+		n = cap - c->head_len[i];
+	memcpy(c->head[i] + c->head_len[i], p, n);
+	c->head_len[i] += n;
+}
+
 /* Drains one pipe (up to the budget). */
 static void drain(launcher *l, child *c, int *fd)
 {
@@ -385,8 +401,10 @@ static void drain(launcher *l, child *c, int *fd)
 		}
 		budget -= (size_t)n < budget ? (size_t)n : budget;
 		if (fd == &c->fd_out || fd == &c->fd_err) {
-			spd_tail *t = fd == &c->fd_out ? &c->out : &c->err;
-			send_output(l, c, fd == &c->fd_out ? 1 : 2, t->total, buf, (size_t)n);
+			int i = fd == &c->fd_out ? 0 : 1;
+			spd_tail *t = i == 0 ? &c->out : &c->err;
+			send_output(l, c, i + 1, t->total, buf, (size_t)n);
+			keep_head(c, i, buf, (size_t)n);
 			spd_tail_write(t, buf, (size_t)n);
 		} else if (append(&c->chan, &c->chan_len, &c->chan_cap, buf, (size_t)n) == 0)
 			parse_channel(c);
@@ -451,23 +469,42 @@ void spd__send_started(launcher *l, child *c)
 	spd_wbuf_release(&b);
 }
 
+/* Fills the report's kept output of one stream: everything when it fit in
+ * max_output_bytes, else the head and the last (max - head) bytes. Returns the
+ * tail buffer (the caller frees it after sending). */
+static uint8_t *kept_output(const child *c, int i, uint8_t **tail, size_t *tail_len,
+			    uint8_t **head, size_t *head_len)
+{
+	const spd_tail *t = i == 0 ? &c->out : &c->err;
+	size_t max = c->target != NULL ? c->target->cfg->limits.max_output_bytes : 0;
+	size_t want = t->total <= max ? t->len : max - c->head_len[i];
+	uint8_t *buf = malloc(want ? want : 1);
+
+	*head = NULL;
+	*head_len = 0;
+	*tail_len = buf != NULL ? spd_tail_copy(t, buf, want) : 0;
+	*tail = buf;
+	if (t->total > max) {
+		*head = c->head[i];
+		*head_len = c->head_len[i];
+	}
+	return buf;
+}
+
 static void send_exited(launcher *l, child *c)
 {
 	spd_wbuf b = SPD_WBUF_INIT;
-	uint8_t *outbuf = malloc(c->out.len ? c->out.len : 1);
-	uint8_t *errbuf = malloc(c->err.len ? c->err.len : 1);
+	uint8_t *outbuf, *errbuf;
 
 	c->rep.pid = c->pid;
 	c->rep.result = c->result;
 	c->rep.result_len = c->result_len;
 	c->rep.stdout_total = (int64_t)c->out.total;
 	c->rep.stderr_total = (int64_t)c->err.total;
-	if (outbuf != NULL && errbuf != NULL) {
-		c->rep.stdout_len = spd_tail_copy(&c->out, outbuf, c->out.len);
-		c->rep.stderr_len = spd_tail_copy(&c->err, errbuf, c->err.len);
-		c->rep.stdout_tail = outbuf;
-		c->rep.stderr_tail = errbuf;
-	}
+	outbuf = kept_output(c, 0, &c->rep.stdout_tail, &c->rep.stdout_len, &c->rep.stdout_head,
+			     &c->rep.stdout_head_len);
+	errbuf = kept_output(c, 1, &c->rep.stderr_tail, &c->rep.stderr_len, &c->rep.stderr_head,
+			     &c->rep.stderr_head_len);
 	spd_exit_report_encode(&c->rep, &b);
 	if (spd_wire_send(l->sock, SPD_WIRE_EXITED, c->key, &b) < 0)
 		spd_log(SPD_LOG_ERROR, "cannot report an exit to the front",
@@ -475,6 +512,7 @@ static void send_exited(launcher *l, child *c)
 	/* The report borrowed these; free_child() releases the rest. */
 	c->rep.result = NULL;
 	c->rep.stdout_tail = c->rep.stderr_tail = NULL;
+	c->rep.stdout_head = c->rep.stderr_head = NULL;
 	free(outbuf);
 	free(errbuf);
 	spd_wbuf_release(&b);
@@ -762,6 +800,8 @@ static void free_child(child *c)
 	close_fd(&c->fd_chan);
 	spd_tail_release(&c->out);
 	spd_tail_release(&c->err);
+	free(c->head[0]);
+	free(c->head[1]);
 	free(c->chan);
 	free(c->result);
 	c->rep.result = NULL;

@@ -28,7 +28,9 @@ typedef struct child {
 	bool awaiting_pid;       /* forkserver: SPAWN sent, STARTED not yet back */
 	int64_t pending_grace;   /* destroy asked before the pid was known; -1 none */
 	int fd_out, fd_err, fd_chan;  /* launcher-side read ends; -1 at EOF */
-	spd_tail out, err;
+	spd_tail out, err;       /* the last max_output_bytes of each stream */
+	uint8_t *head[2];        /* the first max_output_bytes / 2 of stdout, stderr */
+	size_t head_len[2];
 	uint8_t *chan;           /* partial channel records */
 	size_t chan_len, chan_cap;
 	uint8_t *result;

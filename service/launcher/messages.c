@@ -114,6 +114,8 @@ int spd_exit_report_encode(const spd_exit_report *r, spd_wbuf *out)
 	spd_wbuf_i64(out, r->stdout_total);
 	spd_wbuf_bytes(out, r->stderr_tail, r->stderr_len);
 	spd_wbuf_i64(out, r->stderr_total);
+	spd_wbuf_bytes(out, r->stdout_head, r->stdout_head_len);
+	spd_wbuf_bytes(out, r->stderr_head, r->stderr_head_len);
 	return out->err;
 }
 
@@ -161,6 +163,8 @@ int spd_exit_report_decode(spd_exit_report *r, const void *body, size_t len)
 	r->stdout_total = spd_wreader_i64(&rd);
 	r->stderr_tail = read_blob(&rd, &r->stderr_len);
 	r->stderr_total = spd_wreader_i64(&rd);
+	r->stdout_head = read_blob(&rd, &r->stdout_head_len);
+	r->stderr_head = read_blob(&rd, &r->stderr_head_len);
 	if (rd.err != 0) {
 		int err = rd.err;
 		spd_exit_report_release(r);
@@ -179,5 +183,7 @@ void spd_exit_report_release(spd_exit_report *r)
 	free(r->result);
 	free(r->stdout_tail);
 	free(r->stderr_tail);
+	free(r->stdout_head);
+	free(r->stderr_head);
 	memset(r, 0, sizeof *r);
 }

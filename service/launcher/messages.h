@@ -57,8 +57,10 @@ typedef struct spd_exit_report {
 	char *raise_type, *raise_message, *raise_backtrace;
 	uint8_t *result;
 	size_t result_len;
-	uint8_t *stdout_tail, *stderr_tail;
+	uint8_t *stdout_tail, *stderr_tail;  /* all output when it fit, else the last part */
 	size_t stdout_len, stderr_len;
+	uint8_t *stdout_head, *stderr_head;  /* the first part, when it did not fit */
+	size_t stdout_head_len, stderr_head_len;
 	int64_t stdout_total, stderr_total;  /* bytes the child wrote in all */
 } spd_exit_report;
 

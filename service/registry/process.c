@@ -56,4 +56,6 @@ void spd_process_release(spd_process *p)
 	free(p->result);
 	free(p->stdout_tail);
 	free(p->stderr_tail);
+	free(p->stdout_head);
+	free(p->stderr_head);
 }

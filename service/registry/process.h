@@ -87,8 +87,11 @@ typedef struct spd_process {
 	int32_t pid, exit_code, signal;
 	int64_t created_ns, started_ns, ended_ns;  /* CLOCK_REALTIME; 0 = not yet */
 	int64_t utime_us, stime_us, maxrss_bytes;
-	uint8_t *stdout_tail, *stderr_tail;
+	uint8_t *stdout_tail, *stderr_tail;  /* all output that fit, or its last part */
 	size_t stdout_len, stderr_len;
+	uint8_t *stdout_head, *stderr_head;  /* its first part, when it did not fit */
+	size_t stdout_head_len, stderr_head_len;
+	int64_t stdout_bytes, stderr_bytes;  /* written in all */
 	bool output_truncated;
 
 	uint64_t seq;                 /* number of the last event (PENDING is 1) */

@@ -774,9 +774,17 @@ void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_report *rep)
 	e->p.stdout_len = rep->stdout_len;
 	e->p.stderr_tail = rep->stderr_tail;
 	e->p.stderr_len = rep->stderr_len;
-	e->p.output_truncated = (size_t)rep->stdout_total > rep->stdout_len ||
-				(size_t)rep->stderr_total > rep->stderr_len;
+	e->p.stdout_head = rep->stdout_head;
+	e->p.stdout_head_len = rep->stdout_head_len;
+	e->p.stderr_head = rep->stderr_head;
+	e->p.stderr_head_len = rep->stderr_head_len;
+	e->p.stdout_bytes = rep->stdout_total;
+	e->p.stderr_bytes = rep->stderr_total;
+	e->p.output_truncated =
+		(size_t)rep->stdout_total > rep->stdout_head_len + rep->stdout_len ||
+		(size_t)rep->stderr_total > rep->stderr_head_len + rep->stderr_len;
 	rep->result = rep->stdout_tail = rep->stderr_tail = NULL;
+	rep->stdout_head = rep->stderr_head = NULL;
 	if (o.state == SPD_STATE_FAILED) {
 		e->p.threw = true;
 		fill_error(e, &o, rep);

@@ -212,6 +212,9 @@ static void replay_state(const entry *e, const ev_rec *rec, const spd_watch_spec
 		then.result_len = 0;
 		then.stdout_tail = then.stderr_tail = NULL;
 		then.stdout_len = then.stderr_len = 0;
+		then.stdout_head = then.stderr_head = NULL;
+		then.stdout_head_len = then.stderr_head_len = 0;
+		then.stdout_bytes = then.stderr_bytes = 0;
 		then.output_truncated = false;
 	}
 	ws->fn(ws->ctx, &then, SPD_NOTE_REPLAY, terminal);

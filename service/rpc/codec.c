@@ -133,10 +133,14 @@ Spawnd__V1__Process *spd_codec_process(spd_arena *a, const spd_process *p, bool 
 		}
 	}
 	m->output_truncated = p->output_truncated;
+	m->stdout_bytes = (uint64_t)p->stdout_bytes;
+	m->stderr_bytes = (uint64_t)p->stderr_bytes;
 	if (with_payload) {
 		m->result = bytes(p->result, p->result_len);
 		m->stdout_tail = bytes(p->stdout_tail, p->stdout_len);
 		m->stderr_tail = bytes(p->stderr_tail, p->stderr_len);
+		m->stdout_head = bytes(p->stdout_head, p->stdout_head_len);
+		m->stderr_head = bytes(p->stderr_head, p->stderr_head_len);
 	}
 	return a->failed ? NULL : m;
 }

@@ -64,7 +64,10 @@ class LeakTest(h.E2ETest):
         finally:
             ch.close()
         self.assertEqual(len(full.result), 16 * MIB)
-        self.assertEqual(len(full.stdout_tail), MIB)
+        # It did not fit: the first and the last half of max_output_bytes.
+        self.assertEqual((len(full.stdout_head), len(full.stdout_tail)), (MIB // 2, MIB // 2))
+        self.assertEqual(full.stdout_bytes, 64 * MIB)
+        self.assertEqual((len(full.stderr_head), len(full.stderr_tail)), (0, MIB), "1 MiB fits")
         self.assertTrue(full.output_truncated)
 
     def test_result_too_large(self):

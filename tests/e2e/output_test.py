@@ -64,7 +64,9 @@ class OutputTest(h.E2ETest):
         self.assertState(end, "SUCCEEDED")
         self.assertEqual(len(end.result), 1024)
         full = s.get(p.id)
-        self.assertEqual(len(full.stdout_tail), MIB, "the tail keeps max_output_bytes")
+        self.assertEqual(len(full.stdout_head) + len(full.stdout_tail), MIB,
+                         "head and tail keep max_output_bytes")
+        self.assertEqual(full.stdout_head[:64], b"\n" + b"x" * 63, "the head is the first bytes")
         self.assertTrue(full.output_truncated)
         # Each OUTPUT chunk took a sequence number even with nobody watching.
         ev = s.watch_all_events(p.id)[0]

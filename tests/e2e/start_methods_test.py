@@ -14,9 +14,10 @@ METHODS = ["fork", "forkserver", "spawn"]
 SAMPLES = ["echo", "fail", "crash", "exit", "sleep", "stubborn", "tree", "spew"]
 
 
-def config(method, zygote_start="first_use"):
+def config(method, zygote_start="first_use", extra=""):
     targets = {name: "{function: builtin:%s, start_method: %s, zygote_start: %s}" % (name, method, zygote_start)
                for name in SAMPLES}
+    targets["timed"] = "{function: builtin:sleep, start_method: %s, timeout: 300ms}" % method
     targets["libecho"] = "{function: {library: %s, symbol: spawnd_sample_echo}, start_method: %s}" % (
         h.yaml_str(h.samples_library()), method)
     return h.minimal_config(targets)
@@ -89,6 +90,54 @@ class StartMethodsTest(h.E2ETest):
             self.assertState(end, "CANCELED")
             self.assertEqual(end.signal, 9)
             self.assertFalse(end.error.oom_suspected)
+        self.each(check)
+
+    def test_destroy_pending_never_starts(self):
+        def check(s, method):
+            blocker = s.start_process("sleep")
+            p = s.start_process("echo", "never")
+            self.assertState(p, "PENDING")
+            end = s.destroy(p.id, wait=True)
+            self.assertState(end, "CANCELED")
+            self.assertFlags(end, destroyed=True, canceled=True, ran=False)
+            self.assertEqual((end.pid, end.result), (0, b""))
+            s.destroy(blocker.id, wait=True)
+        for method in METHODS:
+            with self.subTest(start_method=method):
+                s = self.server(h.minimal_config(
+                    {"sleep": "{function: builtin:sleep, start_method: %s}" % method,
+                     "echo": "{function: builtin:echo, start_method: %s}" % method},
+                    extra="max_running: 1"))
+                check(s, method)
+                s.stop()
+
+    def test_timeout(self):
+        def check(s, method):
+            p = s.run("timed")
+            self.assertState(p, "FAILED")
+            self.assertKind(p, "TIMEOUT")
+            self.assertFlags(p, destroyed=False, canceled=False, ran=True)
+            self.assertEqual(p.signal, 15)
+        self.each(check)
+
+    def test_usage_and_exit_137(self):
+        def check(s, method):
+            p = s.run("exit", "137")
+            self.assertKind(p, "EXIT_CODE")
+            self.assertEqual(p.exit_code, 137)
+            self.assertTrue(p.error.oom_suspected, "the seed's OOM exit code: suspected only")
+            p = s.run("spew", "stdout=2000000")
+            self.assertTrue(p.HasField("usage"))
+            self.assertGreater(p.usage.max_rss_bytes, 0)
+            self.assertGreater(p.usage.user_cpu.nanos + p.usage.system_cpu.nanos +
+                               p.usage.user_cpu.seconds + p.usage.system_cpu.seconds, 0)
+        self.each(check)
+
+    def test_tree_normal_exit_leaves_nothing(self):
+        def check(s, method):
+            p = s.run("tree", "300")
+            self.assertState(p, "SUCCEEDED")
+            s.wait_nothing_spawned(what="the tree's descendants to be gone after it exited (%s)" % method)
         self.each(check)
 
     def test_tree_leaves_nothing(self):

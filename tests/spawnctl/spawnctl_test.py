@@ -327,24 +327,147 @@ class ProcessTest(unittest.TestCase):
         self.assertEqual(len(lines), 1, out)
         self.assertRegex(lines[0], r"^%s \d+ SNAPSHOT FAILED .*KeyError" % re.escape(pid))
 
-    def test_watch_output_is_reported_cleanly(self):
-        rc, out, err = ctl("start", "noop")
-        pid = fields(out)["id"]
-        rc, out, err = ctl("watch", "--output", pid)
-        if rc == EXIT_RPC:  # not served yet
-            self.assertRegex(err, r"^spawnctl: UNIMPLEMENTED: \S")
-        else:
-            self.assertEqual(rc, EXIT_OK, err)
+    def test_watch_output_writes_chunks_raw(self):
+        # Resuming after PENDING replays RUNNING, every (retained) chunk and
+        # the end: the chunks raw on their streams, the event lines on stderr.
+        rc, out, err = ctl("--json", "start", "--watch", "spew", "--", "stdout=100", "stderr=50")
+        self.assertEqual(rc, EXIT_OK, err)
+        pid = json_lines(out)[-1]["processId"]
+        rc, out, err = ctl("watch", "--output", "--after", "1", pid)
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(out, spew_bytes(100), "stdout is exactly the process's stdout")
+        self.assertIn(spew_bytes(50).decode(), err, "the process's stderr, raw, on stderr")
+        self.assertRegex(err, r"(?m)^%s 2 STATE_CHANGED RUNNING" % re.escape(pid))
+        self.assertRegex(err, r"(?m)^%s \d+ STATE_CHANGED SUCCEEDED" % re.escape(pid))
+        self.assertNotIn("OUTPUT", err, "chunks are not shown as event lines")
 
-    def test_label_and_request_id_are_sent(self):
-        rc, out, err = ctl("start", "--label", "team=a", "--request-id", "r-1", "noop")
-        if rc == EXIT_RPC:  # request_id not served yet
-            self.assertRegex(err, r"^spawnctl: UNIMPLEMENTED: request_id")
-        else:
-            self.assertEqual(rc, EXIT_OK, err)
+    def test_watch_after_resumes(self):
+        rc, out, err = ctl("--json", "start", "--watch", "fail", "--", "KeyError", "k")
+        self.assertEqual(rc, EXIT_FAILED, err)
+        pid = json_lines(out)[-1]["processId"]
+        last = int(json_lines(out)[-1]["sequence"])
+        self.assertEqual(last, 3)
+        rc, out, err = ctl("watch", "--after", "1", pid)
+        self.assertEqual(rc, EXIT_FAILED, err)
+        lines = out.decode().splitlines()
+        self.assertEqual([l.split()[1:4] for l in lines],
+                         [["2", "STATE_CHANGED", "RUNNING"], ["3", "STATE_CHANGED", "FAILED"]], out)
+        # At the last sequence: no event; the exit status still tells the end.
+        rc, out, err = ctl("watch", "--after", str(last), pid)
+        self.assertEqual((rc, out), (EXIT_FAILED, b""), err)
+        rc, out, err = ctl("--json", "start", "--watch", "noop")
+        pid = json_lines(out)[-1]["processId"]
+        rc, out, err = ctl("watch", "--after", "99", pid)
+        self.assertEqual((rc, out), (EXIT_OK, b""), err)
+
+    def test_request_id_returns_the_same_process(self):
+        rid = "r-" + os.urandom(8).hex()
+        rc, out, err = ctl("start", "--label", "team=a", "--request-id", rid, "echo", "--", "same")
+        self.assertEqual(rc, EXIT_OK, err)
+        first = fields(out)["id"]
+        rc, out, err = ctl("start", "--label", "team=a", "--request-id", rid, "echo", "--", "same")
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(fields(out)["id"], first, "the retry printed the original process")
+        rc, out, err = ctl("start", "--label", "team=a", "--request-id", rid, "echo", "--", "other")
+        self.assertEqual(rc, EXIT_RPC, err)
+        self.assertRegex(err, r"^spawnctl: ALREADY_EXISTS: .*request_id")
+        self.assertEqual(out, b"")
+        # With --watch, the retry follows the original to its end.
+        rc, out, err = ctl("start", "--watch", "--label", "team=a", "--request-id", rid,
+                           "echo", "--", "same")
+        self.assertEqual((rc, out), (EXIT_OK, b"same"), err)
+        self.assertIn(first, err)
+
+    def test_labels_are_sent(self):
         rc, out, err = ctl("--json", "start", "--label", "team=a", "--label", "x=y=z", "noop")
         self.assertEqual(rc, EXIT_OK, err)
         self.assertEqual(json_lines(out)[0]["process"]["labels"], {"team": "a", "x": "y=z"})
+
+
+def spew_bytes(n):
+    """What the `spew` sample writes for N bytes: 'x's with a newline every 64."""
+    return bytes(b"\n"[0] if i % 64 == 0 else b"x"[0] for i in range(n))
+
+
+class OutputTest(unittest.TestCase):
+    def test_start_watch_writes_output_raw_then_result(self):
+        rc, out, err = ctl("start", "--watch", "spew", "--", "stdout=100", "stderr=50", "result=5")
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(out, spew_bytes(100) + spew_bytes(5), "stdout: the output, then the result")
+        self.assertIn(spew_bytes(50).decode(), err)
+        self.assertIn("SUCCEEDED", err)
+        self.assertNotIn("OUTPUT", err)
+
+    def test_start_watch_large_output_is_complete(self):
+        n = 3 * 1024 * 1024
+        rc, out, err = ctl("start", "--watch", "spew", "--", "stdout=%d" % n,
+                           timeout=60 * SLOW)
+        self.assertEqual(rc, EXIT_OK, err[-2000:])
+        # A fast reader gets every byte, else it is told how many it lost.
+        m = re.search(r"(\d+) bytes of output dropped", err)
+        dropped = int(re.findall(r"(\d+) bytes of output dropped", err)[-1]) if m else 0
+        self.assertEqual(len(out) + dropped, n, err[-2000:])
+        if not dropped:
+            self.assertEqual(out, (spew_bytes(65536) * (n // 65536)))
+
+    def test_start_watch_failure_after_stderr(self):
+        # The error report starts on a line of its own after raw stderr bytes.
+        rc, out, err = ctl("start", "--watch", "exit3")
+        self.assertEqual(rc, EXIT_FAILED, err)
+        self.assertRegex(err, r"(?m)^spawnctl: process \S+ failed \(EXIT_CODE, exit code 3\)")
+
+
+class WatchAllTest(unittest.TestCase):
+    def test_watch_all_with_labels_until_interrupted(self):
+        tag = os.urandom(6).hex()
+        rc, out, err = ctl("start", "--label", "run=" + tag, "sleep")
+        self.assertEqual(rc, EXIT_OK, err)
+        live = fields(out)["id"]
+        w = subprocess.Popen([SPAWNCTL, "--addr", SERVER.addr, "watch", "--all",
+                              "--label", "run=" + tag], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        reader = LineReader(w.stdout)
+        try:
+            deadline = time.monotonic() + RUN_TIMEOUT
+            first = reader.readline(deadline)
+            self.assertIsNotNone(first, "no SNAPSHOT line from watch --all")
+            self.assertRegex(first.decode(), r"^%s 2 SNAPSHOT RUNNING" % live)
+            rc, out, err = ctl("start", "--label", "run=other" + tag, "noop")
+            self.assertEqual(rc, EXIT_OK, err)
+            other = fields(out)["id"]
+            rc, out, err = ctl("start", "--watch", "--label", "run=" + tag, "noop")
+            self.assertEqual(rc, EXIT_OK, err)
+            new = err.split()[0]
+            lines = []
+            while True:
+                line = reader.readline(deadline)
+                self.assertIsNotNone(line, "watch --all stopped or is silent: %s" % lines)
+                lines.append(line.decode())
+                if line.decode().startswith(new) and "SUCCEEDED" in line.decode():
+                    break
+            mine = [l.split()[1:4] for l in lines if l.startswith(new)]
+            self.assertEqual(mine, [["1", "STATE_CHANGED", "PENDING"],
+                                    ["2", "STATE_CHANGED", "RUNNING"],
+                                    ["3", "STATE_CHANGED", "SUCCEEDED"]], lines)
+            self.assertFalse([l for l in lines if l.startswith(other)], lines)
+            self.assertIsNone(w.poll(), "watch --all never ends by itself")
+            w.send_signal(signal.SIGINT)
+            try:
+                wrc = w.wait(timeout=RUN_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.fail("watch --all did not end after SIGINT")
+            self.assertEqual(wrc, EXIT_OK, w.stderr.read().decode("utf-8", "replace"))
+        finally:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+            w.stdout.close()
+            w.stderr.close()
+            ctl("destroy", live)
+
+    def test_watch_all_timeout_ends_ok(self):
+        rc, out, err = ctl("--timeout", "1s", "watch", "--all", "--label", "none=" + os.urandom(4).hex())
+        self.assertEqual((rc, out), (EXIT_OK, b""), err)
 
 
 class ListTest(unittest.TestCase):
@@ -376,11 +499,35 @@ class ListTest(unittest.TestCase):
 
     def test_ls(self):
         rc, out, err = ctl("ls", "--state", "running", "--label", "a=b", "--page-size", "5")
-        if rc == EXIT_RPC:  # not served yet: the server's message, verbatim
-            self.assertRegex(err, r"^spawnctl: UNIMPLEMENTED: \S")
-        else:
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(out.decode().splitlines()[0].split(), ["ID", "TARGET", "STATE", "PID", "CREATED"])
+
+    def test_ls_lists_and_follows_page_token(self):
+        tag = os.urandom(6).hex()
+        ids = []
+        for _ in range(3):
+            rc, out, err = ctl("start", "--watch", "--label", "ls=" + tag, "echo")
             self.assertEqual(rc, EXIT_OK, err)
-            self.assertEqual(out.decode().splitlines()[0].split()[:3], ["ID", "TARGET", "STATE"])
+            ids.append(err.split()[0])
+        rc, out, err = ctl("ls", "--label", "ls=" + tag, "--page-size", "2")
+        self.assertEqual(rc, EXIT_OK, err)
+        rows = [l.split() for l in out.decode().splitlines()[1:]]
+        self.assertEqual([r[0] for r in rows], ids[:2], "oldest first, one page")
+        self.assertEqual([r[1:3] for r in rows], [["echo", "SUCCEEDED"]] * 2)
+        m = re.search(r"next page: spawnctl ls --page-token (\S+)", err)
+        self.assertIsNotNone(m, err)
+        rc, out, err = ctl("ls", "--label", "ls=" + tag, "--page-size", "2", "--page-token", m.group(1))
+        self.assertEqual(rc, EXIT_OK, err)
+        rows = [l.split() for l in out.decode().splitlines()[1:]]
+        self.assertEqual([r[0] for r in rows], ids[2:])
+        self.assertNotIn("next page", err)
+        rc, out, err = ctl("--json", "ls", "--label", "ls=" + tag, "--state", "succeeded",
+                           "--target", "echo")
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual([p["id"] for p in json_lines(out)[0]["processes"]], ids)
+        rc, out, err = ctl("ls", "--page-token", "not-a-token")
+        self.assertEqual(rc, EXIT_RPC, err)
+        self.assertRegex(err, r"^spawnctl: INVALID_ARGUMENT: page_token")
 
     def test_health(self):
         rc, out, err = ctl("health")
@@ -413,6 +560,13 @@ class UsageTest(unittest.TestCase):
         self.assertUsage(["ls", "--page-size", "-3"], "--page-size")
         self.assertUsage([], "missing SUBCOMMAND")
         self.assertUsage(["start", "--input"], "--input needs a value")
+        self.assertUsage(["watch"], "missing ID")
+        self.assertUsage(["watch", "--all", "some-id"], "--all takes no ID")
+        self.assertUsage(["watch", "--all", "--after", "3"], "--after")
+        self.assertUsage(["watch", "--after", "x", "some-id"], "--after")
+        self.assertUsage(["watch", "--after", "-1", "some-id"], "--after")
+        self.assertUsage(["watch", "--label", "a=b", "some-id"], "--label")
+        self.assertUsage(["watch", "--all", "--label", "novalue"], "--label")
 
     def test_help(self):
         rc, out, err = ctl("--help")

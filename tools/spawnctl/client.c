@@ -1,6 +1,7 @@
 #include "tools/spawnctl/client.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -360,8 +361,39 @@ out:
 	return err;
 }
 
+/* Like spc__pluck, but every 100 ms checks *STOP: once it is set, cancels
+ * CALL, still waits for the batch (a cancelled call completes it) and
+ * returns -EINTR. */
+static int spc__pluck_or_stop(spc_client *c, void *tag, grpc_call *call,
+			      const volatile sig_atomic_t *stop)
+{
+	int canceled = 0;
+
+	for (;;) {
+		gpr_timespec dl = canceled ? gpr_inf_future(GPR_CLOCK_MONOTONIC)
+			: gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+				       gpr_time_from_millis(100, GPR_TIMESPAN));
+		grpc_event ev = grpc_completion_queue_pluck(c->cq, tag, dl, NULL);
+
+		if (ev.type == GRPC_OP_COMPLETE)
+			return canceled ? -EINTR : 0;
+		if (ev.type != GRPC_QUEUE_TIMEOUT)
+			return -EIO;
+		if (*stop && !canceled) {
+			grpc_call_cancel(call, NULL);
+			canceled = 1;
+		}
+	}
+}
+
 int spc_stream_next(spc_stream *s, const ProtobufCMessageDescriptor *desc,
 		    ProtobufCMessage **msg)
+{
+	return spc_stream_next_or_stop(s, desc, msg, NULL);
+}
+
+int spc_stream_next_or_stop(spc_stream *s, const ProtobufCMessageDescriptor *desc,
+			    ProtobufCMessage **msg, const volatile sig_atomic_t *stop)
 {
 	grpc_op ops[2];
 	size_t n = 0;
@@ -384,7 +416,16 @@ int spc_stream_next(spc_stream *s, const ProtobufCMessageDescriptor *desc,
 	    GRPC_CALL_OK)
 		return -EIO;
 	s->got_initial_md = 1;
-	err = spc__pluck(s->client, &s->tag_recv, NULL);
+	if (stop != NULL)
+		err = spc__pluck_or_stop(s->client, &s->tag_recv, s->call, stop);
+	else
+		err = spc__pluck(s->client, &s->tag_recv, NULL);
+	if (err == -EINTR) {
+		if (s->recv_bb != NULL)
+			grpc_byte_buffer_destroy(s->recv_bb);
+		s->recv_bb = NULL;
+		s->ended = 1; /* cancelled: the status follows */
+	}
 	if (err < 0)
 		return err;
 	if (s->recv_bb == NULL) {

@@ -9,6 +9,7 @@
 #ifndef SPAWNCTL_CLIENT_H
 #define SPAWNCTL_CLIENT_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include <grpc/grpc.h>
@@ -70,6 +71,13 @@ int spc_stream_open(spc_client *c, const char *method,
  * INTERNAL and reads as the end of the stream. */
 int spc_stream_next(spc_stream *s, const ProtobufCMessageDescriptor *desc,
 		    ProtobufCMessage **msg);
+
+/* Like spc_stream_next, but returns -EINTR once *STOP (set by a signal
+ * handler) is found set: it is checked every 100 ms while waiting, the call is
+ * then cancelled and S is at its end (finish it for the status, CANCELLED). A
+ * NULL STOP waits like spc_stream_next. */
+int spc_stream_next_or_stop(spc_stream *s, const ProtobufCMessageDescriptor *desc,
+			    ProtobufCMessage **msg, const volatile sig_atomic_t *stop);
 
 /* Ends S: cancels the call unless it reached its end, waits for the final
  * status, stores it in *ST (if ST is not NULL; release it with

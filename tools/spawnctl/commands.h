@@ -18,22 +18,27 @@ extern const struct spc_command spc_cmd_ls;      /* list.c */
 extern const struct spc_command spc_cmd_targets; /* list.c */
 extern const struct spc_command spc_cmd_health;  /* health.c */
 
-/* How spc_watch_follow shows a process it follows. */
+/* How spc_watch_follow shows a process it follows (human mode; with --json
+ * every event is one JSON object on stdout). */
 enum spc_follow_mode {
-	/* `watch`: every event on stdout (one line, or one JSON object). */
+	/* `watch`: one line per event on stdout; with output, the chunks raw
+	 * (stdout to stdout, stderr to stderr) and the lines on stderr. */
 	SPC_FOLLOW_EVENTS,
-	/* `start --watch`: state changes on stderr, then the result's raw
-	 * bytes on stdout and the error on stderr; with --json, every event on
-	 * stdout as in SPC_FOLLOW_EVENTS. */
+	/* `start --watch`: the lines on stderr, the output chunks raw, then the
+	 * result's raw bytes on stdout and the error on stderr. */
 	SPC_FOLLOW_RESULT,
 };
 
 /* Watches process ID through C until its terminal event and the end of the
- * stream (or the --timeout deadline), showing it as MODE says. Returns the
- * exit status: SPC_EXIT_OK / _FAILED / _CANCELED after the terminal event,
- * SPC_EXIT_RPC when the RPC failed or ended without one. */
+ * stream (or the --timeout deadline), showing it as MODE says; with
+ * INCLUDE_OUTPUT its output too, and from AFTER_SEQUENCE on (0: from a
+ * SNAPSHOT). Returns the exit status: SPC_EXIT_OK / _FAILED / _CANCELED after
+ * the terminal event (or, resuming past the last event of an ended process,
+ * as GetProcess says), SPC_EXIT_RPC when the RPC failed or ended without
+ * one. */
 int spc_watch_follow(const struct spc_ctx *ctx, spc_client *c, const char *id,
-		     int include_output, enum spc_follow_mode mode);
+		     int include_output, uint64_t after_sequence,
+		     enum spc_follow_mode mode);
 
 /* The exit status that mirrors terminal state STATE, or -1 if STATE is not
  * terminal. */

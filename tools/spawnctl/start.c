@@ -16,12 +16,16 @@ static const char spc__start_usage[] =
 	"  --input FILE          the target's input (stdin for exec targets);\n"
 	"                        \"-\" reads spawnctl's stdin\n"
 	"  --label KEY=VALUE     a label (repeatable)\n"
-	"  --request-id ID       idempotency key\n"
+	"  --request-id ID       idempotency key: a retry of the same request with\n"
+	"                        the same ID returns the original process and\n"
+	"                        starts nothing (another request: ALREADY_EXISTS)\n"
 	"  --timeout-process D   the process's timeout (capped by the target's)\n"
 	"  --grace D             its destroy grace period (capped by the target's)\n"
-	"  --watch               follow the process to its end: state changes on\n"
-	"                        stderr, then its result on stdout and its error\n"
-	"                        on stderr (with --json: every event on stdout)\n"
+	"  --watch               follow the process to its end: its output as it\n"
+	"                        comes (its stdout to stdout, its stderr to\n"
+	"                        stderr), state changes on stderr, then its result\n"
+	"                        on stdout and its error on stderr (with --json:\n"
+	"                        every event on stdout)\n"
 	"  -h, --help            show this help\n"
 	"\n"
 	"Durations: 300ms, 2s, 1.5s, 1m30s, 1h (units ns us ms s m h).\n"
@@ -153,7 +157,7 @@ static int spc__start_run(const struct spc_ctx *ctx, int argc, char **argv)
 	if (status != SPC_CLI_CONTINUE)
 		goto out;
 	if (o.watch)
-		status = spc_watch_follow(ctx, c, resp->process->id, 0,
+		status = spc_watch_follow(ctx, c, resp->process->id, 1, 0,
 					  SPC_FOLLOW_RESULT);
 	else
 		status = spc_print_message(ctx, ctx->json ? &resp->base
