@@ -32,15 +32,12 @@
 #include "service/target/call.h"
 #include "service/target/channel.h"
 
-/* Bytes read from one pipe per wakeup, so one chatty child cannot starve the
- * others or the socket. */
-#define READ_BUDGET (256u * 1024u)
 /* How long the launcher waits for its children to die when the front is gone. */
 #define FINAL_REAP_SECONDS 10
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static void close_fd(int *fd)
+void spd__close_fd(int *fd)
 {
 	if (*fd >= 0) {
 		close(*fd);
@@ -48,7 +45,7 @@ static void close_fd(int *fd)
 	}
 }
 
-static int append(uint8_t **buf, size_t *len, size_t *cap, const void *p, size_t n)
+int spd__append(uint8_t **buf, size_t *len, size_t *cap, const void *p, size_t n)
 {
 	if (*len + n > *cap) {
 		size_t c = *cap ? *cap : 4096;
@@ -227,7 +224,7 @@ void spd__record_exit(child *c, int status, const struct rusage *ru)
 	c->rep.maxrss_bytes = (int64_t)ru->ru_maxrss * 1024;
 	c->kill_at = 0;
 	c->timeout_at = 0;
-	close_fd(&c->pidfd);
+	spd__close_fd(&c->pidfd);
 }
 
 /* Reaps every exited child. A leader is first seen with WNOWAIT: while it is a
@@ -267,148 +264,6 @@ static void reap(launcher *l)
 void spd__kill_strays(launcher *l)
 {
 	for_each_child_pid(l, kill_if_stray);
-}
-
-/* ---- child output and channel ---------------------------------------------- */
-
-static void handle_record(child *c, uint8_t type, const uint8_t *p, size_t n)
-{
-	uint64_t max = c->target->cfg->limits.max_result_bytes;
-
-	switch (type) {
-	case SPD_CHAN_RESULT:
-		if (c->rep.flags & SPD_EXIT_TOO_LARGE)
-			break;
-		if (max != 0 && c->result_len + n > max) {
-			c->rep.flags |= SPD_EXIT_TOO_LARGE;
-			free(c->result);
-			c->result = NULL;
-			c->result_len = c->result_cap = 0;
-			break;
-		}
-		if (append(&c->result, &c->result_len, &c->result_cap, p, n) < 0)
-			c->rep.flags |= SPD_EXIT_TOO_LARGE;
-		break;
-	case SPD_CHAN_RAISE:
-		if (!(c->rep.flags & (SPD_EXIT_RAISED | SPD_EXIT_OOM))) {
-			/* type NUL message NUL backtrace NUL; strndup bounds each. */
-			const char *f[3] = {"", "", ""};
-			size_t off = 0;
-			for (int i = 0; i < 3 && off < n; i++) {
-				f[i] = (const char *)p + off;
-				off += strnlen(f[i], n - off) + 1;
-			}
-			c->rep.flags |= SPD_EXIT_RAISED;
-			c->rep.raise_type = strndup(f[0], SPD_RAISE_TYPE_MAX);
-			c->rep.raise_message = strndup(f[1], SPD_RAISE_MESSAGE_MAX);
-			c->rep.raise_backtrace = strndup(f[2], SPD_RAISE_BACKTRACE_MAX);
-		}
-		break;
-	case SPD_CHAN_OOM:
-		if (!(c->rep.flags & SPD_EXIT_RAISED))
-			c->rep.flags |= SPD_EXIT_OOM;
-		break;
-	case SPD_CHAN_TOO_LARGE:
-		c->rep.flags |= SPD_EXIT_TOO_LARGE;
-		break;
-	case SPD_CHAN_SETUP_FAILED: {
-		char stage[64] = "setup", msg[256] = "";
-		size_t a = strnlen((const char *)p, n);
-		snprintf(stage, sizeof stage, "%.*s", (int)a, (const char *)p);
-		if (a + 1 < n)
-			snprintf(msg, sizeof msg, "%.*s", (int)strnlen((const char *)p + a + 1, n - a - 1),
-				 (const char *)p + a + 1);
-		c->rep.flags |= SPD_EXIT_SETUP_FAILED;
-		spd__set_launch_error(c, stage, 0, msg);
-		break;
-	}
-	default:
-		break; /* unknown records are ignored: the channel is ours */
-	}
-}
-
-static void parse_channel(child *c)
-{
-	size_t off = 0;
-
-	while (c->chan_len - off >= SPD_CHANNEL_HDR_LEN) {
-		uint32_t n;
-		memcpy(&n, c->chan + off + 1, sizeof n);
-		if (n > SPD_CHANNEL_MAX_RECORD) {
-			/* Not something call.c writes: stop listening to this child. */
-			close_fd(&c->fd_chan);
-			off = c->chan_len;
-			break;
-		}
-		if (c->chan_len - off < SPD_CHANNEL_HDR_LEN + n)
-			break;
-		handle_record(c, c->chan[off], c->chan + off + SPD_CHANNEL_HDR_LEN, n);
-		off += SPD_CHANNEL_HDR_LEN + n;
-	}
-	memmove(c->chan, c->chan + off, c->chan_len - off);
-	c->chan_len -= off;
-}
-
-/* Forwards a chunk of the child's stdout (1) or stderr (2) to the front, which
- * numbers it and streams it to watchers. OFFSET is the stream's byte count
- * before the chunk. */
-static void send_output(launcher *l, child *c, int stream, uint64_t offset, const void *data,
-			size_t len)
-{
-	spd_wbuf b = SPD_WBUF_INIT;
-
-	spd_wbuf_u32(&b, (uint32_t)stream);
-	spd_wbuf_i64(&b, (int64_t)offset);
-	spd_wbuf_bytes(&b, data, len);
-	spd_wire_send(l->sock, SPD_WIRE_OUTPUT, c->key, &b);
-	spd_wbuf_release(&b);
-}
-
-/* Keeps the first max_output_bytes / 2 of stream I (0 stdout, 1 stderr): the
- * head reported when the whole output did not fit. */
-static void keep_head(child *c, int i, const uint8_t *p, size_t n)
-{
-	size_t cap = c->target->cfg->limits.max_output_bytes / 2;
-
-	if (c->head_len[i] >= cap)
-		return;
-	if (c->head[i] == NULL && (c->head[i] = malloc(cap)) == NULL)
-		return;
-	if (n > cap - c->head_len[i])
-		n = cap - c->head_len[i];
-	memcpy(c->head[i] + c->head_len[i], p, n);
-	c->head_len[i] += n;
-}
-
-/* Drains one pipe (up to the budget). */
-static void drain(launcher *l, child *c, int *fd)
-{
-	uint8_t buf[SPD_WIRE_OUTPUT_CHUNK];
-	size_t budget = READ_BUDGET;
-
-	while (*fd >= 0 && budget > 0) {
-		ssize_t n = read(*fd, buf, sizeof buf);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				close_fd(fd);
-			return;
-		}
-		if (n == 0) {
-			close_fd(fd);
-			return;
-		}
-		budget -= (size_t)n < budget ? (size_t)n : budget;
-		if (fd == &c->fd_out || fd == &c->fd_err) {
-			int i = fd == &c->fd_out ? 0 : 1;
-			spd_tail *t = i == 0 ? &c->out : &c->err;
-			send_output(l, c, i + 1, t->total, buf, (size_t)n);
-			keep_head(c, i, buf, (size_t)n);
-			spd_tail_write(t, buf, (size_t)n);
-		} else if (append(&c->chan, &c->chan_len, &c->chan_cap, buf, (size_t)n) == 0)
-			parse_channel(c);
-	}
 }
 
 /* ---- frames to the front --------------------------------------------------- */
@@ -466,55 +321,6 @@ void spd__send_started(launcher *l, child *c)
 	spd_wbuf_u32(&b, (uint32_t)c->pid);
 	spd_wbuf_i64(&b, c->rep.started_ns);
 	spd_wire_send(l->sock, SPD_WIRE_STARTED, c->key, &b);
-	spd_wbuf_release(&b);
-}
-
-/* Fills the report's kept output of one stream: everything when it fit in
- * max_output_bytes, else the head and the last (max - head) bytes. Returns the
- * tail buffer (the caller frees it after sending). */
-static uint8_t *kept_output(const child *c, int i, uint8_t **tail, size_t *tail_len,
-			    uint8_t **head, size_t *head_len)
-{
-	const spd_tail *t = i == 0 ? &c->out : &c->err;
-	size_t max = c->target != NULL ? c->target->cfg->limits.max_output_bytes : 0;
-	size_t want = t->total <= max ? t->len : max - c->head_len[i];
-	uint8_t *buf = malloc(want ? want : 1);
-
-	*head = NULL;
-	*head_len = 0;
-	*tail_len = buf != NULL ? spd_tail_copy(t, buf, want) : 0;
-	*tail = buf;
-	if (t->total > max) {
-		*head = c->head[i];
-		*head_len = c->head_len[i];
-	}
-	return buf;
-}
-
-static void send_exited(launcher *l, child *c)
-{
-	spd_wbuf b = SPD_WBUF_INIT;
-	uint8_t *outbuf, *errbuf;
-
-	c->rep.pid = c->pid;
-	c->rep.result = c->result;
-	c->rep.result_len = c->result_len;
-	c->rep.stdout_total = (int64_t)c->out.total;
-	c->rep.stderr_total = (int64_t)c->err.total;
-	outbuf = kept_output(c, 0, &c->rep.stdout_tail, &c->rep.stdout_len, &c->rep.stdout_head,
-			     &c->rep.stdout_head_len);
-	errbuf = kept_output(c, 1, &c->rep.stderr_tail, &c->rep.stderr_len, &c->rep.stderr_head,
-			     &c->rep.stderr_head_len);
-	spd_exit_report_encode(&c->rep, &b);
-	if (spd_wire_send(l->sock, SPD_WIRE_EXITED, c->key, &b) < 0)
-		spd_log(SPD_LOG_ERROR, "cannot report an exit to the front",
-			SPD_LOG_STR("process_id", c->req.process_id), SPD_LOG_END);
-	/* The report borrowed these; free_child() releases the rest. */
-	c->rep.result = NULL;
-	c->rep.stdout_tail = c->rep.stderr_tail = NULL;
-	c->rep.stdout_head = c->rep.stderr_head = NULL;
-	free(outbuf);
-	free(errbuf);
 	spd_wbuf_release(&b);
 }
 
@@ -621,15 +427,15 @@ static void start_child(launcher *l, child *c)
 		}
 		c->rep.started_ns = spd_clock_real_ns();
 		rc = spd__zygote_spawn(l, c, fds, fds[4] >= 0 ? 5 : 4);
-		close_fd(&fd_cgroup);
-		close_fd(&fd_in);
-		close_fd(&out[1]);
-		close_fd(&err[1]);
-		close_fd(&chan[1]);
+		spd__close_fd(&fd_cgroup);
+		spd__close_fd(&fd_in);
+		spd__close_fd(&out[1]);
+		spd__close_fd(&err[1]);
+		spd__close_fd(&chan[1]);
 		if (rc < 0) {
-			close_fd(&out[0]);
-			close_fd(&err[0]);
-			close_fd(&chan[0]);
+			spd__close_fd(&out[0]);
+			spd__close_fd(&err[0]);
+			spd__close_fd(&chan[0]);
 			return; /* marked launch-failed, reported as such */
 		}
 		/* RUNNING (and its timeout) begins when the zygote says the pid. */
@@ -688,21 +494,21 @@ static void start_child(launcher *l, child *c)
 	c->fd_err = err[0];
 	c->fd_chan = chan[0];
 	out[0] = err[0] = chan[0] = -1;
-	close_fd(&out[1]);
-	close_fd(&err[1]);
-	close_fd(&chan[1]);
-	close_fd(&fd_in);
-	close_fd(&fd_spec);
-	close_fd(&fd_cgroup);
+	spd__close_fd(&out[1]);
+	spd__close_fd(&err[1]);
+	spd__close_fd(&chan[1]);
+	spd__close_fd(&fd_in);
+	spd__close_fd(&fd_spec);
+	spd__close_fd(&fd_cgroup);
 	if (execs) {
 		int rec[2];
 		ssize_t n;
-		close_fd(&errpipe[1]);
+		spd__close_fd(&errpipe[1]);
 		/* Blocks until exec or failure: a few ms at most (git, libuv do the same). */
 		do
 			n = read(errpipe[0], rec, sizeof rec);
 		while (n < 0 && errno == EINTR);
-		close_fd(&errpipe[0]);
+		spd__close_fd(&errpipe[0]);
 		if (n == (ssize_t)sizeof rec) {
 			c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
 			spd__set_launch_error(c, spd_child_stage_name(rec[0]), rec[1], NULL);
@@ -720,17 +526,17 @@ static void start_child(launcher *l, child *c)
 fail:
 	c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
 	spd__set_launch_error(c, stage, -rc, NULL);
-	close_fd(&out[0]);
-	close_fd(&out[1]);
-	close_fd(&err[0]);
-	close_fd(&err[1]);
-	close_fd(&chan[0]);
-	close_fd(&chan[1]);
-	close_fd(&errpipe[0]);
-	close_fd(&errpipe[1]);
-	close_fd(&fd_in);
-	close_fd(&fd_spec);
-	close_fd(&fd_cgroup);
+	spd__close_fd(&out[0]);
+	spd__close_fd(&out[1]);
+	spd__close_fd(&err[0]);
+	spd__close_fd(&err[1]);
+	spd__close_fd(&chan[0]);
+	spd__close_fd(&chan[1]);
+	spd__close_fd(&errpipe[0]);
+	spd__close_fd(&errpipe[1]);
+	spd__close_fd(&fd_in);
+	spd__close_fd(&fd_spec);
+	spd__close_fd(&fd_cgroup);
 	free(argv);
 	if (rc == -ENOENT && spawn && l->worker == NULL)
 		spd__set_launch_error(c, "spawn", ENOENT, "spawnd-worker not found (set SPAWND_WORKER)");
@@ -794,10 +600,10 @@ static int child_done(const launcher *l, const child *c)
 
 static void free_child(child *c)
 {
-	close_fd(&c->pidfd);
-	close_fd(&c->fd_out);
-	close_fd(&c->fd_err);
-	close_fd(&c->fd_chan);
+	spd__close_fd(&c->pidfd);
+	spd__close_fd(&c->fd_out);
+	spd__close_fd(&c->fd_err);
+	spd__close_fd(&c->fd_chan);
 	spd_tail_release(&c->out);
 	spd_tail_release(&c->err);
 	free(c->head[0]);
@@ -845,7 +651,7 @@ static void report_finished(launcher *l)
 			if (c->rep.flags & SPD_EXIT_LAUNCH_FAILED)
 				c->pid = 0;
 			finish_cgroup(l, c);
-			send_exited(l, c);
+			spd__send_exited(l, c);
 			*pp = c->next;
 			free_child(c);
 		} else {
@@ -1011,7 +817,7 @@ static _Noreturn void run(launcher *l)
 				spd__zygote_readable(l, (size_t)((spd__zygote *)((char *)which[i] -
 						     offsetof(spd__zygote, sock)) - l->zygotes));
 			else
-				drain(l, owner[i], which[i]);
+				spd__drain(l, owner[i], which[i]);
 		}
 		if (pfd[0].revents != 0)
 			on_signals(l);
@@ -1154,12 +960,16 @@ int spd_launcher_fork(const spd_config *cfg, pid_t *pid, int *fd)
 int spd_launcher_hello_decode(spd_launcher_hello *h, const void *body, size_t len)
 {
 	spd_wreader r;
+	uint32_t count;
 
 	memset(h, 0, sizeof *h);
 	spd_wreader_init(&r, body, len);
-	h->count = spd_wreader_u32(&r);
-	if (r.err != 0 || h->count > 100000)
+	count = spd_wreader_u32(&r);
+	/* *h stays empty on failure: a count kept here would make a release
+	 * walk up to 2^32 entries of arrays that were never allocated. */
+	if (r.err != 0 || count > 100000)
 		return -EBADMSG;
+	h->count = count;
 	h->names = calloc(h->count + 1, sizeof *h->names);
 	h->errors = calloc(h->count + 1, sizeof *h->errors);
 	h->memory_limit_mechanisms = calloc(h->count + 1, sizeof *h->memory_limit_mechanisms);

@@ -63,7 +63,11 @@ typedef struct launcher {
 	spd_cgroups *cgroups;    /* what enforces memory_limit (cgroup.h) */
 } launcher;
 
-/* --- launcher.c, for zygotes.c --- */
+/* --- launcher.c, for the other files --- */
+
+void spd__close_fd(int *fd);  /* closes *FD if open and sets it to -1 */
+/* Appends N bytes of P to a growable buffer. Returns 0 or -ENOMEM. */
+int spd__append(uint8_t **buf, size_t *len, size_t *cap, const void *p, size_t n);
 
 child *spd__child_by_key(launcher *l, uint64_t key);
 void spd__send_started(launcher *l, child *c);
@@ -78,6 +82,14 @@ int spd__make_pipe(int fds[2]);
 bool spd__uses_cgroup(const launcher *l, const spd_target_config *tc);
 /* Tells the front that TARGET became usable (WHY NULL) or not. */
 void spd__send_health(launcher *l, const char *target, const char *why);
+
+/* --- child_io.c --- */
+
+/* Reads what pipe *FD of C has (up to a budget): output is forwarded and kept,
+ * channel records parsed. At EOF or error *FD is closed and set to -1. */
+void spd__drain(launcher *l, child *c, int *fd);
+/* Sends C's EXITED report: its facts, result and kept output. */
+void spd__send_exited(launcher *l, child *c);
 
 /* --- zygotes.c --- */
 
