@@ -2,7 +2,7 @@
 BAZEL ?= bazel
 SPAWND_ARGS ?=
 
-.PHONY: deps build run test test-plain test-asan clean
+.PHONY: deps build run test test-plain test-asan bench clean
 
 deps:
 	@tools/deps.sh
@@ -24,6 +24,10 @@ test-plain:
 
 test-asan:
 	$(BAZEL) test --config=asan //...
+
+# Performance against this machine's floor (SPEC §9): see tools/bench.sh.
+bench: deps
+	tools/bench.sh $(BENCH_ARGS)
 
 clean:
 	$(BAZEL) clean

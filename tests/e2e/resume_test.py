@@ -7,8 +7,9 @@ event it reflects. `after_sequence = N > 0` replays the retained events after N
 with no SNAPSHOT, or one SNAPSHOT with gap=true first when some were evicted.
 """
 
+import json
 import os
-import re
+import signal
 import subprocess
 import sys
 import threading
@@ -209,6 +210,28 @@ class ResumeTest(h.E2ETest):
         self.assertEqual([(h.event_type(e), e.sequence) for e in events[1:]],
                          [("STATE_CHANGED", events[0].sequence + 1)], "then live events" + ctx)
         self.assertState(events[-1].process, "CANCELED")
+
+    def test_retained_output_of_ended_processes_is_bounded_globally(self):
+        # Each process keeps up to 256 KiB for resumes; ended ones 32 MiB in
+        # all: past that, the oldest are cut down to their terminal event.
+        s = self.server(lines_config())
+        size = 200000
+        probe = s.run("spew", "stdout=%d" % size)
+        events = s.watch_all_events(probe.id, include_output=True, after_sequence=1)
+        self.assertFalse(events[0].gap, "one 200 kB process is kept whole:\n" + h.show_events(events)[:2000])
+        self.assertEqual(sum(len(e.output.data) for e in events), size)
+        ids = [probe.id] + [s.run("spew", "stdout=%d" % size).id for _ in range(40 * MIB // size)]
+        old = s.watch_all_events(ids[0], include_output=True, after_sequence=1)
+        self.assertEqual(h.event_type(old[0]), "SNAPSHOT", h.show_events(old)[:2000])
+        self.assertTrue(old[0].gap, "the oldest ended process was cut down")
+        self.assertEqual(len(old), 1)
+        new = s.watch_all_events(ids[-1], include_output=True, after_sequence=1)
+        self.assertFalse(new[0].gap, "the newest is kept whole")
+        self.assertEqual(sum(len(e.output.data) for e in new), size)
+        # Cut down, the terminal event stays.
+        last = s.watch_all_events(ids[0])[0].sequence
+        tail = s.watch_all_events(ids[0], after_sequence=last - 1)
+        self.assertEqual([(h.event_type(e), e.sequence) for e in tail], [("STATE_CHANGED", last)])
 
     def test_resume_ended_process_at_its_last_sequence(self):
         s = self.server(lines_config())
@@ -445,11 +468,16 @@ class ResumeTest(h.E2ETest):
         bad = [h.pb().ListProcessesRequest(page_size=-1),
                h.pb().ListProcessesRequest(page_token="garbage"),
                h.pb().ListProcessesRequest(page_token="p"),
-               h.pb().ListProcessesRequest(page_token="\u00e9t\u00e9")]
+               h.pb().ListProcessesRequest(page_token="\u00e9t\u00e9"),
+               h.pb().ListProcessesRequest(page_token="p" + "f" * 40)]
         for req in bad:
             err = self.assertRpcError(grpc.StatusCode.INVALID_ARGUMENT, s.stub.ListProcesses, req,
                                       timeout=h.RPC_TIMEOUT)
             self.assertRegex(err.details(), "page_size|page_token")
+        req = h.pb().ListProcessesRequest()
+        req.states.append(99)
+        self.assertRpcError(grpc.StatusCode.INVALID_ARGUMENT, s.stub.ListProcesses, req,
+                            timeout=h.RPC_TIMEOUT, mention="states")
         self.assertServing(s)
 
     def test_filters(self):
@@ -600,6 +628,10 @@ class ResumeTest(h.E2ETest):
     def test_destroy_wait_past_its_deadline(self):
         s = self.server(lines_config())
         p = s.start_process("stubborn", destroy_grace_period=1)
+        self.assertGreater(p.pid, 0, h.show(p))
+        # RUNNING means forked: wait until the function ignores SIGTERM.
+        h.wait_until(lambda: h.signal_ignored(p.pid, signal.SIGTERM), 5 * h.SLOW,
+                     "the stubborn child to ignore SIGTERM")
         t0 = time.monotonic()
         self.assertRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, s.destroy, p.id, wait=True,
                             rpc_timeout=0.3)
@@ -644,7 +676,17 @@ class ResumeTest(h.E2ETest):
         err = r.stderr.decode("utf-8", "replace")
         self.assertNotEqual(r.returncode, 0, err)
         self.assertGreater(r.returncode, 0, "an exit status, not a signal: " + err)
-        self.assertIn(s.address, err, "the message names the address")
+        # spawnd's own error record (not only gRPC's log) names the address.
+        records = []
+        for line in err.splitlines():
+            if line.startswith("{"):
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    pass
+        errors = [r for r in records if r.get("level") == "error"]
+        self.assertTrue([r for r in errors if s.address in json.dumps(r)],
+                        "an error record naming %s:\n%s" % (s.address, err))
         # Nothing the second one started outlives it (its launcher included).
         tok = token.encode()
         h.wait_until(lambda: not [p for p in h.live_processes() if h.environ_has(p, tok)],

@@ -17,6 +17,7 @@ extern const struct spc_command spc_cmd_destroy; /* process.c */
 extern const struct spc_command spc_cmd_ls;      /* list.c */
 extern const struct spc_command spc_cmd_targets; /* list.c */
 extern const struct spc_command spc_cmd_health;  /* health.c */
+extern const struct spc_command spc_cmd_bench;   /* bench.c */
 
 /* How spc_watch_follow shows a process it follows (human mode; with --json
  * every event is one JSON object on stdout). */

@@ -15,7 +15,7 @@
 
 static const struct spc_command *const spc__commands[] = {
 	&spc_cmd_start, &spc_cmd_watch, &spc_cmd_destroy, &spc_cmd_get,
-	&spc_cmd_ls,    &spc_cmd_targets, &spc_cmd_health,
+	&spc_cmd_ls,    &spc_cmd_targets, &spc_cmd_health, &spc_cmd_bench,
 };
 
 #define SPC_NCOMMANDS (sizeof spc__commands / sizeof spc__commands[0])

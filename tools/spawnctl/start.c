@@ -157,8 +157,11 @@ static int spc__start_run(const struct spc_ctx *ctx, int argc, char **argv)
 	if (status != SPC_CLI_CONTINUE)
 		goto out;
 	if (o.watch)
-		status = spc_watch_follow(ctx, c, resp->process->id, 1, 0,
-					  SPC_FOLLOW_RESULT);
+		/* In human mode, resume after PENDING (always sequence 1):
+		 * the output written before the watch began is replayed too.
+		 * JSON keeps the SNAPSHOT first (it has the tails). */
+		status = spc_watch_follow(ctx, c, resp->process->id, 1,
+					  ctx->json ? 0 : 1, SPC_FOLLOW_RESULT);
 	else
 		status = spc_print_message(ctx, ctx->json ? &resp->base
 							  : &resp->process->base);

@@ -128,6 +128,27 @@ static int spc__write_raw(FILE *f, const uint8_t *data, size_t len)
 	return fflush(f) != 0 ? -EIO : 0;
 }
 
+/* A resume found that events it needed are no longer kept. For an ended
+ * process, the SNAPSHOT's tails are the best account of its output: they are
+ * written raw like chunks. */
+static int spc__show_gap(struct spc__printer *pr, const Spawnd__V1__Process *p)
+{
+	int ended = spc_watch_exit_status(p->state) >= 0;
+
+	if (ended && (p->stdout_tail.len > 0 || p->stderr_tail.len > 0)) {
+		fprintf(stderr, "spawnctl: %s: earlier events are no longer kept; the output "
+			"below is its kept tail%s\n", p->id,
+			p->output_truncated ? " (truncated)" : "");
+		(void)spc__write_raw(stderr, p->stderr_tail.data, p->stderr_tail.len);
+		if (p->stderr_tail.len > 0)
+			pr->err_mid_line = p->stderr_tail.data[p->stderr_tail.len - 1] != '\n';
+		return spc__write_raw(stdout, p->stdout_tail.data, p->stdout_tail.len);
+	}
+	fprintf(stderr, "spawnctl: %s: earlier events are no longer kept; output "
+		"before this point is missing\n", p->id);
+	return 0;
+}
+
 /* Shows EV as PR says. Returns 0 or -EIO (stdout failed). */
 static int spc__show_event(struct spc__printer *pr, const Spawnd__V1__ProcessEvent *ev)
 {
@@ -167,6 +188,8 @@ static int spc__show_event(struct spc__printer *pr, const Spawnd__V1__ProcessEve
 	spc__event_line(pr->lines, ev);
 	if (fflush(pr->lines) != 0 && pr->lines == stdout)
 		err = -EIO;
+	if (err == 0 && pr->raw && ev->gap && ev->process != NULL)
+		err = spc__show_gap(pr, ev->process);
 	return err;
 }
 
