@@ -176,6 +176,11 @@ static void *reader_main(void *arg)
 			spd_log(SPD_LOG_ERROR, "the launcher is gone; ending every live process LOST",
 				SPD_LOG_INT("launcher_pid", l->pid),
 				SPD_LOG_STR("error", rc == 0 ? "EOF" : strerror(-rc)), SPD_LOG_END);
+			/* A broken frame (or ENOMEM) leaves the launcher alive, and
+			 * reap_orphans() would wait for it forever: end it. It is our
+			 * unreaped child, so its pid is still its own. */
+			if (rc < 0)
+				kill(l->pid, SIGKILL);
 			reap_orphans(l);
 			spd_registry_on_launcher_lost(l->registry);
 			if (l->on_lost != NULL)

@@ -72,20 +72,38 @@ static int move_fd(int from, int to)
 	return dup2(from, to) < 0 ? -1 : 0;
 }
 
+/* A limit only ever tightens: where the current hard limit is already lower
+ * than asked (a container's ulimit, valgrind's reserved fds), it stays, since
+ * raising it needs a privilege we should not use for this. */
 static int set_limit(int resource, rlim_t soft, rlim_t hard)
 {
-	struct rlimit rl = {soft, hard};
+	struct rlimit cur, rl = {soft, hard};
 
+	if (getrlimit(resource, &cur) < 0)
+		return -1;
+	if (cur.rlim_max != RLIM_INFINITY) {
+		if (rl.rlim_max > cur.rlim_max)
+			rl.rlim_max = cur.rlim_max;
+		if (rl.rlim_cur > rl.rlim_max)
+			rl.rlim_cur = rl.rlim_max;
+	}
+	if (setrlimit(resource, &rl) == 0)
+		return 0;
+	/* Some environments refuse any change of a hard limit (valgrind does for
+	 * RLIMIT_NOFILE); the soft limit alone can always be lowered. */
+	if (errno != EPERM)
+		return -1;
+	rl.rlim_max = cur.rlim_max;
 	return setrlimit(resource, &rl);
 }
 
-static int apply_limits(const spd_target_limits *l, bool memory_as)
+static int apply_limits(const spd_target_limits *l, bool memory_as, bool cpu)
 {
 	if (l->open_files_limit != 0 && set_limit(RLIMIT_NOFILE, (rlim_t)l->open_files_limit, (rlim_t)l->open_files_limit) < 0)
 		return -1;
 	/* Soft limit: SIGXCPU, which kills unless handled, and names the cause.
 	 * One second later the hard limit's SIGKILL ends a child that ignores it. */
-	if (l->cpu_time_limit_ms > 0) {
+	if (cpu && l->cpu_time_limit_ms > 0) {
 		rlim_t secs = (rlim_t)((l->cpu_time_limit_ms + 999) / 1000);
 		if (set_limit(RLIMIT_CPU, secs, secs + 1) < 0)
 			return -1;
@@ -154,7 +172,7 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 		_exit(127); /* the launcher died before the line above */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail(s, SPD_STAGE_NO_NEW_PRIVS, errno);
-	if (apply_limits(&tc->limits, !s->join_cgroup && !s->no_memory_rlimit) < 0)
+	if (apply_limits(&tc->limits, !s->join_cgroup && !s->no_memory_rlimit, !s->no_cpu_rlimit) < 0)
 		fail(s, SPD_STAGE_RLIMIT, errno);
 	if (tc->cwd != NULL && chdir(tc->cwd) < 0)
 		fail(s, SPD_STAGE_CHDIR, errno);

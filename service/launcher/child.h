@@ -57,6 +57,10 @@ typedef struct spd_child_spec {
 	/* A forkserver zygote whose children each join a memory cgroup: the
 	 * zygote itself gets no RLIMIT_AS (its children would inherit it). */
 	bool no_memory_rlimit;
+	/* A forkserver zygote: no RLIMIT_CPU for itself, which would count the
+	 * CPU of every fork it serves and kill it mid-life; each child sets its
+	 * own after fork (a fork starts with zero CPU time). */
+	bool no_cpu_rlimit;
 } spd_child_spec;
 
 /* The descriptors a spawn worker finds its inputs on. */

@@ -41,17 +41,27 @@ static void handle_record(child *c, uint8_t type, const uint8_t *p, size_t n)
 		break;
 	case SPD_CHAN_RAISE:
 		if (!(c->rep.flags & (SPD_EXIT_RAISED | SPD_EXIT_OOM))) {
-			/* type NUL message NUL backtrace NUL; strndup bounds each. */
+			/* type NUL message NUL backtrace NUL. A field may lack its NUL
+			 * (the child writes fd 3 as it likes): each is cut at the
+			 * record's end, never read past it. */
 			const char *f[3] = {"", "", ""};
+			size_t flen[3] = {0, 0, 0};
 			size_t off = 0;
 			for (int i = 0; i < 3 && off < n; i++) {
 				f[i] = (const char *)p + off;
-				off += strnlen(f[i], n - off) + 1;
+				flen[i] = strnlen(f[i], n - off);
+				off += flen[i] + 1;
 			}
 			c->rep.flags |= SPD_EXIT_RAISED;
-			c->rep.raise_type = strndup(f[0], SPD_RAISE_TYPE_MAX);
-			c->rep.raise_message = strndup(f[1], SPD_RAISE_MESSAGE_MAX);
-			c->rep.raise_backtrace = strndup(f[2], SPD_RAISE_BACKTRACE_MAX);
+			if (flen[0] > SPD_RAISE_TYPE_MAX)
+				flen[0] = SPD_RAISE_TYPE_MAX;
+			if (flen[1] > SPD_RAISE_MESSAGE_MAX)
+				flen[1] = SPD_RAISE_MESSAGE_MAX;
+			if (flen[2] > SPD_RAISE_BACKTRACE_MAX)
+				flen[2] = SPD_RAISE_BACKTRACE_MAX;
+			c->rep.raise_type = strndup(f[0], flen[0]);
+			c->rep.raise_message = strndup(f[1], flen[1]);
+			c->rep.raise_backtrace = strndup(f[2], flen[2]);
 		}
 		break;
 	case SPD_CHAN_OOM:

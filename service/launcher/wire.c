@@ -255,7 +255,7 @@ int spd_wire_recv_fds(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_le
 		      size_t *nfds)
 {
 	uint8_t *buf = NULL;
-	struct iovec iov;
+	struct iovec iov[2];
 	struct msghdr msg;
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * (SPD_WIRE_MAX_FDS + 1))];
@@ -275,10 +275,13 @@ int spd_wire_recv_fds(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_le
 		return -ENOMEM;
 	for (;;) {
 		memset(&msg, 0, sizeof msg);
-		iov.iov_base = buf;
-		iov.iov_len = SPD_WIRE_MAX_DGRAM;
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
+		/* The header lands in *hdr, the body in buf: nothing to move. */
+		iov[0].iov_base = hdr;
+		iov[0].iov_len = sizeof *hdr;
+		iov[1].iov_base = buf;
+		iov[1].iov_len = SPD_WIRE_MAX_DGRAM - sizeof *hdr;
+		msg.msg_iov = iov;
+		msg.msg_iovlen = 2;
 		msg.msg_control = ctl.buf;
 		msg.msg_controllen = sizeof ctl.buf;
 		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
@@ -310,7 +313,6 @@ int spd_wire_recv_fds(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_le
 		rc = -EBADMSG;
 		goto out;
 	}
-	memcpy(hdr, buf, sizeof *hdr);
 	if (hdr->flags & SPD_WIRE_F_MEMFD) {
 		if (ngot == 0) {
 			rc = -EBADMSG;
@@ -324,15 +326,15 @@ int spd_wire_recv_fds(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_le
 	} else {
 		*body_len = (size_t)n - sizeof *hdr;
 		if (*body_len > 0) {
-			memmove(buf, buf + sizeof *hdr, *body_len);
 			*body = buf;
 			buf = NULL;
 		}
 	}
 	if (fds != NULL && nfds != NULL) {
-		for (size_t i = first; i < ngot; i++)
-			fds[(*nfds)++] = got[i];
-		first = ngot;
+		/* got[] has room for a memfd too: without one, a sixth descriptor
+		 * would not fit the caller's SPD_WIRE_MAX_FDS (closed below). */
+		while (first < ngot && *nfds < SPD_WIRE_MAX_FDS)
+			fds[(*nfds)++] = got[first++];
 	}
 	rc = 1;
 out:

@@ -93,6 +93,7 @@ static int start(launcher *l, size_t i)
 		.fd_spec = fd_spec,
 		.fd_errpipe = errpipe[1],
 		.no_memory_rlimit = spd__uses_cgroup(l, t->cfg),
+		.no_cpu_rlimit = true,
 	};
 	pid = spd_child_fork(&cs);
 	if (pid < 0) {

@@ -832,8 +832,10 @@ size_t spd_registry_shutdown(spd_registry *r, int64_t grace_cap_ms, int64_t dead
 	r->shutting_down = true;
 	/* NOT_SERVING before any process is destroyed (SPEC §6). */
 	spd__health_changed(r);
+	/* Processes already being destroyed too: their Destroy's grace may be
+	 * longer than the cap (the launcher keeps the earlier SIGKILL time). */
 	for (entry *e = r->oldest; e != NULL; e = e->newer) {
-		if (spd_state_terminal(e->p.state) || e->destroy_requested)
+		if (spd_state_terminal(e->p.state))
 			continue;
 		request_destroy(r, e, e->p.grace_ms < grace_cap_ms ? e->p.grace_ms : grace_cap_ms);
 	}

@@ -191,14 +191,15 @@ static void send_done(spd_tag *tag, int ok)
 static void close_done(spd_tag *tag, int ok)
 {
 	spd_stream *s = (spd_stream *)((char *)tag - offsetof(spd_stream, close_tag));
-	bool notify;
 
 	(void)ok;
 	pthread_mutex_lock(&s->mu);
-	notify = s->cancelled || !s->status_sent;
 	s->dead = s->dead || s->cancelled;
 	pthread_mutex_unlock(&s->mu);
-	if (notify && s->on_cancel != NULL)
+	/* Always, even after a status we sent: a stream ended by an error of its
+	 * own (queue full, out of memory) may still hold a subscription whose
+	 * reference only on_cancel drops (a watch-all never ends otherwise). */
+	if (s->on_cancel != NULL)
 		s->on_cancel(s->user);
 	spd_stream_unref(s);
 }
@@ -275,8 +276,10 @@ int spd_stream_offer(spd_stream *s, grpc_byte_buffer *bb, size_t bytes)
 	pthread_mutex_lock(&s->mu);
 	if (s->dead || s->finishing) {
 		rc = -1;
-	} else if (s->droppable >= STREAM_DROPPABLE_MAX ||
+	} else if (s->count >= STREAM_QUEUE_MAX || s->droppable >= STREAM_DROPPABLE_MAX ||
 		   s->droppable_bytes + bytes > STREAM_DROPPABLE_BYTES) {
+		/* count: a queue full of state events has no slot left (writing one
+		 * would overwrite the head and overrun the ring). */
 		rc = 0;
 	} else {
 		size_t at = (s->head + s->count) % STREAM_QUEUE_MAX;

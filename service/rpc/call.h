@@ -25,8 +25,10 @@ void spd_call_finish(grpc_call *call, grpc_status_code status, const char *detai
 
 typedef struct spd_stream spd_stream;
 
-/* Called once on the CQ thread if the client cancels or the call dies before
- * the stream finished. No stream lock is held. */
+/* Called once on the CQ thread when the call is over (RECV_CLOSE_ON_SERVER
+ * completed): the client cancelled, the call died, or our status went out. It
+ * must drop whatever subscription still holds a reference, and be harmless
+ * when there is none. No stream lock is held. */
 typedef void (*spd_stream_cancel_fn)(void *ctx);
 
 /* Wraps CALL (ownership taken) and starts watching for cancellation. The

@@ -48,8 +48,16 @@ int spd_codec_duration_to_ms(const Google__Protobuf__Duration *d, int64_t *ms)
 {
 	const int64_t max_seconds = 315576000000LL; /* the Duration range: 10,000 years */
 
+	/* Longer is "never" in practice; the cap keeps the launcher's deadline
+	 * arithmetic (now_ns + ms * 1000000) far from int64 overflow. */
+	const int64_t cap_seconds = 100LL * 366 * 24 * 3600;
+
 	if (d->seconds < 0 || d->nanos < 0 || d->nanos > 999999999 || d->seconds > max_seconds)
 		return -EINVAL;
+	if (d->seconds >= cap_seconds) {
+		*ms = cap_seconds * 1000;
+		return 0;
+	}
 	*ms = d->seconds * 1000 + (d->nanos + 999999) / 1000000;
 	return 0;
 }

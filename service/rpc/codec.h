@@ -21,8 +21,9 @@ Spawnd__V1__Process *spd_codec_process(spd_arena *a, const spd_process *p, bool 
 
 Google__Protobuf__Duration *spd_codec_duration_ms(spd_arena *a, int64_t ms);
 
-/* Duration -> milliseconds, rounding nanoseconds up. Returns 0, or -EINVAL for a
- * negative or malformed duration (nanos out of range, signs differ, overflow). */
+/* Duration -> milliseconds, rounding nanoseconds up; a hundred years or more
+ * saturate at a hundred years. Returns 0, or -EINVAL for a negative or
+ * malformed duration (nanos out of range, signs differ, out of Duration's range). */
 int spd_codec_duration_to_ms(const Google__Protobuf__Duration *d, int64_t *ms);
 
 /* Packs M into a new byte buffer (the caller owns it), or NULL. */

@@ -125,6 +125,10 @@ static int run_zygote(void)
 		spd_target_spec_release(&spec);
 		return 4;
 	}
+	/* The launcher already dropped this zygote to the target's user and
+	 * group before exec, and its children inherit them: doing it again in
+	 * each child would fail (setgroups needs the privilege just dropped). */
+	spec.prepared.set_uid = spec.prepared.set_gid = false;
 	rc = spd_zygote_run(&spec);
 	spd_target_spec_release(&spec);
 	return rc;
