@@ -336,6 +336,49 @@ class ResumeTest(h.E2ETest):
         # after the terminal events of both; the cancel ended it).
         self.assertEqual(call.code(), grpc.StatusCode.CANCELLED)
 
+    def test_stalled_watch_all_is_cut_off_not_overrun(self):
+        # A watch-all client that stops reading: gRPC's flow control stalls
+        # the stream, spawnd queues. State events are never dropped, so past
+        # the stream's queue the watcher is ended with RESOURCE_EXHAUSTED;
+        # OUTPUT offered to a queue already full of state events is dropped,
+        # never written past the ring (under ASan that overrun was a leak
+        # and a double free; plain, a corrupt stream).
+        s = self.server(h.minimal_config({
+            "noop": "{function: builtin:noop}",
+            "echo": "{function: builtin:echo}",
+            "ticks": "{exec: [\"/bin/sh\", \"-c\", %s], env: {PATH: \"/usr/bin:/bin\"}}" % h.yaml_str(
+                "i=0; while [ $i -lt 1500 ]; do echo $i; i=$((i+1)); sleep 0.002; done"),
+        }))
+        channel = grpc.insecure_channel(s.address)
+        self.addCleanup(channel.close)
+        call = h.ProcessStub(channel).Watch(h.pb().WatchRequest(include_output=True),
+                                            timeout=300 * h.SLOW)
+        # 16 kB events: the client's flow-control window holds a few hundred.
+        big = {"k%02d" % j: "v" * 250 for j in range(64)}
+        noops = [s.start_process("noop", labels=big).id for _ in range(1300)]
+        ticks = s.start_process("ticks")
+        self.assertState(s.wait_terminal(ticks.id, deadline=120 * h.SLOW), "SUCCEEDED")
+        for pid in noops[-64:]:
+            s.wait_terminal(pid)
+        events = []
+        with self.assertRaises(grpc.RpcError) as cm:
+            for ev in call:
+                events.append(ev)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED,
+                         cm.exception.details())
+        self.assertIn("too slow", cm.exception.details())
+        # What was delivered is whole: every state event up to the cut, in order.
+        by_id = {}
+        for ev in events:
+            by_id.setdefault(ev.process_id, []).append(ev.sequence)
+        for pid, seqs in by_id.items():
+            if pid != ticks.id:
+                self.assertEqual(seqs, list(range(1, len(seqs) + 1)), pid)
+        delivered = [pid for pid in noops if len(by_id.get(pid, [])) == 3]
+        self.assertEqual(delivered, noops[:len(delivered)])
+        self.assertGreater(len(delivered), 1000)
+        self.assertServing(s)
+
     # -- idempotent StartProcess -----------------------------------------------
 
     def test_same_request_id_from_8_concurrent_clients_starts_one(self):

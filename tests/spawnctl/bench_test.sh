@@ -4,6 +4,7 @@
 set -euo pipefail
 root="$TEST_SRCDIR/$TEST_WORKSPACE"
 log="$TEST_TMPDIR/spawnd.log"
+: >"$log"  # exists before the server writes it: sed may read it first
 out="$TEST_TMPDIR/bench.out"
 "$root/service/front/spawnd" --config "$root/config/bench.yaml" 2>"$log" &
 pid=$!

@@ -340,6 +340,12 @@ class ProcessTest(unittest.TestCase):
         self.assertRegex(err, r"(?m)^%s 2 STATE_CHANGED RUNNING" % re.escape(pid))
         self.assertRegex(err, r"(?m)^%s \d+ STATE_CHANGED SUCCEEDED" % re.escape(pid))
         self.assertNotIn("OUTPUT", err, "chunks are not shown as event lines")
+        # From a SNAPSHOT of the ended process: its tails, raw.
+        rc, out, err = ctl("watch", "--output", pid)
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(out, spew_bytes(100))
+        self.assertIn(spew_bytes(50).decode(), err)
+        self.assertRegex(err, r"(?m)^%s \d+ SNAPSHOT SUCCEEDED" % re.escape(pid))
 
     def test_watch_after_resumes(self):
         rc, out, err = ctl("--json", "start", "--watch", "fail", "--", "KeyError", "k")

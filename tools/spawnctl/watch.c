@@ -15,8 +15,8 @@ static const char spc__watch_usage[] =
 	"Follows process ID until it ends: one line per event,\n"
 	"\"ID SEQUENCE TYPE STATE [details]\", on stdout (one JSON object per\n"
 	"event with --json). With --output, the process's output is written as it\n"
-	"arrives, raw: its stdout to stdout, its stderr to stderr; the event lines\n"
-	"then go to stderr.\n"
+	"arrives, raw: its stdout to stdout, its stderr to stderr (for a process\n"
+	"that has ended, its kept tails); the event lines then go to stderr.\n"
 	"\n"
 	"With --all, follows every process whose labels match all the --label\n"
 	"pairs (none: every process): first a SNAPSHOT line for each one alive,\n"
@@ -128,25 +128,30 @@ static int spc__write_raw(FILE *f, const uint8_t *data, size_t len)
 	return fflush(f) != 0 ? -EIO : 0;
 }
 
-/* A resume found that events it needed are no longer kept. For an ended
- * process, the SNAPSHOT's tails are the best account of its output: they are
- * written raw like chunks. */
-static int spc__show_gap(struct spc__printer *pr, const Spawnd__V1__Process *p)
+/* A SNAPSHOT in raw mode. For an ended process its tails are the account of
+ * its output, written raw like chunks (no chunk follows a terminal
+ * SNAPSHOT). GAP: a resume found that events it needed are no longer kept. */
+static int spc__show_snapshot(struct spc__printer *pr, const Spawnd__V1__Process *p, int gap)
 {
 	int ended = spc_watch_exit_status(p->state) >= 0;
+	int tails = p->stdout_tail.len > 0 || p->stderr_tail.len > 0;
 
-	if (ended && (p->stdout_tail.len > 0 || p->stderr_tail.len > 0)) {
+	if (gap && ended && tails)
 		fprintf(stderr, "spawnctl: %s: earlier events are no longer kept; the output "
 			"below is its kept tail%s\n", p->id,
 			p->output_truncated ? " (truncated)" : "");
-		(void)spc__write_raw(stderr, p->stderr_tail.data, p->stderr_tail.len);
-		if (p->stderr_tail.len > 0)
-			pr->err_mid_line = p->stderr_tail.data[p->stderr_tail.len - 1] != '\n';
-		return spc__write_raw(stdout, p->stdout_tail.data, p->stdout_tail.len);
-	}
-	fprintf(stderr, "spawnctl: %s: earlier events are no longer kept; output "
-		"before this point is missing\n", p->id);
-	return 0;
+	else if (gap)
+		fprintf(stderr, "spawnctl: %s: earlier events are no longer kept; output "
+			"before this point is missing\n", p->id);
+	else if (ended && p->output_truncated)
+		fprintf(stderr, "spawnctl: %s: the output below is its kept tail "
+			"(truncated)\n", p->id);
+	if (!ended || !tails)
+		return 0;
+	(void)spc__write_raw(stderr, p->stderr_tail.data, p->stderr_tail.len);
+	if (p->stderr_tail.len > 0)
+		pr->err_mid_line = p->stderr_tail.data[p->stderr_tail.len - 1] != '\n';
+	return spc__write_raw(stdout, p->stdout_tail.data, p->stdout_tail.len);
 }
 
 /* Shows EV as PR says. Returns 0 or -EIO (stdout failed). */
@@ -188,8 +193,9 @@ static int spc__show_event(struct spc__printer *pr, const Spawnd__V1__ProcessEve
 	spc__event_line(pr->lines, ev);
 	if (fflush(pr->lines) != 0 && pr->lines == stdout)
 		err = -EIO;
-	if (err == 0 && pr->raw && ev->gap && ev->process != NULL)
-		err = spc__show_gap(pr, ev->process);
+	if (err == 0 && pr->raw && ev->process != NULL &&
+	    ev->type == SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_SNAPSHOT)
+		err = spc__show_snapshot(pr, ev->process, ev->gap);
 	return err;
 }
 
