@@ -480,6 +480,8 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	e->p.state = SPD_STATE_PENDING;
 	e->p.seq = 1;
 	e->p.created_ns = spd_clock_real_ns();
+	e->live[0] = (spd_tail)SPD_TAIL_INIT(tc->limits.max_output_bytes);
+	e->live[1] = (spd_tail)SPD_TAIL_INIT(tc->limits.max_output_bytes);
 	e->p.grace_ms = clamp_grace_ms(sp->grace_ms, tc->limits.destroy_grace_ms);
 	e->p.timeout_ms = clamp_timeout_ms(sp->timeout_ms, tc->limits.timeout_ms);
 	e->start_fn = fn;
@@ -563,7 +565,7 @@ int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx
 	pthread_mutex_lock(&r->mu);
 	e = spd__find_id(r, id);
 	if (e != NULL)
-		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, spd_state_terminal(e->p.state));
+		spd__snapshot(e, fn, ctx, SPD_NOTE_SNAPSHOT);
 	pthread_mutex_unlock(&r->mu);
 	return e != NULL ? 0 : -ENOENT;
 }
@@ -785,6 +787,7 @@ void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_report *rep)
 		(size_t)rep->stderr_total > rep->stderr_head_len + rep->stderr_len;
 	rep->result = rep->stdout_tail = rep->stderr_tail = NULL;
 	rep->stdout_head = rep->stderr_head = NULL;
+	spd__live_release(e); /* the launcher's final tails replace them */
 	if (o.state == SPD_STATE_FAILED) {
 		e->p.threw = true;
 		fill_error(e, &o, rep);
@@ -798,6 +801,23 @@ void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_report *rep)
 	evict(r);
 out:
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* Makes the output seen live E's final tails (when no report will come). */
+static void keep_live_tails(entry *e)
+{
+	uint8_t **tails[2] = {&e->p.stdout_tail, &e->p.stderr_tail};
+	size_t *lens[2] = {&e->p.stdout_len, &e->p.stderr_len};
+
+	for (int i = 0; i < 2; i++) {
+		const spd_tail *t = &e->live[i];
+		*tails[i] = t->len > 0 ? malloc(t->len) : NULL;
+		*lens[i] = *tails[i] != NULL ? spd_tail_copy(t, *tails[i], t->len) : 0;
+	}
+	e->p.stdout_bytes = (int64_t)e->live[0].total;
+	e->p.stderr_bytes = (int64_t)e->live[1].total;
+	e->p.output_truncated = spd_tail_dropped(&e->live[0]) || spd_tail_dropped(&e->live[1]);
+	spd__live_release(e);
 }
 
 void spd_registry_on_launcher_lost(spd_registry *r)
@@ -816,6 +836,7 @@ void spd_registry_on_launcher_lost(spd_registry *r)
 		e->p.error.type = strdup("LauncherLost");
 		e->p.error.message = strdup("the launcher died while the process was live");
 		e->p.ran = e->p.state == SPD_STATE_RUNNING;
+		keep_live_tails(e); /* no report will come: what was seen is the record */
 		apply(r, e, SPD_EV_LOST);
 	}
 	pthread_mutex_unlock(&r->mu);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "service/common/tail.h"
 #include "service/registry/registry.h"
 
 #define BUCKETS 16384u
@@ -61,6 +62,9 @@ typedef struct entry {
 	ev_rec *ring;                      /* retained events, oldest at ring_start */
 	size_t ring_start, ring_len, ring_cap;
 	size_t ring_bytes;                 /* output bytes held in the ring */
+	uint64_t evicted_max;              /* highest sequence no longer retained, 0 none */
+	uint64_t evicted_state_max;        /* the same, among state events */
+	spd_tail live[2];                  /* stdout, stderr so far, while live (snapshots) */
 } entry;
 
 typedef struct target_state {
@@ -105,6 +109,11 @@ void spd__notify_output(spd_registry *r, entry *e, int stream, uint64_t offset,
 			const void *chunk, size_t len);
 /* Frees E's watchers and ring. */
 void spd__entry_release_watch(spd_registry *r, entry *e);
+/* Calls FN with a SNAPSHOT of E: a live process's snapshot carries the output
+ * seen so far as its tails. */
+void spd__snapshot(entry *e, spd_watch_fn fn, void *ctx, spd_note note);
+/* Frees E's live output tails (when its final tails arrive, or with E). */
+void spd__live_release(entry *e);
 /* True if E's labels hold every key=value of SELECTOR (2 * n strings). */
 bool spd__labels_match(const entry *e, char *const *selector, uint32_t n);
 int spd__add_watcher(spd_registry *r, entry *e, spd_watch_fn fn, spd_output_fn out_fn,

@@ -29,10 +29,20 @@ static ev_rec *ring_at(const entry *e, size_t i)
 	return &e->ring[(e->ring_start + i) % e->ring_cap];
 }
 
+/* Notes that the event numbered SEQ is not retained (evicted or never kept). */
+static void forget_event(entry *e, uint64_t seq, bool output)
+{
+	if (seq > e->evicted_max)
+		e->evicted_max = seq;
+	if (!output && seq > e->evicted_state_max)
+		e->evicted_state_max = seq;
+}
+
 static void ring_drop_oldest(spd_registry *r, entry *e)
 {
 	ev_rec *old = ring_at(e, 0);
 
+	forget_event(e, old->seq, old->output);
 	e->ring_bytes -= old->len;
 	r->ring_bytes -= old->len;
 	free(old->data);
@@ -51,12 +61,38 @@ static void ring_trim_global(spd_registry *r)
 				ring_drop_oldest(r, e);
 }
 
-/* Appends REC (taking its data). On allocation failure the oldest events go:
- * a later resume then sees a gap, which is the truth. */
+/* Drops the oldest OUTPUT event, keeping the state events around it (they are
+ * few and small, and a watcher without output must not see a gap for them). */
+static void ring_drop_oldest_output(spd_registry *r, entry *e)
+{
+	size_t i = 0;
+
+	while (i < e->ring_len && !ring_at(e, i)->output)
+		i++;
+	if (i == e->ring_len)
+		return;
+	if (i == 0) {
+		ring_drop_oldest(r, e);
+		return;
+	}
+	forget_event(e, ring_at(e, i)->seq, true);
+	e->ring_bytes -= ring_at(e, i)->len;
+	r->ring_bytes -= ring_at(e, i)->len;
+	free(ring_at(e, i)->data);
+	for (; i + 1 < e->ring_len; i++)
+		*ring_at(e, i) = *ring_at(e, i + 1);
+	e->ring_len--;
+}
+
+/* Appends REC (taking its data). Output beyond the byte budget goes first,
+ * oldest first; beyond the event budget, the oldest event of any kind. On
+ * allocation failure everything goes: a later resume then sees a gap, which
+ * is the truth. */
 static void ring_push(spd_registry *r, entry *e, ev_rec rec)
 {
-	while (e->ring_len > 0 &&
-	       (e->ring_len == RING_EVENTS || e->ring_bytes + rec.len > RING_OUTPUT_BYTES))
+	while (e->ring_bytes > 0 && e->ring_bytes + rec.len > RING_OUTPUT_BYTES)
+		ring_drop_oldest_output(r, e);
+	if (e->ring_len == RING_EVENTS)
 		ring_drop_oldest(r, e);
 	if (e->ring_len == e->ring_cap) {
 		size_t cap = e->ring_cap ? 2 * e->ring_cap : 4;
@@ -65,6 +101,7 @@ static void ring_push(spd_registry *r, entry *e, ev_rec rec)
 			free(rec.data);
 			while (e->ring_len > 0)
 				ring_drop_oldest(r, e);
+			forget_event(e, rec.seq, rec.output);
 			return;
 		}
 		for (size_t i = 0; i < e->ring_len; i++)
@@ -94,6 +131,43 @@ void spd__entry_release_watch(spd_registry *r, entry *e)
 	free(e->ring);
 	e->ring = NULL;
 	e->ring_cap = 0;
+	spd__live_release(e);
+}
+
+void spd__live_release(entry *e)
+{
+	spd_tail_release(&e->live[0]);
+	spd_tail_release(&e->live[1]);
+}
+
+void spd__snapshot(entry *e, spd_watch_fn fn, void *ctx, spd_note note)
+{
+	spd_process view;
+	uint8_t *bufs[2] = {NULL, NULL};
+
+	if (spd_state_terminal(e->p.state) || (e->live[0].len == 0 && e->live[1].len == 0)) {
+		fn(ctx, &e->p, note, spd_state_terminal(e->p.state));
+		return;
+	}
+	view = e->p;
+	for (int i = 0; i < 2; i++) {
+		bufs[i] = malloc(e->live[i].len ? e->live[i].len : 1);
+		if (bufs[i] == NULL)
+			continue;
+		if (i == 0) {
+			view.stdout_tail = bufs[i];
+			view.stdout_len = spd_tail_copy(&e->live[i], bufs[i], e->live[i].len);
+		} else {
+			view.stderr_tail = bufs[i];
+			view.stderr_len = spd_tail_copy(&e->live[i], bufs[i], e->live[i].len);
+		}
+	}
+	view.stdout_bytes = (int64_t)e->live[0].total;
+	view.stderr_bytes = (int64_t)e->live[1].total;
+	view.output_truncated = spd_tail_dropped(&e->live[0]) || spd_tail_dropped(&e->live[1]);
+	fn(ctx, &view, note, false);
+	free(bufs[0]);
+	free(bufs[1]);
 }
 
 /* ---- delivery ----------------------------------------------------------------- */
@@ -152,9 +226,10 @@ void spd__notify_output(spd_registry *r, entry *e, int stream, uint64_t offset,
 		rec.len = len;
 		ring_push(r, e, rec);
 	} else {
-		while (e->ring_len > 0)
-			ring_drop_oldest(r, e); /* a resume will see a gap: the truth */
+		forget_event(e, e->p.seq, true); /* a resume will see a gap: the truth */
 	}
+	if (stream == 1 || stream == 2)
+		spd_tail_write(&e->live[stream - 1], chunk, len);
 	for (watcher *w = e->watchers; w != NULL; w = w->next)
 		if (w->out_fn != NULL)
 			w->out_fn(w->ctx, &e->p, stream, offset, chunk, len);
@@ -220,10 +295,11 @@ static void replay_state(const entry *e, const ev_rec *rec, const spd_watch_spec
 	ws->fn(ws->ctx, &then, SPD_NOTE_REPLAY, terminal);
 }
 
-/* Replays E's retained events after N; false if some were evicted. */
+/* Replays E's retained events after N; false if some that this watcher would
+ * get were evicted (output ones count only for a watcher of output). */
 static bool replay(const entry *e, uint64_t n, const spd_watch_spec *ws)
 {
-	if (e->ring_len == 0 || ring_at(e, 0)->seq > n + 1)
+	if ((ws->out_fn != NULL ? e->evicted_max : e->evicted_state_max) > n)
 		return false;
 	for (size_t i = 0; i < e->ring_len; i++) {
 		const ev_rec *rec = ring_at(e, i);
@@ -249,9 +325,9 @@ static int watch_one(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_
 		return -ENOENT;
 	terminal = spd_state_terminal(e->p.state);
 	if (ws->after_sequence == 0)
-		ws->fn(ws->ctx, &e->p, SPD_NOTE_SNAPSHOT, terminal);
+		spd__snapshot(e, ws->fn, ws->ctx, SPD_NOTE_SNAPSHOT);
 	else if (ws->after_sequence < e->p.seq && !replay(e, ws->after_sequence, ws))
-		ws->fn(ws->ctx, &e->p, SPD_NOTE_SNAPSHOT_GAP, terminal);
+		spd__snapshot(e, ws->fn, ws->ctx, SPD_NOTE_SNAPSHOT_GAP);
 	if (terminal)
 		return 0; /* everything was delivered */
 	return spd__add_watcher(r, e, ws->fn, ws->out_fn, ws->ctx, watch_id);
@@ -284,7 +360,7 @@ static int watch_all(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_
 	w->ctx = ws->ctx;
 	for (entry *e = r->oldest; e != NULL; e = e->newer)
 		if (!spd_state_terminal(e->p.state) && spd__labels_match(e, w->selector, w->selector_count))
-			ws->fn(ws->ctx, &e->p, SPD_NOTE_SNAPSHOT, false);
+			spd__snapshot(e, ws->fn, ws->ctx, SPD_NOTE_SNAPSHOT);
 	w->next = r->global;
 	r->global = w;
 	*watch_id = w->id;

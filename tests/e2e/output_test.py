@@ -98,6 +98,31 @@ class OutputTest(h.E2ETest):
                                 "the watcher that did not read lost at least as much")
         self.assertLess(fast_time, 60)
 
+    def test_running_snapshot_has_output_so_far(self):
+        s = self.server(h.minimal_config({
+            "talk": """{exec: ['/bin/sh', '-c', 'echo hello; echo oops >&2; exec sleep 1000']}"""}))
+        p = s.start_process("talk")
+        got = h.wait_until(lambda: (lambda q: q if q.stdout_tail == b"hello\n" and q.stderr_tail == b"oops\n"
+                                    else None)(s.get(p.id)), h.RPC_TIMEOUT, "the output in GetProcess")
+        self.assertState(got, "RUNNING")
+        self.assertEqual(got.stdout_bytes, 6)
+        snap = next(s.watch(p.id))
+        self.assertEqual((snap.process.stdout_tail, snap.process.stderr_tail), (b"hello\n", b"oops\n"),
+                         "a running process's SNAPSHOT carries its output so far")
+        s.destroy(p.id, wait=True)
+
+    def test_resume_without_output_sees_no_gap_for_evicted_output(self):
+        s = self.server()
+        p = s.run("spew", "stdout=2000000")  # evicts its output events from the ring
+        events = s.watch_all_events(p.id, after_sequence=1)
+        ctx = "\n" + h.show_events(events)
+        self.assertTrue(events, ctx)
+        self.assertFalse(any(ev.gap for ev in events), "only output was evicted: no gap" + ctx)
+        self.assertEqual([h.event_type(e) for e in events], ["STATE_CHANGED"] * len(events), ctx)
+        self.assertEqual([h.state(e.process) for e in events], ["RUNNING", "SUCCEEDED"], ctx)
+        with_output = s.watch_all_events(p.id, after_sequence=1, include_output=True)
+        self.assertTrue(with_output[0].gap, "with output, the evicted chunks make a gap")
+
 
 if __name__ == "__main__":
     h.main()
