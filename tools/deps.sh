@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages spawnd needs to build and test, if any is missing.
 # Costs one dpkg-query when everything is present (see `make deps`).
+#   tools/deps.sh                  what make run / make test need
+#   tools/deps.sh --only PKG...    just these packages (tools/fuzz.sh: clang)
 set -euo pipefail
+
+only=0
+if [ "${1:-}" = "--only" ]; then
+	only=1
+	shift
+fi
 
 packages=(
 	bazel-bootstrap bazel-rules-java
@@ -10,6 +18,7 @@ packages=(
 	python3-grpcio python3-protobuf
 	gcc libc6-dev
 )
+[ $only -eq 0 ] || packages=("$@")
 
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null |
 	awk '$NF == "installed" { print $1 }' | sed 's/:.*//')
@@ -19,7 +28,7 @@ for p in "${packages[@]}"; do
 done
 # Node.js and npm come from another source on some machines, where
 # `apt-get install npm` conflicts with their nodejs: ask for them only if absent.
-command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+[ $only -eq 1 ] || command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "deps: installing ${missing[*]}" >&2
@@ -31,6 +40,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+[ $only -eq 0 ] || exit 0
 
 # The reflection test's npm clients, at the exact versions of the lockfile.
 # `npm ci` runs here, outside Bazel (whose sandbox has no network), and only

@@ -29,23 +29,7 @@ seconds=${2:-60}
 [[ $seconds =~ ^[0-9]+$ ]] || usage
 cd "$(dirname "$0")/.."
 
-packages=(clang libclang-rt-14-dev)
-installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null |
-	awk '$NF == "installed" { print $1 }' | sed 's/:.*//')
-missing=()
-for p in "${packages[@]}"; do
-	grep -qx "$p" <<<"$installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "fuzz: installing ${missing[*]}" >&2
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "fuzz: not root; run: sudo apt-get install ${missing[*]}" >&2
-		exit 1
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+tools/deps.sh --only clang libclang-rt-14-dev
 
 # The generated sources: protoc-c's output and the embedded default config.
 # `bazel info` names this build's output tree even when the bazel-bin link
