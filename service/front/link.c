@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "service/common/clock.h"
@@ -144,18 +145,24 @@ static int kill_children(void)
 static void reap_orphans(spd_link *l)
 {
 	int64_t deadline = spd_clock_mono_ns() + ORPHAN_REAP_NS;
-	int status;
+	struct timespec nap = {0, 10 * 1000000};
 
-	if (waitpid(l->pid, &status, 0) == l->pid) {
-		l->launcher_status = status;
-		l->launcher_reaped = true;
-	}
+	/* Polled, not blocking: a child stuck in the kernel (D state) must not
+	 * hold the front past its deadline. */
 	while (spd_clock_mono_ns() < deadline) {
+		int status;
 		pid_t pid;
+
 		kill_children();
-		pid = waitpid(-1, NULL, __WALL);
+		pid = waitpid(-1, &status, WNOHANG | __WALL);
 		if (pid < 0 && errno == ECHILD)
 			break;
+		if (pid == l->pid) {
+			l->launcher_status = status;
+			l->launcher_reaped = true;
+		}
+		if (pid == 0)
+			nanosleep(&nap, NULL);
 	}
 }
 

@@ -168,9 +168,12 @@ static int serve(spd_config *cfg)
 		left = spd_registry_shutdown(reg, cfg->shutdown_grace_ms,
 					     spd_clock_mono_ns() +
 						     (cfg->shutdown_grace_ms + SHUTDOWN_SLACK_MS) * 1000000);
-		if (left > 0)
+		if (left > 0) {
 			spd_log(SPD_LOG_WARN, "processes still live at the end of the grace period",
 				SPD_LOG_INT("count", left), SPD_LOG_END);
+			/* Their watchers and Destroy(wait) calls get an answer now. */
+			spd_registry_abort_watchers(reg);
+		}
 	}
 out:
 	if (server != NULL)

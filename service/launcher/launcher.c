@@ -827,6 +827,22 @@ static _Noreturn void run(launcher *l)
 	}
 }
 
+/* Threads of this process, from /proc/self/status; -1 if unknown. */
+static int thread_count(void)
+{
+	char line[128];
+	int n = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
 /* spawnd-worker: $SPAWND_WORKER, else next to our own executable. NULL when
  * there is none (spawn targets then fail to launch, saying so). */
 static char *find_worker(void)
@@ -909,6 +925,14 @@ static _Noreturn void launcher_main(const spd_config *cfg, int sock)
 	if (l.devnull < 0 || spd_targets_prepare(cfg, &l.targets) < 0) {
 		spd_log(SPD_LOG_ERROR, "launcher setup failed", SPD_LOG_STR("error", strerror(errno)),
 			SPD_LOG_END);
+		_exit(1);
+	}
+	/* The launcher forks without exec: that is safe only while it has one
+	 * thread. A target library whose constructor started a thread breaks it. */
+	if (thread_count() > 1) {
+		spd_log(SPD_LOG_ERROR, "a target library started a thread in the launcher; "
+				       "fork would be unsafe: use start_method spawn for it",
+			SPD_LOG_INT("threads", thread_count()), SPD_LOG_END);
 		_exit(1);
 	}
 	for (size_t i = 0; i < cfg->target_count; i++) {

@@ -148,7 +148,7 @@ static void down(launcher *l, size_t i, const char *why)
 	if (z->sock >= 0)
 		close(z->sock);
 	z->sock = -1;
-	z->pid = 0;
+	z->pid = 0; /* reaped later as a stray, if not yet */
 	if (z->backoff_ms == 0 || now - z->up_since >= STABLE_NS)
 		z->backoff_ms = BACKOFF_MIN_MS;
 	else if (z->backoff_ms < BACKOFF_MAX_MS)
@@ -306,10 +306,13 @@ void spd__zygote_readable(launcher *l, size_t i)
 	int rc = spd_wire_recv(z->sock, &hdr, &body, &len);
 
 	if (rc <= 0) {
-		/* EOF: it is exiting; its SIGCHLD brings it down. Stop polling it. */
-		if (z->sock >= 0)
-			close(z->sock);
-		z->sock = -1;
+		/* EOF or a broken frame: it is gone or useless. Take it down now,
+		 * not at its SIGCHLD: a start in between would otherwise start a
+		 * second zygote and lose track of this one's children. It is our
+		 * unreaped child, so the pid is still its own. */
+		if (z->pid > 0)
+			kill(z->pid, SIGKILL);
+		down(l, i, rc == 0 ? "the zygote closed its socket" : "the zygote sent a broken frame");
 		return;
 	}
 	c = spd__child_by_key(l, hdr.key);

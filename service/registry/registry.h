@@ -37,6 +37,8 @@ typedef enum spd_note {
 	SPD_NOTE_SNAPSHOT_GAP = 3,  /* a SNAPSHOT sent because events to replay were evicted */
 	SPD_NOTE_REPLAY = 4,        /* a retained state event, replayed as it was first sent
 				     * (from inside spd_registry_watch) */
+	SPD_NOTE_ABORT = 5,         /* spawnd stops with the process still live: the
+				     * subscription ends now (P is NULL for watch-all) */
 } spd_note;
 
 /* A watcher. TERMINAL is true when P is in a terminal state. Returns true to
@@ -174,6 +176,11 @@ void spd_registry_on_launcher_lost(spd_registry *r);
  * period capped by GRACE_CAP_MS. Then waits until none is live or the
  * CLOCK_MONOTONIC time DEADLINE_NS passes. Returns the number still live. */
 size_t spd_registry_shutdown(spd_registry *r, int64_t grace_cap_ms, int64_t deadline_ns);
+
+/* Ends every remaining subscription with an ABORT note (then frees it), so
+ * that no RPC waits for an event that will not come: for the end of shutdown,
+ * when processes outlived its deadline. */
+void spd_registry_abort_watchers(spd_registry *r);
 
 /* Processes not yet terminal. */
 size_t spd_registry_live_count(spd_registry *r);

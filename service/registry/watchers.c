@@ -381,16 +381,21 @@ int spd_registry_watch(spd_registry *r, const spd_watch_spec *ws, uint64_t *watc
 	return rc;
 }
 
+static void free_watcher(watcher *w)
+{
+	for (size_t i = 0; w->selector != NULL && w->selector[i] != NULL; i++)
+		free(w->selector[i]);
+	free(w->selector);
+	free(w);
+}
+
 static bool remove_from(watcher **list, uint64_t watch_id)
 {
 	for (watcher **pp = list; *pp != NULL; pp = &(*pp)->next) {
 		if ((*pp)->id == watch_id) {
 			watcher *w = *pp;
 			*pp = w->next;
-			for (size_t i = 0; w->selector != NULL && w->selector[i] != NULL; i++)
-				free(w->selector[i]);
-			free(w->selector);
-			free(w);
+			free_watcher(w);
 			return true;
 		}
 	}
@@ -414,4 +419,24 @@ bool spd_registry_unwatch(spd_registry *r, uint64_t watch_id)
 	}
 	pthread_mutex_unlock(&r->mu);
 	return removed;
+}
+
+void spd_registry_abort_watchers(spd_registry *r)
+{
+	pthread_mutex_lock(&r->mu);
+	for (entry *e = r->oldest; e != NULL; e = e->newer) {
+		while (e->watchers != NULL) {
+			watcher *w = e->watchers;
+			e->watchers = w->next;
+			w->fn(w->ctx, &e->p, SPD_NOTE_ABORT, spd_state_terminal(e->p.state));
+			free_watcher(w);
+		}
+	}
+	while (r->global != NULL) {
+		watcher *w = r->global;
+		r->global = w->next;
+		w->fn(w->ctx, NULL, SPD_NOTE_ABORT, false);
+		free_watcher(w);
+	}
+	pthread_mutex_unlock(&r->mu);
 }

@@ -35,6 +35,12 @@ static bool on_event(void *ctx, const spd_process *p, spd_note note, bool termin
 
 	bool snapshot = note == SPD_NOTE_SNAPSHOT || note == SPD_NOTE_SNAPSHOT_GAP;
 
+	if (note == SPD_NOTE_ABORT) {
+		/* spawnd stops and this process outlived it: no terminal event. */
+		spd_stream_finish(w->stream, GRPC_STATUS_UNAVAILABLE, "spawnd is shutting down");
+		spd_stream_unref(w->stream); /* the subscription ends here */
+		return false;
+	}
 	ev.sequence = p->seq;
 	ev.type = snapshot ? SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_SNAPSHOT
 			   : SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_STATE_CHANGED;

@@ -935,6 +935,32 @@ static void shutdown_deadline(void **state)
 	assert_int_equal(spd_registry_live_count(fx->r), 0);
 }
 
+/* Processes that outlive shutdown: every remaining subscription hears ABORT
+ * once and is gone (no RPC waits forever); a terminal event later reaches no
+ * one. */
+static void abort_watchers_at_the_end(void **state)
+{
+	fixture *fx = *state;
+	recorder starter = {0}, w = {0}, destroyer = {0};
+	const sent_start *s = start(fx, "fn", &starter);
+	uint64_t wid;
+
+	spd_registry_on_started(fx->r, s->key, 10, spd_clock_real_ns());
+	assert_int_equal(watch_one(fx->r, s->id, &w, &wid), 0);
+	assert_int_equal(spd_registry_destroy_process(fx->r, s->id, 60000, true, record, &destroyer), 0);
+	assert_int_equal(spd_registry_shutdown(fx->r, 60000, spd_clock_mono_ns()), 1);
+	spd_registry_abort_watchers(fx->r);
+	assert_int_equal(w.notes[w.n - 1].note, SPD_NOTE_ABORT);
+	assert_int_equal(destroyer.n, 1);
+	assert_int_equal(destroyer.notes[0].note, SPD_NOTE_ABORT);
+	assert_int_equal(destroyer.notes[0].state, SPD_STATE_RUNNING);
+	assert_false(spd_registry_unwatch(fx->r, wid));
+	w.n = destroyer.n = 0;
+	exit_status(fx, s->key, W_EXITCODE(0, SIGKILL), SPD_EXIT_SENT_KILL);
+	assert_int_equal(w.n, 0);
+	assert_int_equal(destroyer.n, 0);
+}
+
 /* ---- targets, strings from children --------------------------------------------------- */
 
 typedef struct target_seen {
@@ -1214,6 +1240,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(history_eviction, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(shutdown_waits_for_exits, setup, teardown),
 		cmocka_unit_test_setup_teardown(shutdown_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(abort_watchers_at_the_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_targets_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(child_strings_are_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(queue_is_fifo_and_bounded, setup_queue, teardown),
