@@ -120,8 +120,7 @@ static void send_output(launcher *l, child *c, int stream, uint64_t offset, cons
 	spd_wbuf_u32(&b, (uint32_t)stream);
 	spd_wbuf_i64(&b, (int64_t)offset);
 	spd_wbuf_bytes(&b, data, len);
-	spd_wire_send(l->sock, SPD_WIRE_OUTPUT, c->key, &b);
-	spd_wbuf_release(&b);
+	spd__send(l, SPD_WIRE_OUTPUT, c->key, &b);
 }
 
 /* Keeps the first max_output_bytes / 2 of stream I (0 stdout, 1 stderr): the
@@ -208,9 +207,7 @@ void spd__send_exited(launcher *l, child *c)
 	errbuf = kept_output(c, 1, &c->rep.stderr_tail, &c->rep.stderr_len, &c->rep.stderr_head,
 			     &c->rep.stderr_head_len);
 	spd_exit_report_encode(&c->rep, &b);
-	if (spd_wire_send(l->sock, SPD_WIRE_EXITED, c->key, &b) < 0)
-		spd_log(SPD_LOG_ERROR, "cannot report an exit to the front",
-			SPD_LOG_STR("process_id", c->req.process_id), SPD_LOG_END);
+	spd__send(l, SPD_WIRE_EXITED, c->key, &b);
 	/* The report borrowed these; free_child() releases the rest. */
 	c->rep.result = NULL;
 	c->rep.stdout_tail = c->rep.stderr_tail = NULL;

@@ -14,6 +14,7 @@
 #include "service/launcher/cgroup.h"
 #include "service/launcher/messages.h"
 #include "service/launcher/targets.h"
+#include "service/launcher/wire.h"
 
 typedef struct child {
 	struct child *next;
@@ -49,6 +50,14 @@ typedef struct spd__zygote {
 	int64_t backoff_ms;
 } spd__zygote;
 
+/* A frame to the front that could not be sent yet (the socket was full). */
+typedef struct spd__frame {
+	struct spd__frame *next;
+	uint32_t type;
+	uint64_t key;
+	spd_wbuf body;
+} spd__frame;
+
 typedef struct launcher {
 	const spd_config *cfg;
 	spd_prepared_target *targets;
@@ -61,7 +70,15 @@ typedef struct launcher {
 	char *worker;            /* spawnd-worker, for spawn and forkserver */
 	spd__zygote *zygotes;    /* cfg->target_count entries */
 	spd_cgroups *cgroups;    /* what enforces memory_limit (cgroup.h) */
+	/* Frames to the front wait here rather than block the loop: a launcher
+	 * blocked on a full socket would stop reading the front, and the front may
+	 * itself be blocked sending to it. Past SPD__OUTQ_HIGH bytes, children's
+	 * pipes are not read, so children wait instead (pipes fill, writes block). */
+	spd__frame *outq, *outq_tail;
+	size_t outq_bytes;
 } launcher;
+
+#define SPD__OUTQ_HIGH (8u * 1024u * 1024u)
 
 /* --- launcher.c, for the other files --- */
 
@@ -80,6 +97,9 @@ void spd__kill_strays(launcher *l);
 int spd__make_pipe(int fds[2]);
 /* Whether TC's processes get a memory cgroup each (else RLIMIT_AS). */
 bool spd__uses_cgroup(const launcher *l, const spd_target_config *tc);
+/* Sends a frame to the front, or queues it (taking BODY's data) when the
+ * socket is full or frames already wait; never blocks. BODY is left empty. */
+void spd__send(launcher *l, uint32_t type, uint64_t key, spd_wbuf *body);
 /* Tells the front that TARGET became usable (WHY NULL) or not. */
 void spd__send_health(launcher *l, const char *target, const char *why);
 

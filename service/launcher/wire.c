@@ -126,10 +126,10 @@ char *spd_wreader_strdup(spd_wreader *r)
 	return strndup(p, n);
 }
 
-static int send_all(int fd, const struct msghdr *msg)
+static int send_all(int fd, const struct msghdr *msg, int flags)
 {
 	for (;;) {
-		ssize_t n = sendmsg(fd, msg, MSG_NOSIGNAL);
+		ssize_t n = sendmsg(fd, msg, MSG_NOSIGNAL | flags);
 		if (n >= 0)
 			return 0;
 		if (errno != EINTR)
@@ -162,8 +162,8 @@ int spd_memfd_from(const void *data, size_t len)
 	return fd;
 }
 
-int spd_wire_send_fds(int fd, uint32_t type, uint64_t key, const spd_wbuf *body,
-		      const int *fds, size_t nfds)
+static int send_frame(int fd, uint32_t type, uint64_t key, const spd_wbuf *body,
+		      const int *fds, size_t nfds, int flags)
 {
 	spd_wire_hdr hdr = {.type = type, .flags = 0, .key = key};
 	size_t blen = body != NULL ? body->len : 0;
@@ -211,15 +211,28 @@ int spd_wire_send_fds(int fd, uint32_t type, uint64_t key, const spd_wbuf *body,
 		c->cmsg_len = CMSG_LEN(sizeof(int) * n);
 		memcpy(CMSG_DATA(c), all, sizeof(int) * n);
 	}
-	rc = send_all(fd, &msg);
+	rc = send_all(fd, &msg, flags);
 	if (memfd >= 0)
 		close(memfd);
 	return rc;
 }
 
+int spd_wire_send_fds(int fd, uint32_t type, uint64_t key, const spd_wbuf *body,
+		      const int *fds, size_t nfds)
+{
+	return send_frame(fd, type, key, body, fds, nfds, 0);
+}
+
 int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body)
 {
-	return spd_wire_send_fds(fd, type, key, body, NULL, 0);
+	return send_frame(fd, type, key, body, NULL, 0, 0);
+}
+
+int spd_wire_send_nonblock(int fd, uint32_t type, uint64_t key, const spd_wbuf *body)
+{
+	int rc = send_frame(fd, type, key, body, NULL, 0, MSG_DONTWAIT);
+
+	return rc == -EWOULDBLOCK ? -EAGAIN : rc;
 }
 
 /* Reads the whole body out of a received memfd. */

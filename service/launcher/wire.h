@@ -91,6 +91,10 @@ int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body);
 /* Descriptors one frame may carry (besides a body's memfd). */
 #define SPD_WIRE_MAX_FDS 5
 
+/* Like spd_wire_send, but never blocks: -EAGAIN when the socket buffer is full
+ * (nothing was sent). */
+int spd_wire_send_nonblock(int fd, uint32_t type, uint64_t key, const spd_wbuf *body);
+
 /* Like spd_wire_send, also passing FDS (nfds <= SPD_WIRE_MAX_FDS; the caller
  * keeps its copies). */
 int spd_wire_send_fds(int fd, uint32_t type, uint64_t key, const spd_wbuf *body,

@@ -70,6 +70,28 @@ class LeakTest(h.E2ETest):
         self.assertEqual((len(full.stderr_head), len(full.stderr_tail)), (0, MIB), "1 MiB fits")
         self.assertTrue(full.output_truncated)
 
+    def test_output_flood_and_big_starts_do_not_wedge(self):
+        # The front may block sending a START (with a large input) while the
+        # launcher has much output to send back: neither side may wait on the
+        # other (the launcher queues its frames and keeps reading).
+        import concurrent.futures
+        s = self.server(h.minimal_config({"spew": "{function: builtin:spew}",
+                                          "echo": "{function: builtin:echo}"},
+                                         extra="max_running: 16"))
+        n_spew, size = (2, 8 * MIB) if SANITIZED else (4, 32 * MIB)
+        spews = [s.start_process("spew", "stdout=%d" % size) for _ in range(n_spew)]
+        payload = bytes(range(256)) * 240  # 60 KiB: close to one datagram
+        n = 60 if SANITIZED else 200
+
+        def one(i):
+            data = payload + str(i).encode()
+            return s.run("echo", input=data, deadline=120).result == data
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            ok = list(pool.map(one, range(n)))
+        self.assertTrue(all(ok), "%d of %d echoes returned their input" % (sum(ok), n))
+        for p in spews:
+            self.assertState(s.wait_terminal(p.id, deadline=120), "SUCCEEDED")
+
     def test_result_too_large(self):
         s = self.server(h.minimal_config({"spew": "{function: builtin:spew, max_result_bytes: 1MiB}"}))
         end = s.run("spew", "result=%d" % (2 * MIB), deadline=60)
