@@ -304,62 +304,11 @@ static void send_hello(launcher *l)
 
 void spd__send(launcher *l, uint32_t type, uint64_t key, spd_wbuf *body)
 {
-	spd__frame *f;
-	int rc = -EAGAIN;
+	int rc = spd_wire_outq_send(&l->outq, l->sock, type, key, body);
 
-	if (l->outq == NULL)
-		rc = spd_wire_send_nonblock(l->sock, type, key, body);
-	if (rc != -EAGAIN) {
-		if (rc < 0)
-			spd_log(SPD_LOG_ERROR, "cannot send a frame to the front",
-				SPD_LOG_STR("error", strerror(-rc)), SPD_LOG_INT("type", type), SPD_LOG_END);
-		spd_wbuf_release(body);
-		return;
-	}
-	f = calloc(1, sizeof *f);
-	if (f == NULL) {
-		/* Out of memory: wait for room instead, in order. The front must
-		 * get every frame. */
-		while (l->outq != NULL) {
-			spd__frame *q = l->outq;
-			spd_wire_send(l->sock, q->type, q->key, &q->body);
-			l->outq = q->next;
-			l->outq_bytes -= q->body.len + sizeof *q;
-			spd_wbuf_release(&q->body);
-			free(q);
-		}
-		l->outq_tail = NULL;
-		spd_wire_send(l->sock, type, key, body);
-		spd_wbuf_release(body);
-		return;
-	}
-	f->type = type;
-	f->key = key;
-	f->body = *body;
-	*body = (spd_wbuf)SPD_WBUF_INIT;
-	if (l->outq_tail != NULL)
-		l->outq_tail->next = f;
-	else
-		l->outq = f;
-	l->outq_tail = f;
-	l->outq_bytes += f->body.len + sizeof *f;
-}
-
-/* Sends queued frames while the socket takes them. */
-static void flush_outq(launcher *l)
-{
-	while (l->outq != NULL) {
-		spd__frame *f = l->outq;
-		int rc = spd_wire_send_nonblock(l->sock, f->type, f->key, &f->body);
-		if (rc == -EAGAIN)
-			return;
-		l->outq = f->next;
-		if (l->outq == NULL)
-			l->outq_tail = NULL;
-		l->outq_bytes -= f->body.len + sizeof *f;
-		spd_wbuf_release(&f->body);
-		free(f);
-	}
+	if (rc < 0)
+		spd_log(SPD_LOG_ERROR, "cannot send a frame to the front",
+			SPD_LOG_STR("error", strerror(-rc)), SPD_LOG_INT("type", type), SPD_LOG_END);
 }
 
 void spd__send_health(launcher *l, const char *target, const char *why)
@@ -841,11 +790,11 @@ static _Noreturn void run(launcher *l)
 			if (pfd == NULL || owner == NULL || which == NULL)
 				die_with_front(l);
 		}
-		bool read_children = l->outq_bytes < SPD__OUTQ_HIGH;
+		bool read_children = l->outq.bytes < SPD__OUTQ_HIGH;
 
 		pfd[0] = (struct pollfd){.fd = l->sigfd, .events = POLLIN};
 		pfd[1] = (struct pollfd){.fd = l->sock,
-					 .events = (short)(POLLIN | (l->outq != NULL ? POLLOUT : 0))};
+					 .events = (short)(POLLIN | (l->outq.head != NULL ? POLLOUT : 0))};
 		/* Zygote sockets: owner NULL, which = &zygote.sock. */
 		for (size_t i = 0; i < l->cfg->target_count; i++) {
 			if (l->zygotes[i].sock < 0)
@@ -882,12 +831,12 @@ static _Noreturn void run(launcher *l)
 		if (pfd[0].revents != 0)
 			on_signals(l);
 		if (pfd[1].revents & POLLOUT)
-			flush_outq(l);
+			spd_wire_outq_flush(&l->outq, l->sock);
 		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))
 			on_socket(l);
 		report_finished(l);
-		if (l->outq != NULL)
-			flush_outq(l);
+		if (l->outq.head != NULL)
+			spd_wire_outq_flush(&l->outq, l->sock);
 	}
 }
 

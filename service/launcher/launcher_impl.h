@@ -50,14 +50,6 @@ typedef struct spd__zygote {
 	int64_t backoff_ms;
 } spd__zygote;
 
-/* A frame to the front that could not be sent yet (the socket was full). */
-typedef struct spd__frame {
-	struct spd__frame *next;
-	uint32_t type;
-	uint64_t key;
-	spd_wbuf body;
-} spd__frame;
-
 typedef struct launcher {
 	const spd_config *cfg;
 	spd_prepared_target *targets;
@@ -74,8 +66,7 @@ typedef struct launcher {
 	 * blocked on a full socket would stop reading the front, and the front may
 	 * itself be blocked sending to it. Past SPD__OUTQ_HIGH bytes, children's
 	 * pipes are not read, so children wait instead (pipes fill, writes block). */
-	spd__frame *outq, *outq_tail;
-	size_t outq_bytes;
+	spd_wire_outq outq;
 } launcher;
 
 #define SPD__OUTQ_HIGH (8u * 1024u * 1024u)

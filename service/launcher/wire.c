@@ -370,3 +370,77 @@ int spd_wire_recv(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_len)
 {
 	return spd_wire_recv_fds(fd, hdr, body, body_len, NULL, NULL);
 }
+
+/* ---- out-queue ------------------------------------------------------------------ */
+
+struct spd_wire_frame {
+	spd_wire_frame *next;
+	uint32_t type;
+	uint64_t key;
+	spd_wbuf body;
+};
+
+static void outq_pop(spd_wire_outq *q)
+{
+	spd_wire_frame *f = q->head;
+
+	q->head = f->next;
+	if (q->head == NULL)
+		q->tail = NULL;
+	q->bytes -= f->body.len + sizeof *f;
+	spd_wbuf_release(&f->body);
+	free(f);
+}
+
+int spd_wire_outq_send(spd_wire_outq *q, int fd, uint32_t type, uint64_t key, spd_wbuf *body)
+{
+	spd_wire_frame *f;
+	int rc = -EAGAIN;
+
+	if (q->head == NULL)
+		rc = spd_wire_send_nonblock(fd, type, key, body);
+	if (rc != -EAGAIN) {
+		spd_wbuf_release(body);
+		return rc;
+	}
+	f = calloc(1, sizeof *f);
+	if (f == NULL) {
+		while (q->head != NULL) {
+			spd_wire_send(fd, q->head->type, q->head->key, &q->head->body);
+			outq_pop(q);
+		}
+		rc = spd_wire_send(fd, type, key, body);
+		spd_wbuf_release(body);
+		return rc;
+	}
+	f->type = type;
+	f->key = key;
+	f->body = *body;
+	*body = (spd_wbuf)SPD_WBUF_INIT;
+	if (q->tail != NULL)
+		q->tail->next = f;
+	else
+		q->head = f;
+	q->tail = f;
+	q->bytes += f->body.len + sizeof *f;
+	return 0;
+}
+
+int spd_wire_outq_flush(spd_wire_outq *q, int fd)
+{
+	while (q->head != NULL) {
+		int rc = spd_wire_send_nonblock(fd, q->head->type, q->head->key, &q->head->body);
+		if (rc == -EAGAIN)
+			return 0;
+		outq_pop(q);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+void spd_wire_outq_release(spd_wire_outq *q)
+{
+	while (q->head != NULL)
+		outq_pop(q);
+}

@@ -95,6 +95,30 @@ int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body);
  * (nothing was sent). */
 int spd_wire_send_nonblock(int fd, uint32_t type, uint64_t key, const spd_wbuf *body);
 
+/* An ordered queue of frames waiting for room on a socket, so that a sender
+ * with its own loop never blocks on a peer that may be blocked on it. */
+typedef struct spd_wire_frame spd_wire_frame;
+typedef struct spd_wire_outq {
+	spd_wire_frame *head, *tail;
+	size_t bytes;  /* queued, headers included */
+} spd_wire_outq;
+
+#define SPD_WIRE_OUTQ_INIT {NULL, NULL, 0}
+
+/* Sends a frame on FD at once if nothing waits and the socket takes it, else
+ * queues it behind the others (taking BODY's data; BODY is left empty either
+ * way). Never blocks, but when out of memory: it then sends everything
+ * queued, and this frame, blocking, to keep order and lose nothing.
+ * Returns 0 or the -errno of a failed send (the frame is dropped). */
+int spd_wire_outq_send(spd_wire_outq *q, int fd, uint32_t type, uint64_t key, spd_wbuf *body);
+
+/* Sends queued frames while FD takes them. Returns 0 or -errno (the failed
+ * frame is dropped). */
+int spd_wire_outq_flush(spd_wire_outq *q, int fd);
+
+/* Frees every queued frame. */
+void spd_wire_outq_release(spd_wire_outq *q);
+
 /* Like spd_wire_send, also passing FDS (nfds <= SPD_WIRE_MAX_FDS; the caller
  * keeps its copies). */
 int spd_wire_send_fds(int fd, uint32_t type, uint64_t key, const spd_wbuf *body,

@@ -40,6 +40,9 @@ typedef struct zchild {
 typedef struct zygote {
 	const spd_target_spec *spec;
 	int sigfd;
+	/* Replies wait here when the socket is full: the zygote keeps reading
+	 * SPAWN frames, so a launcher blocked sending one always gets through. */
+	spd_wire_outq outq;
 	zchild *kids;
 	size_t nkids, cap;
 } zygote;
@@ -61,13 +64,12 @@ static zchild *find(zygote *z, uint64_t key)
 	return NULL;
 }
 
-static void send_started(uint64_t key, int32_t pid_or_err)
+static void send_started(zygote *z, uint64_t key, int32_t pid_or_err)
 {
 	spd_wbuf b = SPD_WBUF_INIT;
 
 	spd_wbuf_u32(&b, (uint32_t)pid_or_err);
-	spd_wire_send(SOCK, SPD_ZYGOTE_STARTED, key, &b);
-	spd_wbuf_release(&b);
+	spd_wire_outq_send(&z->outq, SOCK, SPD_ZYGOTE_STARTED, key, &b);
 }
 
 static void on_spawn(zygote *z, uint64_t key, const uint8_t *body, size_t len, int *fds,
@@ -78,7 +80,7 @@ static void on_spawn(zygote *z, uint64_t key, const uint8_t *body, size_t len, i
 	pid_t pid;
 
 	if ((nfds != 4 && nfds != 5) || spd_start_req_decode(&req, body, len) < 0) {
-		send_started(key, -EBADMSG);
+		send_started(z, key, -EBADMSG);
 		return;
 	}
 	if (z->nkids == z->cap) {
@@ -86,7 +88,7 @@ static void on_spawn(zygote *z, uint64_t key, const uint8_t *body, size_t len, i
 		zchild *k = realloc(z->kids, cap * sizeof *k);
 		if (k == NULL) {
 			spd_start_req_release(&req);
-			send_started(key, -ENOMEM);
+			send_started(z, key, -ENOMEM);
 			return;
 		}
 		z->kids = k;
@@ -109,7 +111,7 @@ static void on_spawn(zygote *z, uint64_t key, const uint8_t *body, size_t len, i
 	spd_start_req_release(&req);
 	if (pid > 0)
 		z->kids[z->nkids++] = (zchild){.key = key, .pid = pid};
-	send_started(key, pid);
+	send_started(z, key, pid);
 }
 
 static void on_signal(zygote *z, uint64_t key, const uint8_t *body, size_t len)
@@ -151,8 +153,7 @@ static void reap(zygote *z)
 		spd_wbuf_i64(&b, (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec);
 		spd_wbuf_i64(&b, (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec);
 		spd_wbuf_i64(&b, (int64_t)ru.ru_maxrss * 1024);
-		spd_wire_send(SOCK, SPD_ZYGOTE_EXITED, z->kids[i].key, &b);
-		spd_wbuf_release(&b);
+		spd_wire_outq_send(&z->outq, SOCK, SPD_ZYGOTE_EXITED, z->kids[i].key, &b);
 		z->kids[i] = z->kids[--z->nkids];
 	}
 }
@@ -174,7 +175,10 @@ int spd_zygote_run(const spd_target_spec *spec)
 		return 1;
 	spd_call_warm_up();
 	for (;;) {
-		struct pollfd p[2] = {{.fd = SOCK, .events = POLLIN}, {.fd = z.sigfd, .events = POLLIN}};
+		struct pollfd p[2] = {
+			{.fd = SOCK, .events = (short)(POLLIN | (z.outq.head != NULL ? POLLOUT : 0))},
+			{.fd = z.sigfd, .events = POLLIN},
+		};
 
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			die(&z);
@@ -184,7 +188,9 @@ int spd_zygote_run(const spd_target_spec *spec)
 				;
 			reap(&z);
 		}
-		if (p[0].revents) {
+		if (p[0].revents & POLLOUT)
+			spd_wire_outq_flush(&z.outq, SOCK);
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			spd_wire_hdr hdr;
 			uint8_t *body = NULL;
 			size_t len = 0, nfds = 0;
