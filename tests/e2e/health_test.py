@@ -126,17 +126,6 @@ class HealthTest(h.E2ETest):
         self.assertEqual(target.end(timeout=h.STOP_TIMEOUT), grpc.StatusCode.UNAVAILABLE)
         self.assertEqual(s.wait_exit(h.STOP_TIMEOUT), 0)
 
-    def zygote_of(self, s, target):
-        launcher = s.launcher_pid()
-
-        def find():
-            for pid in h.descendants(launcher):
-                info = h.proc_info(pid)
-                if info is not None and info.ppid == launcher and info.comm == ("z:" + target)[:15]:
-                    return pid
-            return None
-
-        return h.wait_until(find, h.RPC_TIMEOUT, "the zygote of %s" % target)
 
     def test_target_not_serving_while_its_zygote_is_down(self):
         s = self.server(h.minimal_config({
@@ -148,11 +137,11 @@ class HealthTest(h.E2ETest):
         if first != "SERVING":
             self.assertEqual(first, "NOT_SERVING")
             self.assertEqual(r.next_status(what="SERVING once the zygote is up"), "SERVING")
-        z = self.zygote_of(s, "sleep")
+        z = s.zygote_pid("sleep")
         os.kill(z, signal.SIGKILL)
         self.assertEqual(r.next_status(what="NOT_SERVING after the zygote died"), "NOT_SERVING")
         self.assertEqual(r.next_status(what="SERVING once the zygote is back"), "SERVING")
-        self.assertNotEqual(self.zygote_of(s, "sleep"), z)
+        self.assertNotEqual(s.zygote_pid("sleep"), z)
         self.assertEqual(self.health(s).check("spawnd.target.sleep"), "SERVING")
         self.assertEqual(self.health(s).check(""), "SERVING", "a zygote is not the server")
         r.call.cancel()

@@ -524,6 +524,19 @@ class Server:
         self._launcher_pid = wait_until(find, 5.0 * SLOW, "spawnd's launcher (comm spawnd-launcher, ppid %d)" % self.pid)
         return self._launcher_pid
 
+    def zygote_pid(self, target):
+        """The pid of TARGET's forkserver zygote (a child of the launcher named
+        z:TARGET), waiting for it within the RPC deadline."""
+        launcher = self.launcher_pid()
+
+        def find():
+            for pid in descendants(launcher):
+                info = proc_info(pid)
+                if info is not None and info.ppid == launcher and info.comm == ("z:" + target)[:15]:
+                    return pid
+            return None
+        return wait_until(find, RPC_TIMEOUT, "the zygote of %s" % target)
+
     def spawned(self, include_server=False):
         """Live processes spawnd started (directly or not) since it started, other
         than spawnd, its launcher and its forkserver zygotes (children of the

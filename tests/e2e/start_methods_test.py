@@ -149,17 +149,6 @@ class StartMethodsTest(h.E2ETest):
         self.each(check)
 
 
-    def zygote_of(self, s, target):
-        """The pid of TARGET's zygote (a child of the launcher named z:TARGET)."""
-        launcher = s.launcher_pid()
-
-        def find():
-            for pid in h.descendants(launcher):
-                info = h.proc_info(pid)
-                if info is not None and info.ppid == launcher and info.comm == ("z:" + target)[:15]:
-                    return pid
-            return None
-        return h.wait_until(find, h.RPC_TIMEOUT, "the zygote of %s" % target)
 
     def target_health(self, s, name):
         for t in s.stub.ListTargets(h.pb().ListTargetsRequest(), timeout=h.RPC_TIMEOUT).targets:
@@ -169,7 +158,7 @@ class StartMethodsTest(h.E2ETest):
 
     def test_zygote_at_boot_and_its_children(self):
         s = self.server(config("forkserver", zygote_start="boot"))
-        z = self.zygote_of(s, "sleep")  # started before any request
+        z = s.zygote_pid("sleep")  # started before any request
         p = s.start_process("sleep")
         child = h.wait_until(lambda: h.proc_info(p.pid), h.RPC_TIMEOUT, "the child in /proc")
         self.assertEqual(child.ppid, z, "a forkserver child is forked by its target's zygote")
@@ -179,7 +168,7 @@ class StartMethodsTest(h.E2ETest):
     def test_zygote_death_loses_children_and_restarts(self):
         s = self.server(config("forkserver"))
         p = s.start_process("sleep")
-        z = self.zygote_of(s, "sleep")
+        z = s.zygote_pid("sleep")
         call = s.watch(p.id, timeout=h.RPC_TIMEOUT * 2)
         self.assertEqual(h.event_type(next(call)), "SNAPSHOT")
         os.kill(z, 9)
@@ -189,7 +178,7 @@ class StartMethodsTest(h.E2ETest):
         self.assertFlags(end, destroyed=False, canceled=False)
         # Restarted after a backoff; meanwhile the target may report NOT_SERVING.
         h.wait_until(lambda: self.target_health(s, "sleep") == "SERVING" and
-                     self.zygote_of(s, "sleep") != z, h.RPC_TIMEOUT, "the zygote to be back")
+                     s.zygote_pid("sleep") != z, h.RPC_TIMEOUT, "the zygote to be back")
         q = s.run("echo", "again")
         self.assertEqual(q.result, b"again")
         p2 = s.start_process("sleep", "100")

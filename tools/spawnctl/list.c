@@ -64,6 +64,22 @@ out:
 }
 
 /* "running" or "STATE_RUNNING" (any case) -> the State value. */
+/* Calls METHOD and prints the response: as JSON with --json, else with PRINT.
+ * Returns the exit status. */
+static int spc__list_show(const struct spc_ctx *ctx, const char *method,
+			  const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
+			  int (*print)(const ProtobufCMessage *resp))
+{
+	ProtobufCMessage *resp = NULL;
+	int status = spc__list_call(ctx, method, req, desc, &resp);
+
+	if (status == SPC_CLI_CONTINUE)
+		status = ctx->json ? spc_print_message(ctx, resp) : print(resp);
+	if (resp != NULL)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return status;
+}
+
 static int spc__parse_state(const char *s, Spawnd__V1__State *out)
 {
 	char name[64];
@@ -85,8 +101,9 @@ static int spc__parse_state(const char *s, Spawnd__V1__State *out)
 	return 0;
 }
 
-static int spc__ls_print(const Spawnd__V1__ListProcessesResponse *r)
+static int spc__ls_print(const ProtobufCMessage *m)
 {
+	const Spawnd__V1__ListProcessesResponse *r = (const Spawnd__V1__ListProcessesResponse *)m;
 	static const char *const header[] = { "ID", "TARGET", "STATE", "PID",
 					      "CREATED" };
 	spc_output_table *t = NULL;
@@ -154,7 +171,6 @@ static int spc__ls_run(const struct spc_ctx *ctx, int argc, char **argv)
 		SPAWND__V1__LIST_PROCESSES_REQUEST__INIT;
 	Spawnd__V1__State *state_values = NULL;
 	ProtobufCMessage **entries = NULL;
-	ProtobufCMessage *resp = NULL;
 	uint64_t n;
 	size_t i;
 	int status;
@@ -207,18 +223,9 @@ static int spc__ls_run(const struct spc_ctx *ctx, int argc, char **argv)
 	req.n_label_selector = labels.n;
 	req.label_selector =
 		(Spawnd__V1__ListProcessesRequest__LabelSelectorEntry **)entries;
-	status = spc__list_call(ctx, SPC_METHOD("ListProcesses"), &req.base,
-				&spawnd__v1__list_processes_response__descriptor,
-				&resp);
-	if (status != SPC_CLI_CONTINUE)
-		goto out;
-	if (ctx->json)
-		status = spc_print_message(ctx, resp);
-	else
-		status = spc__ls_print((Spawnd__V1__ListProcessesResponse *)resp);
+	status = spc__list_show(ctx, SPC_METHOD("ListProcesses"), &req.base,
+				&spawnd__v1__list_processes_response__descriptor, spc__ls_print);
 out:
-	if (resp != NULL)
-		protobuf_c_message_free_unpacked(resp, NULL);
 	spc_cli_labels_free(entries, labels.n);
 	free(state_values);
 	spc_cli_list_release(&labels);
@@ -227,8 +234,9 @@ out:
 	return status;
 }
 
-static int spc__targets_print(const Spawnd__V1__ListTargetsResponse *r)
+static int spc__targets_print(const ProtobufCMessage *m)
 {
+	const Spawnd__V1__ListTargetsResponse *r = (const Spawnd__V1__ListTargetsResponse *)m;
 	static const char *const header[] = { "NAME", "KIND", "METHOD", "RUNNING",
 					      "PENDING", "HEALTH", "DESCRIPTION" };
 	spc_output_table *t = NULL;
@@ -265,7 +273,6 @@ static int spc__targets_run(const struct spc_ctx *ctx, int argc, char **argv)
 	struct spc_cli_list pos = SPC_CLI_LIST_INIT;
 	const struct spc_opt opts[] = { { NULL, SPC_OPT_FLAG, NULL } };
 	Spawnd__V1__ListTargetsRequest req = SPAWND__V1__LIST_TARGETS_REQUEST__INIT;
-	ProtobufCMessage *resp = NULL;
 	int status;
 
 	status = spc_cli_parse(&spc_cmd_targets, opts, argc, argv, 0, &pos);
@@ -276,18 +283,9 @@ static int spc__targets_run(const struct spc_ctx *ctx, int argc, char **argv)
 					     pos.v[0]);
 		goto out;
 	}
-	status = spc__list_call(ctx, SPC_METHOD("ListTargets"), &req.base,
-				&spawnd__v1__list_targets_response__descriptor,
-				&resp);
-	if (status != SPC_CLI_CONTINUE)
-		goto out;
-	if (ctx->json)
-		status = spc_print_message(ctx, resp);
-	else
-		status = spc__targets_print((Spawnd__V1__ListTargetsResponse *)resp);
+	status = spc__list_show(ctx, SPC_METHOD("ListTargets"), &req.base,
+				&spawnd__v1__list_targets_response__descriptor, spc__targets_print);
 out:
-	if (resp != NULL)
-		protobuf_c_message_free_unpacked(resp, NULL);
 	spc_cli_list_release(&pos);
 	return status;
 }
