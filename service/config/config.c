@@ -12,6 +12,7 @@
 
 #include <yaml.h>
 
+#include "service/common/address.h"
 #include "service/common/signame.h"
 
 /*
@@ -1369,12 +1370,25 @@ static int config_targets(struct loader *ld, const yaml_node_t *node, const char
 /* The top level                                                            */
 /* ------------------------------------------------------------------------ */
 
+/* One listen address, checked for form here (file:line:column); whether it
+ * can be bound is for the server to say when it starts. */
+static int listen_address(struct loader *ld, yaml_node_t *node, const char *path, char **out)
+{
+	char why[SPD_CONFIG_ERR_MAX];
+	spd_address a;
+	int r = loader_string(ld, node, path, 1, CONFIG_SCALAR_MAX, out);
+
+	if (r == 0 && spd_address_parse(*out, &a, why, sizeof why) < 0)
+		return loader_fail(ld, node, path, "%s", why);
+	return r;
+}
+
 static int listen_item(struct loader *ld, yaml_node_t *item, const char *path, size_t i,
 		       void *arg)
 {
 	char **listen = arg;
 
-	return loader_string(ld, item, path, 1, CONFIG_SCALAR_MAX, &listen[i]);
+	return listen_address(ld, item, path, &listen[i]);
 }
 
 /* `listen: ADDRESS` or `listen: [ADDRESS, ...]` */
@@ -1399,7 +1413,7 @@ static int config_listen(struct loader *ld, const yaml_node_t *node, const char 
 	if (node->type == YAML_SEQUENCE_NODE)
 		r = loader_each_item(ld, node, path, listen_item, cfg->listen);
 	else
-		r = loader_string(ld, node, path, 1, CONFIG_SCALAR_MAX, &cfg->listen[0]);
+		r = listen_address(ld, (yaml_node_t *)node, path, &cfg->listen[0]);
 	if (r == 0)
 		cfg->listen_count = n;
 	return r;
@@ -1781,6 +1795,16 @@ static int env_listen_parse(const char *s, char ***out, size_t *count,
 		if (v[i] == NULL) {
 			r = -ENOMEM;
 			goto out;
+		}
+		{
+			char why[SPD_CONFIG_ERR_MAX - 64];
+			spd_address a;
+			if (spd_address_parse(v[i], &a, why, sizeof why) < 0) {
+				str_printf(err, SPD_CONFIG_ERR_MAX, "SPAWND_LISTEN: item %zu: %s", i + 1,
+					   why);
+				r = -EINVAL;
+				goto out;
+			}
 		}
 		if (next == NULL)
 			break;

@@ -2,7 +2,7 @@
  * to changes (SPEC §3 "Also served on the same port", §6). See registry.h.
  *
  * The state is derived, never stored: the server is SERVING unless shutdown
- * started or the launcher is gone; a target is SERVING unless that holds or the
+ * started, the launcher is gone or a listener cannot accept; a target is SERVING unless that holds or the
  * launcher reported an error for it (HELLO, or its zygote going down). Every
  * place that changes one of those inputs calls spd__health_changed() with the
  * lock held, and each subscriber hears only real transitions of its own name.
@@ -44,7 +44,7 @@ static int subject_of(spd_registry *r, const char *target, size_t *subject)
 
 static spd_health status_of(spd_registry *r, size_t subject)
 {
-	if (r->shutting_down || r->launcher_lost)
+	if (r->shutting_down || r->launcher_lost || r->listeners_down > 0)
 		return SPD_HEALTH_NOT_SERVING;
 	if (subject != SUBJECT_SERVER && r->targets[subject].error != NULL)
 		return SPD_HEALTH_NOT_SERVING;
@@ -112,6 +112,16 @@ bool spd_registry_health_unwatch(spd_registry *r, uint64_t watch_id)
 	}
 	pthread_mutex_unlock(&r->mu);
 	return removed;
+}
+
+void spd_registry_set_listeners_down(spd_registry *r, unsigned down)
+{
+	pthread_mutex_lock(&r->mu);
+	if (r->listeners_down != down) {
+		r->listeners_down = down;
+		spd__health_changed(r);
+	}
+	pthread_mutex_unlock(&r->mu);
 }
 
 void spd__health_changed(spd_registry *r)

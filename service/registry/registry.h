@@ -188,7 +188,8 @@ size_t spd_registry_live_count(spd_registry *r);
 /* --- health (health.c) --- */
 
 /* The health of the server (TARGET NULL) or of one target. The server is
- * NOT_SERVING once shutdown started or the launcher is gone; a target also
+ * NOT_SERVING once shutdown started or the launcher is gone, and while a
+ * listener is down (spd_registry_set_listeners_down); a target also
  * while the launcher reports it unusable (library or zygote down: HELLO,
  * spd_registry_on_target_health). UNKNOWN: no such target. */
 typedef enum spd_health {
@@ -198,6 +199,12 @@ typedef enum spd_health {
 } spd_health;
 
 spd_health spd_registry_health(spd_registry *r, const char *target);
+
+/* DOWN listeners of the gRPC server cannot accept connections now (gRPC
+ * core stopped accepting on them: rpc/server.c recovers them). The server
+ * is NOT_SERVING while DOWN > 0: a probe on an open connection must not hear
+ * SERVING while nothing can connect. Any thread. */
+void spd_registry_set_listeners_down(spd_registry *r, unsigned down);
 
 /* A health subscriber. Runs with the registry lock held; it must not block or
  * call back into the registry. */

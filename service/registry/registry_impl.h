@@ -90,6 +90,7 @@ struct spd_registry {
 	uint64_t next_key, next_watch_id;
 	target_state *targets;
 	bool shutting_down, launcher_lost;
+	unsigned listeners_down;              /* health.c: listeners not accepting */
 	watcher *global;             /* watch-all subscriptions */
 	size_t ring_bytes;           /* output bytes held in every ring */
 	int64_t retention_checked_ns;

@@ -391,8 +391,10 @@ class Server:
     that nothing spawnd started outlives it.
     """
 
-    def __init__(self, config=None, args=(), env=None, expect_status=0):
+    def __init__(self, config=None, args=(), env=None, expect_status=0, prefix=()):
         self.config_text = default_config_on_free_port() if config is None else config
+        # A command that execs spawnd (same pid), e.g. ["prlimit", "--nofile=64:64", "--"].
+        self.prefix = list(prefix)
         self.extra_args = list(args)
         self.extra_env = dict(env or {})
         self.expect_status = expect_status
@@ -437,7 +439,7 @@ class Server:
             env.pop(k, None)
         env["SPAWND_E2E_TOKEN"] = self.token
         env.update(self.extra_env)
-        argv = [spawnd_binary(), "--config", self.config_path] + self.extra_args
+        argv = self.prefix + [spawnd_binary(), "--config", self.config_path] + self.extra_args
         self.baseline = set(live_processes())
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -489,7 +489,14 @@ static void test_errors(void **state)
 		const char *yaml, *err;
 	} cases[] = {
 		/* unknown keys, at the key */
-		{"listen: x\nfoo: 1\n", "t.yaml:2:1: foo: unknown key"},
+		{"listen: x:1\nfoo: 1\n", "t.yaml:2:1: foo: unknown key"},
+		{"listen: 'fd00::2:50051'\n",
+		 "t.yaml:1:9: listen: fd00::2:50051: an IPv6 address needs brackets: [fd00::2]:50051"},
+		{"listen: [\"127.0.0.1:1\", \"h:x\"]\n",
+		 "t.yaml:1:25: listen[1]: h:x: the port must be a number from 0 to 65535, not 'x'"},
+		{"listen: \"unix:\"\n", "t.yaml:1:9: listen: unix:: the socket path is empty"},
+		{"listen: \"[::1]50051\"\n",
+		 "t.yaml:1:9: listen: [::1]50051: expected ':PORT' after ']', as in [::1]:50051"},
 		{"targets:\n  echo: {function: builtin:echo, colour: red}\n",
 		 "t.yaml:2:34: targets.echo.colour: unknown key"},
 		{"history: {max_records: 1, keep: 2}\n", "t.yaml:1:27: history.keep: unknown key"},
@@ -591,7 +598,7 @@ static void test_errors(void **state)
 		{"listen: [\"a:1\", \"\"]\n", "t.yaml:1:17: listen[1]: must not be empty"},
 		/* not supported yet */
 		{"tls: {cert: a.crt, key: a.key}\n", "t.yaml:1:1: tls: not supported yet"},
-		{"listen: x\ntls:\n  cert: a.crt\n  key: a.key\n  client_ca: ca.crt\n",
+		{"listen: x:1\ntls:\n  cert: a.crt\n  key: a.key\n  client_ca: ca.crt\n",
 		 "t.yaml:2:1: tls: not supported yet"},
 		{"auth: {tokens_file: tokens, protect_health: true}\n",
 		 "t.yaml:1:1: auth: not supported yet"},
@@ -662,7 +669,7 @@ static void test_load_file(void **state)
 	/* Errors name the file. */
 	f = fopen(path, "w");
 	assert_non_null(f);
-	fputs("listen: x\nfoo: 1\n", f);
+	fputs("listen: x:1\nfoo: 1\n", f);
 	fclose(f);
 	cfg = (spd_config *)&cfg;
 	assert_int_equal(spd_config_load_file(path, &cfg, err), -EINVAL);

@@ -1219,6 +1219,42 @@ static void queued_canceled_by_shutdown(void **state)
 	assert_int_equal(spd_registry_live_count(fx->r), 0);
 }
 
+/* A listener that cannot accept (rpc/server.c) makes the server NOT_SERVING
+ * until it is bound again; targets follow the server; subscribers hear each
+ * transition once. */
+static void record_health(void *ctx, spd_health h)
+{
+	spd_health *seen = ctx;
+
+	for (int i = 0; i < 8; i++) {
+		if (seen[i] == SPD_HEALTH_UNKNOWN) {
+			seen[i] = h;
+			return;
+		}
+	}
+}
+
+static void listeners_down_is_not_serving(void **state)
+{
+	fixture *fx = *state;
+	spd_health seen[8] = {SPD_HEALTH_UNKNOWN};
+	uint64_t wid;
+
+	assert_int_equal(spd_registry_health_watch(fx->r, NULL, record_health, seen, &wid), 0);
+	assert_int_equal(spd_registry_health(fx->r, NULL), SPD_HEALTH_SERVING);
+	spd_registry_set_listeners_down(fx->r, 1);
+	assert_int_equal(spd_registry_health(fx->r, NULL), SPD_HEALTH_NOT_SERVING);
+	assert_int_equal(spd_registry_health(fx->r, "fn"), SPD_HEALTH_NOT_SERVING);
+	spd_registry_set_listeners_down(fx->r, 2);
+	spd_registry_set_listeners_down(fx->r, 0);
+	assert_int_equal(spd_registry_health(fx->r, NULL), SPD_HEALTH_SERVING);
+	assert_int_equal(seen[0], SPD_HEALTH_SERVING);
+	assert_int_equal(seen[1], SPD_HEALTH_NOT_SERVING);
+	assert_int_equal(seen[2], SPD_HEALTH_SERVING);
+	assert_int_equal(seen[3], SPD_HEALTH_UNKNOWN);
+	assert_true(spd_registry_health_unwatch(fx->r, wid));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1237,6 +1273,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(destroy_after_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(unknown_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(launcher_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(listeners_down_is_not_serving, setup, teardown),
 		cmocka_unit_test_setup_teardown(history_eviction, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(shutdown_waits_for_exits, setup, teardown),
 		cmocka_unit_test_setup_teardown(shutdown_deadline, setup, teardown),
