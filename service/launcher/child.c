@@ -8,9 +8,11 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "service/launcher/cgroup.h"
+#include "service/launcher/messages.h"
 #include "service/target/call.h"
 #include "service/target/channel.h"
 
@@ -254,4 +256,57 @@ pid_t spd_child_fork(const spd_child_spec *spec)
 	 * whichever of the two runs first; EACCES after the child exec'd is fine. */
 	setpgid(pid, pid);
 	return pid;
+}
+
+/* Signals whose default action is not to terminate the process. */
+static bool fatal_by_default(int sig)
+{
+	switch (sig) {
+	case SIGCHLD:
+	case SIGCONT:
+	case SIGURG:
+	case SIGWINCH:
+	case SIGSTOP:
+	case SIGTSTP:
+	case SIGTTIN:
+	case SIGTTOU:
+		return false;
+	default:
+		return sig > 0 && sig < 65;
+	}
+}
+
+bool spd_signal_would_kill(pid_t pid, int sig)
+{
+	char path[64], line[256];
+	unsigned long long blk = 0, ign = 0, cgt = 0, bit;
+	int found = 0;
+	FILE *f;
+
+	if (sig == SIGKILL)
+		return true;
+	if (!fatal_by_default(sig))
+		return false;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof line, f) != NULL) {
+		found += sscanf(line, "SigBlk: %llx", &blk) == 1;
+		found += sscanf(line, "SigIgn: %llx", &ign) == 1;
+		found += sscanf(line, "SigCgt: %llx", &cgt) == 1;
+	}
+	fclose(f);
+	bit = 1ULL << (sig - 1);
+	return found == 3 && !((blk | ign | cgt) & bit);
+}
+
+uint32_t spd_sent_flags_after_exit(uint32_t flags, int status, bool stop_fatal)
+{
+	if (!WIFEXITED(status))
+		return flags;
+	flags &= ~(uint32_t)SPD_EXIT_SENT_KILL;
+	if (stop_fatal)
+		flags &= ~(uint32_t)SPD_EXIT_SENT_STOP;
+	return flags;
 }

@@ -73,4 +73,16 @@ typedef struct spd_child_spec {
  * SPD_CHAN_SETUP_FAILED record on its channel and _exit(127)s. */
 pid_t spd_child_fork(const spd_child_spec *spec);
 
+/* Whether SIG, sent to live process PID now, would end it: a signal that is
+ * fatal by default and that PID neither blocks, ignores nor catches (from
+ * /proc/PID/status). A process that then exits normally was not ended by
+ * that signal: it had already been on its way out (SPEC §12 "Destroy and
+ * canceled"). False when unknown. Not for a forked child: it reads /proc. */
+bool spd_signal_would_kill(pid_t pid, int sig);
+
+/* Adjusts FLAGS (SPD_EXIT_SENT_STOP/KILL) after a leader's exit with wait
+ * status STATUS: a normal exit means SIGKILL never reached it alive, nor a
+ * stop signal that would have killed it (STOP_FATAL). Returns the flags. */
+uint32_t spd_sent_flags_after_exit(uint32_t flags, int status, bool stop_fatal);
+
 #endif

@@ -109,14 +109,34 @@ static int pidfd_signal_group(const child *c, int sig)
 	return (int)syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, PIDFD_SIGNAL_PROCESS_GROUP);
 }
 
+/* Whether C's leader has exited (a zombie we have not reaped yet): then it
+ * ended on its own, and a destroy's signal would only pretend to end it. */
+static bool leader_exited(const child *c)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof si);
+	return waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	       si.si_pid == c->pid;
+}
+
 static void signal_group(launcher *l, child *c, int sig)
 {
 	if (c->pid <= 0 || c->reaped)
+		return;
+	/* An exited leader is reaped, and what is left of its group SIGKILLed,
+	 * on the next SIGCHLD pass (reap()): no signal of ours is needed, and
+	 * none is recorded, so that the record says it ended by itself (SPEC
+	 * §12 "Destroy and canceled"). A zygote's child is its zygote's to wait
+	 * for: the zygote makes the same check. */
+	if (c->zygote < 0 && leader_exited(c))
 		return;
 	/* A pidfd names this very process, never a recycled pid. Without one (old
 	 * kernel), kill(-pgid) is still safe: the leader is our unreaped child
 	 * until after its last group signal (see reap()), so its pid, and with it
 	 * the group id, cannot have been given to anyone else. */
+	if (sig != SIGKILL && c->zygote < 0 && !(c->rep.flags & SPD_EXIT_SENT_STOP))
+		c->stop_fatal = spd_signal_would_kill(c->pid, sig);
 	if (c->zygote >= 0)
 		spd__zygote_signal(l, c, sig);
 	else if (pidfd_signal_group(c, sig) == 0)
@@ -217,6 +237,7 @@ static void kill_if_stray(launcher *l, pid_t pid)
 void spd__record_exit(child *c, int status, const struct rusage *ru)
 {
 	c->reaped = 1;
+	c->rep.flags = spd_sent_flags_after_exit(c->rep.flags, status, c->stop_fatal);
 	c->rep.wait_status = status;
 	c->rep.ended_ns = spd_clock_real_ns();
 	c->rep.utime_us = (int64_t)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec;

@@ -28,6 +28,7 @@ typedef struct child {
 	int zygote;              /* forkserver: index of its target's zygote; else -1 */
 	bool awaiting_pid;       /* forkserver: SPAWN sent, STARTED not yet back */
 	int64_t pending_grace;   /* destroy asked before the pid was known; -1 none */
+	bool stop_fatal;         /* our stop signal would have killed it when sent */
 	int fd_out, fd_err, fd_chan;  /* launcher-side read ends; -1 at EOF */
 	spd_tail out, err;       /* the last max_output_bytes of each stream */
 	uint8_t *head[2];        /* the first max_output_bytes / 2 of stdout, stderr */

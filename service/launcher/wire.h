@@ -35,7 +35,8 @@ enum spd_wire_type {
 				   * [, cgroup.procs of its memory cgroup] */
 	SPD_ZYGOTE_SIGNAL = 102,  /* L->Z: u32 signal, for the child's group */
 	SPD_ZYGOTE_STARTED = 103, /* Z->L: i32 pid, or -errno when fork failed */
-	SPD_ZYGOTE_EXITED = 104,  /* Z->L: i32 wait status, i64 utime_us, stime_us, maxrss_bytes */
+	SPD_ZYGOTE_EXITED = 104,  /* Z->L: i32 wait status, i64 utime_us, stime_us, maxrss_bytes,
+				   * u32 SPD_EXIT_SENT_* the zygote's signals that reached it alive */
 };
 
 /* Output is read in chunks that fit one datagram with their frame header. */

@@ -276,6 +276,7 @@ static void on_exited(launcher *l, child *c, const uint8_t *body, size_t len)
 {
 	spd_wreader r;
 	struct rusage ru;
+	uint32_t sent;
 	int status;
 	int64_t us;
 
@@ -289,8 +290,11 @@ static void on_exited(launcher *l, child *c, const uint8_t *body, size_t len)
 	ru.ru_stime.tv_sec = us / 1000000;
 	ru.ru_stime.tv_usec = us % 1000000;
 	ru.ru_maxrss = spd_wreader_i64(&r) / 1024;
+	sent = spd_wreader_u32(&r) & (SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL);
 	if (r.err != 0)
 		return;
+	/* Only the zygote knows whether a signal reached its child alive. */
+	c->rep.flags = (c->rep.flags & ~(uint32_t)(SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL)) | sent;
 	spd__record_exit(c, status, &ru);
 	/* Its leader's children were reparented to us: kill what escaped. */
 	spd__kill_strays(l);

@@ -44,7 +44,11 @@ void spd_outcome_classify(const spd_exit_report *r, bool destroy_requested, spd_
 		o->core_dumped = WCOREDUMP(st) != 0;
 	}
 
-	if (destroy_requested) {
+	/* CANCELED means the destroy ended it (SPEC §12 "Destroy and canceled"):
+	 * a signal of the destroy reached the child while it was alive. When it
+	 * had already exited on its own, the launcher sent none, and the record
+	 * says what the child did, with destroyed = true, canceled = false. */
+	if (destroy_requested && (r->flags & (SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL))) {
 		o->state = SPD_STATE_CANCELED;
 		return;
 	}

@@ -21,7 +21,10 @@ typedef struct spd_outcome {
 } spd_outcome;
 
 /* Classifies REPORT. DESTROY_REQUESTED: Destroy was called while the process was
- * pending or running (it then ends CANCELED, whatever the child did).
+ * pending or running. It then ends CANCELED, whatever the child did, when the
+ * destroy ended it: it never launched, or the launcher's signal reached it
+ * alive (SPD_EXIT_SENT_STOP/KILL). A child that had already exited when the
+ * destroy came ends as it would have without one.
  * A SIGKILL spawnd did not send is OOM when the process's memory cgroup
  * counted a kernel OOM kill (SPD_EXIT_OOM_KILLED), plain SIGNALED when it
  * counted none (SPD_EXIT_CGROUP alone), and SIGNALED + oom_suspected without a

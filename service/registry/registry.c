@@ -761,6 +761,9 @@ void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_report *rep)
 	if (e == NULL || spd_state_terminal(e->p.state))
 		goto out;
 	spd_outcome_classify(rep, e->destroy_requested, &o);
+	/* canceled was provisional: the destroy came too late to end it. */
+	if (o.state != SPD_STATE_CANCELED)
+		e->p.canceled = false;
 	e->p.ran = o.ran;
 	e->p.exit_code = o.exit_code;
 	e->p.signal = o.signal;

@@ -35,6 +35,8 @@
 typedef struct zchild {
 	uint64_t key;
 	pid_t pid;
+	uint32_t sent;   /* SPD_EXIT_SENT_STOP/KILL: a signal reached it alive */
+	bool stop_fatal; /* the stop signal would have killed it when sent */
 } zchild;
 
 typedef struct zygote {
@@ -124,9 +126,21 @@ static void on_signal(zygote *z, uint64_t key, const uint8_t *body, size_t len)
 	sig = (int)spd_wreader_u32(&r);
 	if (k == NULL || r.err != 0)
 		return; /* already reaped and reported */
+	/* Exited on its own already (a zombie, reaped on the next SIGCHLD):
+	 * the destroy did not end it, and the report must not say so. */
+	{
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_PID, (id_t)k->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid == k->pid)
+			return;
+	}
+	if (sig != SIGKILL && !(k->sent & SPD_EXIT_SENT_STOP))
+		k->stop_fatal = spd_signal_would_kill(k->pid, sig);
 	/* Unreaped: its pid still pins the group id. */
 	if (kill(-k->pid, sig) < 0 && errno == ESRCH)
 		kill(k->pid, sig);
+	k->sent |= sig == SIGKILL ? SPD_EXIT_SENT_KILL : SPD_EXIT_SENT_STOP;
 }
 
 static void reap(zygote *z)
@@ -153,6 +167,8 @@ static void reap(zygote *z)
 		spd_wbuf_i64(&b, (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec);
 		spd_wbuf_i64(&b, (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec);
 		spd_wbuf_i64(&b, (int64_t)ru.ru_maxrss * 1024);
+		spd_wbuf_u32(&b, spd_sent_flags_after_exit(z->kids[i].sent, status,
+							   z->kids[i].stop_fatal));
 		spd_wire_outq_send(&z->outq, SOCK, SPD_ZYGOTE_EXITED, z->kids[i].key, &b);
 		z->kids[i] = z->kids[--z->nkids];
 	}

@@ -28,6 +28,42 @@ class DestroyTest(h.E2ETest):
         self.assertState(p, "CANCELED")
         self.assertFlags(p, destroyed=True, canceled=True, ran=True, threw=False)
 
+    def test_destroy_racing_a_normal_exit_is_truthful(self):
+        """Destroy right after start of a quick echo (SPEC §12 "Destroy and
+        canceled"): when the child had already exited on its own, the record
+        is SUCCEEDED with its result, destroyed=true, canceled=false; CANCELED
+        only when the destroy's signal ended it (echo does not catch signals,
+        so it then shows the signal). Under all three start methods."""
+        s = self.server(h.minimal_config({
+            "echo_fork": "{function: builtin:echo}",
+            "echo_forkserver": "{function: builtin:echo, start_method: forkserver, zygote_start: boot}",
+            "echo_spawn": "{function: builtin:echo, start_method: spawn}",
+        }, extra="max_running: 256"))
+        rounds = 100 if not h.SANITIZED else 40
+        for target in ("echo_fork", "echo_forkserver", "echo_spawn"):
+            ids = []
+            for i in range(rounds):
+                p = s.start_process(target, "word%d" % i)
+                s.destroy(p.id)
+                ids.append((p.id, "word%d" % i))
+            seen = {"SUCCEEDED": 0, "CANCELED": 0}
+            for pid, word in ids:
+                p = h.wait_until(lambda: (lambda q: q if h.is_terminal(q) else None)(s.get(pid)),
+                                 h.RPC_TIMEOUT, "%s %s to end" % (target, pid), interval=0.02)
+                self.assertTrue(p.destroyed, h.show(p))
+                st = h.state(p)
+                self.assertIn(st, seen, h.show(p))
+                seen[st] += 1
+                if st == "SUCCEEDED":
+                    self.assertFalse(p.canceled, h.show(p))
+                    self.assertEqual(p.result, word.encode(), h.show(p))
+                    self.assertEqual(p.exit_code, 0)
+                else:
+                    self.assertTrue(p.canceled, h.show(p))
+                    # The destroy ended it: by its signal, or before it ran.
+                    self.assertTrue(p.signal in (signal.SIGTERM, signal.SIGKILL) or not p.ran,
+                                    "CANCELED but it exited on its own: %s" % h.show(p))
+
     def test_destroy_sleep_forever(self):
         s = self.server()
         p = self.running(s, "sleep")

@@ -164,12 +164,22 @@ static void destroy_requested_is_canceled(void **state)
 	assert_int_equal(o.signal, SIGTERM);
 	assert_false(o.oom_suspected);
 
-	/* Whatever the child did: even a clean exit or a raise. */
-	o = classify(W_EXITCODE(0, 0), 0, true);
+	/* Whatever the child did once the signal reached it: even a clean exit
+	 * (a graceful SIGTERM handler) or a raise. */
+	o = classify(W_EXITCODE(0, 0), SPD_EXIT_SENT_STOP, true);
 	assert_int_equal(o.state, SPD_STATE_CANCELED);
-	o = classify(W_EXITCODE(1, 0), SPD_EXIT_RAISED, true);
+	o = classify(W_EXITCODE(1, 0), SPD_EXIT_RAISED | SPD_EXIT_SENT_KILL, true);
 	assert_int_equal(o.state, SPD_STATE_CANCELED);
 	assert_int_equal(o.kind, SPD_ERR_NONE);
+
+	/* It had exited on its own before the destroy's signal: no signal was
+	 * sent, and the record is what the child did (SPEC §12). */
+	o = classify(W_EXITCODE(0, 0), 0, true);
+	assert_int_equal(o.state, SPD_STATE_SUCCEEDED);
+	assert_int_equal(o.kind, SPD_ERR_NONE);
+	o = classify(W_EXITCODE(1, 0), SPD_EXIT_RAISED, true);
+	assert_int_equal(o.state, SPD_STATE_FAILED);
+	assert_int_equal(o.kind, SPD_ERR_RAISED);
 
 	/* Destroyed while pending: it never ran. */
 	o = classify(0, SPD_EXIT_LAUNCH_FAILED, true);
@@ -411,7 +421,7 @@ static spd_outcome want(int st, uint32_t flags, bool destroy)
 		w.signal = WTERMSIG(st);
 		w.core_dumped = (st & CORE) != 0;
 	}
-	if (destroy) {
+	if (destroy && (flags & (SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL))) {
 		w.state = SPD_STATE_CANCELED;
 		return w;
 	}
@@ -539,8 +549,10 @@ static void invariants_over_all_flag_sets(void **state)
 			assert_int_not_equal(o.signal, 0);
 		/* An error exactly when FAILED. */
 		assert_int_equal(o.state == SPD_STATE_FAILED, o.kind != SPD_ERR_NONE);
-		if (destroy)
+		if (destroy && (flags & (SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL | SPD_EXIT_LAUNCH_FAILED)))
 			assert_int_equal(o.state, SPD_STATE_CANCELED);
+		if (o.state == SPD_STATE_CANCELED)
+			assert_true(destroy);
 		if (flags & SPD_EXIT_LAUNCH_FAILED)
 			assert_false(o.ran);
 	}

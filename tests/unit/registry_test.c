@@ -1234,6 +1234,26 @@ static void record_health(void *ctx, spd_health h)
 	}
 }
 
+/* Destroy racing a normal exit (SPEC §12): the launcher found the child
+ * already exited and sent no signal, so the record is what the child did. */
+static void destroy_after_own_exit_is_not_canceled(void **state)
+{
+	fixture *fx = *state;
+	recorder start_rc = {0}, d = {0};
+	const sent_start *s = start(fx, "fn", &start_rc);
+	note_rec n;
+
+	spd_registry_on_started(fx->r, s->key, 77, spd_clock_real_ns());
+	assert_int_equal(spd_registry_destroy_process(fx->r, s->id, -1, false, record, &d), 0);
+	assert_true(d.notes[0].canceled); /* provisional */
+	exit_status(fx, s->key, W_EXITCODE(0, 0), 0);
+	n = get(fx, s->id);
+	assert_int_equal(n.state, SPD_STATE_SUCCEEDED);
+	assert_true(n.destroyed);
+	assert_false(n.canceled);
+	assert_false(n.threw);
+}
+
 static void listeners_down_is_not_serving(void **state)
 {
 	fixture *fx = *state;
@@ -1271,6 +1291,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(destroy_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(destroy_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(destroy_after_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(destroy_after_own_exit_is_not_canceled, setup, teardown),
 		cmocka_unit_test_setup_teardown(unknown_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(launcher_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(listeners_down_is_not_serving, setup, teardown),
