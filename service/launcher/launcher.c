@@ -411,11 +411,14 @@ static void start_child(launcher *l, child *c)
 	spd_child_spec spec;
 	pid_t pid;
 	int fd_cgroup = -1;
-	const char *stage = "fork";
+	const char *stage = "pipe";
 
 	bool spawn = tc->kind == SPD_TARGET_FUNCTION && tc->limits.start_method == SPD_START_SPAWN;
 	bool execs = tc->kind == SPD_TARGET_EXEC || spawn;
 
+	/* STAGE names the step that failed, for the LAUNCH error's message:
+	 * "pipe: Too many open files", not a "fork" that never happened. */
+	stage = "pipe";
 	if ((rc = spd__make_pipe(out)) < 0 || (rc = spd__make_pipe(err)) < 0)
 		goto fail;
 	if (execs && pipe2(errpipe, O_CLOEXEC) < 0) {
@@ -423,10 +426,12 @@ static void start_child(launcher *l, child *c)
 		goto fail;
 	}
 	if (tc->kind == SPD_TARGET_EXEC) {
+		stage = "memfd";
 		if ((fd_in = input_memfd(&c->req)) < 0) {
 			rc = fd_in;
 			goto fail;
 		}
+		stage = "argv";
 		if ((argv = build_exec_argv(tc, &c->req)) == NULL) {
 			rc = -ENOMEM;
 			goto fail;
@@ -434,6 +439,7 @@ static void start_child(launcher *l, child *c)
 	} else {
 		if ((rc = spd__make_pipe(chan)) < 0)
 			goto fail;
+		stage = "stdin";
 		fd_in = fcntl(l->devnull, F_DUPFD_CLOEXEC, 0);
 		if (fd_in < 0) {
 			rc = -errno;
@@ -472,14 +478,17 @@ static void start_child(launcher *l, child *c)
 		return;
 	}
 	if (spawn) {
+		stage = "spawn";
 		if (l->worker == NULL) {
 			rc = -ENOENT;
 			goto fail;
 		}
+		stage = "memfd";
 		if ((fd_spec = spec_memfd(c->target, &c->req)) < 0) {
 			rc = fd_spec;
 			goto fail;
 		}
+		stage = "argv";
 		argv = calloc(3, sizeof *argv);
 		if (argv == NULL) {
 			rc = -ENOMEM;
@@ -496,6 +505,7 @@ static void start_child(launcher *l, child *c)
 		}
 		c->cgroup = 1; /* removed once C is reported, even if the fork fails */
 	}
+	stage = "fork";
 	spec = (spd_child_spec){
 		.target = c->target,
 		.req = &c->req,

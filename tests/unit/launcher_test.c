@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -593,6 +594,43 @@ static void exec_failure_is_exited_only(void **state)
 	spd_exit_report_release(&rep);
 }
 
+/* A start that fails for want of descriptors names the step that failed
+ * ("pipe"), not a fork that never happened. The launcher's limit is set from
+ * outside (prlimit) to what it has open now. */
+static void launch_error_names_the_failed_step(void **state)
+{
+	lt *l = *state;
+	spd_exit_report rep;
+	struct rlimit saved, tight;
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	rlim_t open_now = 0;
+	uint64_t key;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)l->pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		open_now += de->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(prlimit(l->pid, RLIMIT_NOFILE, NULL, &saved), 0);
+	/* Room for one descriptor: the first pipe (two) cannot be made. Only the
+	 * soft limit: raising a hard one back needs CAP_SYS_RESOURCE. */
+	tight.rlim_cur = open_now + 1;
+	tight.rlim_max = saved.rlim_max;
+	assert_int_equal(prlimit(l->pid, RLIMIT_NOFILE, &tight, NULL), 0);
+	key = start_req(l, "helper", NULL, 0, NULL, 0, 0);
+	expect_exited(l, key, &rep);
+	assert_int_equal(prlimit(l->pid, RLIMIT_NOFILE, &saved, NULL), 0);
+	assert_true(rep.flags & SPD_EXIT_LAUNCH_FAILED);
+	assert_non_null(rep.launch_stage);
+	assert_string_equal(rep.launch_stage, "pipe");
+	assert_int_equal(rep.launch_errno, EMFILE);
+	assert_int_equal(rep.pid, 0);
+	spd_exit_report_release(&rep);
+}
+
 static void only_stdio_is_open(void **state)
 {
 	lt *l = *state;
@@ -855,6 +893,7 @@ int main(void)
 		T(exit_codes),
 		T(killed_by_a_signal_spawnd_did_not_send),
 		T(exec_failure_is_exited_only),
+		T(launch_error_names_the_failed_step),
 		T(only_stdio_is_open),
 		T(own_process_group),
 		T(stdin_is_the_input),
