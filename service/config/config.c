@@ -322,6 +322,7 @@ enum limit_index {
 	LIMIT_CPU_TIME,
 	LIMIT_OPEN_FILES,
 	LIMIT_ZYGOTE_START,
+	LIMIT_ZYGOTE_WAIT,
 	LIMIT_COUNT
 };
 
@@ -812,6 +813,8 @@ static const struct setting limit_settings[LIMIT_COUNT] = {
 			      FIELD(spd_target_limits, open_files_limit), 0, 1 << 30},
 	[LIMIT_ZYGOTE_START] = {"zygote_start", SET_ZYGOTE_START,
 				FIELD(spd_target_limits, zygote_start), 0, 0},
+	[LIMIT_ZYGOTE_WAIT] = {"zygote_wait", SET_DURATION,
+			       FIELD(spd_target_limits, zygote_wait_ms), 0, CONFIG_DURATION_MAX},
 };
 
 static const struct setting top_settings[] = {
@@ -1486,6 +1489,7 @@ static void config_set_defaults(spd_config *cfg)
 		.cpu_time_limit_ms = 0,
 		.open_files_limit = 1024,
 		.zygote_start = SPD_ZYGOTE_FIRST_USE,
+		.zygote_wait_ms = 10 * 1000,
 	};
 }
 

@@ -67,6 +67,9 @@ typedef struct spd_target_limits {
 	int64_t cpu_time_limit_ms;  /* 0 = none; applied as RLIMIT_CPU in whole seconds, rounded up */
 	uint64_t open_files_limit;  /* default 1024 */
 	spd_zygote_start zygote_start;
+	/* forkserver: how long a start waits (PENDING) for its zygote while the
+	 * zygote is down or restarting before it fails LAUNCH; default 10000 */
+	int64_t zygote_wait_ms;
 } spd_target_limits;
 
 typedef struct spd_target_config {

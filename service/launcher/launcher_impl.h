@@ -49,6 +49,7 @@ typedef struct spd__zygote {
 	int64_t up_since;        /* CLOCK_MONOTONIC ns */
 	int64_t restart_at;      /* CLOCK_MONOTONIC ns; 0 = no restart scheduled */
 	int64_t backoff_ms;
+	bool reported_down;      /* HEALTH said it is down: READY says it is back */
 } spd__zygote;
 
 typedef struct launcher {

@@ -37,6 +37,7 @@ enum spd_wire_type {
 	SPD_ZYGOTE_STARTED = 103, /* Z->L: i32 pid, or -errno when fork failed */
 	SPD_ZYGOTE_EXITED = 104,  /* Z->L: i32 wait status, i64 utime_us, stime_us, maxrss_bytes,
 				   * u32 SPD_EXIT_SENT_* the zygote's signals that reached it alive */
+	SPD_ZYGOTE_READY = 105,  /* Z->L: empty; its target is loaded and it takes SPAWNs */
 };
 
 /* Output is read in chunks that fit one datagram with their frame header. */

@@ -173,6 +173,7 @@ static void down(launcher *l, size_t i, const char *why)
 	}
 	spd_log(SPD_LOG_ERROR, "zygote down; restarting", SPD_LOG_STR("target", l->cfg->targets[i].name),
 		SPD_LOG_STR("why", why), SPD_LOG_INT("backoff_ms", z->backoff_ms), SPD_LOG_END);
+	z->reported_down = true;
 	spd__send_health(l, l->cfg->targets[i].name, why);
 }
 
@@ -319,6 +320,14 @@ void spd__zygote_readable(launcher *l, size_t i)
 		down(l, i, rc == 0 ? "the zygote closed its socket" : "the zygote sent a broken frame");
 		return;
 	}
+	if (hdr.type == SPD_ZYGOTE_READY) {
+		if (z->reported_down) {
+			z->reported_down = false;
+			spd__send_health(l, l->cfg->targets[i].name, NULL);
+		}
+		free(body);
+		return;
+	}
 	c = spd__child_by_key(l, hdr.key);
 	if (c != NULL && c->zygote == (int)i) {
 		if (hdr.type == SPD_ZYGOTE_STARTED)
@@ -336,10 +345,10 @@ void spd__zygotes_tick(launcher *l, int64_t now)
 		if (z->restart_at == 0 || now < z->restart_at || z->pid != 0)
 			continue;
 		z->restart_at = 0;
+		/* SERVING again only once it says READY: a zygote that cannot load
+		 * its target exits, and starts wait for it meanwhile. */
 		if (start(l, i) < 0)
 			down(l, i, "cannot restart the zygote");
-		else
-			spd__send_health(l, l->cfg->targets[i].name, NULL);
 	}
 }
 

@@ -143,6 +143,7 @@ static void evict(spd_registry *r)
 /* ---- events ---------------------------------------------------------------- */
 
 static void dispatch(spd_registry *r);
+static void *timer_main(void *arg);
 
 /* The one place a state changes: the table decides, then counters, sequence
  * and watchers follow. Returns false when the event is not allowed. */
@@ -205,7 +206,9 @@ spd_registry *spd_registry_create(const spd_config *cfg, const spd_registry_ops 
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&r->idle, &ca);
+	pthread_cond_init(&r->timer_cond, &ca);
 	pthread_condattr_destroy(&ca);
+	r->timer_started = pthread_create(&r->timer, NULL, timer_main, r) == 0;
 	return r;
 }
 
@@ -213,6 +216,13 @@ void spd_registry_destroy(spd_registry *r)
 {
 	if (r == NULL)
 		return;
+	pthread_mutex_lock(&r->mu);
+	r->timer_stop = true;
+	pthread_cond_broadcast(&r->timer_cond);
+	pthread_mutex_unlock(&r->mu);
+	if (r->timer_started)
+		pthread_join(r->timer, NULL);
+	pthread_cond_destroy(&r->timer_cond);
 	while (r->oldest != NULL) {
 		entry *e = r->oldest;
 		unlink_entry(r, e);
@@ -300,6 +310,9 @@ static bool can_run(spd_registry *r, size_t ti)
 	uint32_t per_target = r->cfg->targets[ti].limits.max_concurrent;
 
 	if (r->cfg->max_running != 0 && r->active >= r->cfg->max_running)
+		return false;
+	/* Its zygote is down or restarting: wait for it, PENDING (timer_main). */
+	if (r->targets[ti].zygote_down_ns != 0)
 		return false;
 	return per_target == 0 || r->targets[ti].active < per_target;
 }
@@ -539,6 +552,8 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 		SPD_LOG_STR("target", e->p.target), SPD_LOG_END);
 	if (e->input != NULL) {
 		e->queued = true;
+		e->queued_ns = spd_clock_mono_ns();
+		pthread_cond_broadcast(&r->timer_cond);
 		if (r->queue_tail != NULL)
 			r->queue_tail->queue_next = e;
 		else
@@ -660,9 +675,69 @@ void spd_registry_on_target_health(spd_registry *r, const char *name, const char
 			continue;
 		free(r->targets[t].error);
 		r->targets[t].error = why != NULL ? strdup(why) : NULL;
+		/* Only zygotes come and go: a start waits for this one (can_run). */
+		if (why == NULL)
+			r->targets[t].zygote_down_ns = 0;
+		else if (r->targets[t].zygote_down_ns == 0)
+			r->targets[t].zygote_down_ns = spd_clock_mono_ns();
 	}
 	spd__health_changed(r);
+	dispatch(r);
+	pthread_cond_broadcast(&r->timer_cond);
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- the timer: starts that waited too long for their zygote --------------- */
+
+/* Fails, FAILED/LAUNCH naming the zygote, every queued start whose target's
+ * zygote is still down zygote_wait after it was queued. Returns the next
+ * such deadline (CLOCK_MONOTONIC ns), 0 if none. Lock held. */
+static int64_t expire_zygote_waits(spd_registry *r, int64_t now)
+{
+	int64_t next = 0;
+
+	for (entry *e = r->queue_head, *nx; e != NULL; e = nx) {
+		const target_state *t = &r->targets[e->target_index];
+		/* From when it began to wait for the zygote, not for a slot. */
+		int64_t since = e->queued_ns > t->zygote_down_ns ? e->queued_ns : t->zygote_down_ns;
+		int64_t at = since + r->cfg->targets[e->target_index].limits.zygote_wait_ms * 1000000;
+		char msg[LAUNCH_MESSAGE_MAX];
+
+		nx = e->queue_next;
+		if (t->zygote_down_ns == 0)
+			continue;
+		if (now < at) {
+			if (next == 0 || at < next)
+				next = at;
+			continue;
+		}
+		snprintf(msg, sizeof msg,
+			 "zygote: the zygote of target %s is down (%s) and did not come back within "
+			 "zygote_wait (%lld ms)",
+			 e->p.target, t->error != NULL ? t->error : "restarting",
+			 (long long)r->cfg->targets[e->target_index].limits.zygote_wait_ms);
+		dequeue(r, e);
+		end_unstarted(r, e, SPD_EV_FAILED, SPD_ERR_LAUNCH, "ZygoteDown", msg);
+	}
+	return next;
+}
+
+static void *timer_main(void *arg)
+{
+	spd_registry *r = arg;
+
+	pthread_mutex_lock(&r->mu);
+	while (!r->timer_stop) {
+		int64_t next = expire_zygote_waits(r, spd_clock_mono_ns());
+		if (next == 0) {
+			pthread_cond_wait(&r->timer_cond, &r->mu);
+		} else {
+			struct timespec ts = {.tv_sec = next / 1000000000, .tv_nsec = next % 1000000000};
+			pthread_cond_timedwait(&r->timer_cond, &r->mu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
 }
 
 void spd_registry_on_started(spd_registry *r, uint64_t key, int32_t pid, int64_t started_ns)
@@ -701,7 +776,8 @@ static char *sanitized(const char *s, size_t max)
 }
 
 /* Fills the record's error from a classified outcome and the report. */
-static void fill_error(entry *e, const spd_outcome *o, const spd_exit_report *rep)
+static void fill_error(entry *e, const spd_outcome *o, const spd_exit_report *rep,
+		       const char *zygote_why)
 {
 	spd_process_error *err = &e->p.error;
 	char msg[LAUNCH_MESSAGE_MAX];
@@ -742,6 +818,12 @@ static void fill_error(entry *e, const spd_outcome *o, const spd_exit_report *re
 		break;
 	case SPD_ERR_RESULT_TOO_LARGE:
 		snprintf(msg, sizeof msg, "result larger than max_result_bytes");
+		break;
+	case SPD_ERR_LOST:
+		/* Its zygote died (the launcher's HEALTH frame came first and says
+		 * why), taking its children with it. */
+		snprintf(msg, sizeof msg, "the zygote of target %s died while it ran (%s)", e->p.target,
+			 zygote_why != NULL ? zygote_why : "zygote lost");
 		break;
 	default:
 		msg[0] = '\0';
@@ -793,7 +875,7 @@ void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_report *rep)
 	spd__live_release(e); /* the launcher's final tails replace them */
 	if (o.state == SPD_STATE_FAILED) {
 		e->p.threw = true;
-		fill_error(e, &o, rep);
+		fill_error(e, &o, rep, r->targets[e->target_index].error);
 	}
 	ev = o.state == SPD_STATE_SUCCEEDED ? SPD_EV_SUCCEEDED
 	     : o.state == SPD_STATE_CANCELED ? SPD_EV_CANCELED : SPD_EV_FAILED;

@@ -52,6 +52,7 @@ typedef struct entry {
 	bool destroy_requested;            /* Destroy came while pending or running */
 	bool sent;                         /* START sent: holds a running slot until terminal */
 	bool queued;                       /* waiting in the FIFO for a slot */
+	int64_t queued_ns;                 /* CLOCK_MONOTONIC: when it was queued */
 	struct entry *queue_next;
 	uint8_t *input;                    /* kept only while queued */
 	size_t input_len;
@@ -70,7 +71,8 @@ typedef struct entry {
 typedef struct target_state {
 	uint32_t running, pending;
 	uint32_t active;  /* START sent and not terminal: counts against max_concurrent */
-	char *error;      /* from HELLO; NULL = usable */
+	char *error;      /* from HELLO or a zygote going down; NULL = usable */
+	int64_t zygote_down_ns;  /* CLOCK_MONOTONIC: its zygote went down then; 0 = up */
 	char memory_limit_mechanism[16];  /* from HELLO; "" = none or unknown */
 } target_state;
 
@@ -95,6 +97,10 @@ struct spd_registry {
 	size_t ring_bytes;           /* output bytes held in every ring */
 	int64_t retention_checked_ns;
 	struct spd__health_sub *health_subs;  /* health.c */
+	/* The timer thread: fails starts that waited zygote_wait for a zygote. */
+	pthread_t timer;
+	pthread_cond_t timer_cond;   /* the queue or a zygote changed; stopping */
+	bool timer_started, timer_stop;
 };
 
 uint32_t spd__hash_str(const char *s);

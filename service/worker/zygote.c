@@ -190,6 +190,11 @@ int spd_zygote_run(const spd_target_spec *spec)
 	if (z.sigfd < 0)
 		return 1;
 	spd_call_warm_up();
+	/* Its target is loaded (worker.c): the launcher may say SERVING again. */
+	{
+		spd_wbuf b = SPD_WBUF_INIT;
+		spd_wire_outq_send(&z.outq, SOCK, SPD_ZYGOTE_READY, 0, &b);
+	}
 	for (;;) {
 		struct pollfd p[2] = {
 			{.fd = SOCK, .events = (short)(POLLIN | (z.outq.head != NULL ? POLLOUT : 0))},

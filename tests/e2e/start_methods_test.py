@@ -3,7 +3,9 @@ fork (from the launcher), forkserver (from the target's zygote), spawn (a fresh
 exec of spawnd-worker); and a zygote that dies is restarted."""
 
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -176,6 +178,9 @@ class StartMethodsTest(h.E2ETest):
         self.assertState(end, "FAILED")
         self.assertKind(end, "LOST")
         self.assertFlags(end, destroyed=False, canceled=False)
+        # The reason is given, not an empty message.
+        self.assertIn("zygote", end.error.message)
+        self.assertIn("sleep", end.error.message)
         # Restarted after a backoff; meanwhile the target may report NOT_SERVING.
         h.wait_until(lambda: self.target_health(s, "sleep") == "SERVING" and
                      s.zygote_pid("sleep") != z, h.RPC_TIMEOUT, "the zygote to be back")
@@ -184,6 +189,46 @@ class StartMethodsTest(h.E2ETest):
         p2 = s.start_process("sleep", "100")
         self.assertState(s.wait_terminal(p2.id), "SUCCEEDED")
         s.wait_nothing_spawned(what="the lost child to be gone")
+
+    def zygote_that_stays_down(self, zygote_wait):
+        """A forkserver `echo` from a copy of the samples library, whose zygote
+        is killed after the copy was removed: it cannot come back until the
+        copy is restored. Returns (server, library path, original path)."""
+        tmp = tempfile.mkdtemp(prefix="spawnd-zygote-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        lib = os.path.join(tmp, "libsamples.so")
+        shutil.copy(h.samples_library(), lib)
+        s = self.server(h.minimal_config({
+            "echo": "{function: {library: %s, symbol: spawnd_sample_echo}, start_method: forkserver, "
+                    "zygote_start: boot, zygote_wait: %s}" % (h.yaml_str(lib), zygote_wait)}))
+        z = s.zygote_pid("echo")
+        os.unlink(lib)
+        os.kill(z, 9)
+        h.wait_until(lambda: self.target_health(s, "echo") == "NOT_SERVING", h.RPC_TIMEOUT,
+                     "the zygote to be down")
+        return s, lib
+
+    def test_start_while_the_zygote_is_down_waits_pending(self):
+        s, lib = self.zygote_that_stays_down("60s")
+        p = s.start_process("echo", "patient")
+        self.assertState(p, "PENDING")
+        # Still waiting, not failed, while the zygote cannot start.
+        self.assertState(s.get(p.id), "PENDING")
+        shutil.copy(h.samples_library(), lib)
+        end = s.wait_terminal(p.id, deadline=h.RPC_TIMEOUT * 6)
+        self.assertState(end, "SUCCEEDED")
+        self.assertEqual(end.result, b"patient")
+
+    def test_start_fails_when_the_zygote_stays_down_past_zygote_wait(self):
+        s, _ = self.zygote_that_stays_down("1s")
+        p = s.start_process("echo", "in vain")
+        self.assertState(p, "PENDING")
+        end = s.wait_terminal(p.id)
+        self.assertState(end, "FAILED")
+        self.assertKind(end, "LAUNCH")
+        self.assertFlags(end, ran=False)
+        self.assertIn("zygote of target echo", end.error.message)
+        self.assertIn("zygote_wait", end.error.message)
 
 
 if __name__ == "__main__":
