@@ -53,7 +53,8 @@ frames_fuzz)
 requests_fuzz)
 	# Debian's libprotobuf-c is not instrumented: the fuzzer is guided by
 	# the generated descriptors' code and by what runs on the messages.
-	srcs=(service/rpc/validate.c service/rpc/codec.c service/rpc/arena.c
+	srcs=(service/rpc/validate.c service/rpc/strings.c service/rpc/codec.c service/rpc/arena.c
+		service/common/utf8.c
 		"$gen/proto/spawnd/v1/spawnd.pb-c.c"
 		"$gen/proto/google/protobuf/duration.pb-c.c"
 		"$gen/proto/google/protobuf/timestamp.pb-c.c"

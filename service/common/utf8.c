@@ -55,3 +55,16 @@ char *spd_utf8_sanitize(const char *s, size_t len, size_t max)
 	out[o] = '\0';
 	return out;
 }
+
+bool spd_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < len;) {
+		size_t k = seq_len(p + i, len - i);
+		if (k == 0)
+			return false;
+		i += k;
+	}
+	return true;
+}

@@ -117,7 +117,8 @@ typedef struct spd_watch_spec {
  * processes, new ones included; STATE notes keep coming after terminal ones
  * and the subscription never ends by itself.
  * *watch_id is 0 when nothing was subscribed: the process is terminal and all
- * was delivered (the caller ends its stream). -ENOENT unknown id, -ENOMEM. */
+ * was delivered (the caller ends its stream). -ENOENT unknown id, -ERANGE
+ * after_sequence past the process's last sequence (nothing delivered), -ENOMEM. */
 int spd_registry_watch(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_id);
 
 /* Removes a subscription; no callback runs for it after this returns. Returns

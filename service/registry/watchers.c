@@ -323,6 +323,8 @@ static int watch_one(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_
 
 	if (e == NULL)
 		return -ENOENT;
+	if (ws->after_sequence > e->p.seq)
+		return -ERANGE; /* a resume point this process never sent (SPEC §12) */
 	terminal = spd_state_terminal(e->p.state);
 	if (ws->after_sequence == 0)
 		spd__snapshot(e, ws->fn, ws->ctx, SPD_NOTE_SNAPSHOT);

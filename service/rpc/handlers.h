@@ -39,8 +39,19 @@ void spd_rpc_health_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buf
 void spd_rpc_reflection_info(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
 
 /* Unpacks PAYLOAD (destroying it) as D, or ends CALL with INVALID_ARGUMENT
- * naming the message and returns NULL. */
+ * and returns NULL: naming the message when the bytes are not one, or the
+ * field when a string is not UTF-8 or holds a NUL, or a map key comes twice
+ * (strings.h, SPEC §12 "Strings from the network"). Every handler takes its
+ * request from here. */
 ProtobufCMessage *spd_rpc_request(grpc_call *call, grpc_byte_buffer *payload,
 				  const ProtobufCMessageDescriptor *d);
+
+/* What spd_rpc_request does without a call (for the reflection stream, which
+ * gets one request per message): unpacks PAYLOAD (NULL: an empty message; kept)
+ * as D and checks its strings. Returns the message (free it with
+ * protobuf_c_message_free_unpacked), or NULL with the reason in MSG (LEN
+ * bytes; 256 hold any). */
+ProtobufCMessage *spd_rpc_unpack(const grpc_byte_buffer *payload,
+				 const ProtobufCMessageDescriptor *d, char *msg, size_t len);
 
 #endif

@@ -243,13 +243,14 @@ static void on_recv(spd_tag *tag, int ok)
 	} else if (bb == NULL) {
 		start_send(c, NULL, GRPC_STATUS_OK, NULL);  /* the client half-closed */
 	} else {
+		char msg[256];
 		Grpc__Reflection__V1__ServerReflectionRequest *req =
-			(Grpc__Reflection__V1__ServerReflectionRequest *)spd_codec_unpack(
-				bb, &grpc__reflection__v1__server_reflection_request__descriptor);
+			(Grpc__Reflection__V1__ServerReflectionRequest *)spd_rpc_unpack(
+				bb, &grpc__reflection__v1__server_reflection_request__descriptor, msg,
+				sizeof msg);
 		grpc_byte_buffer_destroy(bb);
 		if (req == NULL) {
-			start_send(c, NULL, GRPC_STATUS_INVALID_ARGUMENT,
-				   "request: not a valid grpc.reflection.v1.ServerReflectionRequest");
+			start_send(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, msg);
 		} else {
 			grpc_byte_buffer *reply = answer(c->index, req);
 			if (reply != NULL)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "service/rpc/codec.h"
+#include "service/rpc/strings.h"
 
 /* Per-field caps of SPEC §3. */
 #define TARGET_MAX 256u
@@ -35,7 +36,8 @@ const char *spd_validate_start_request(const Spawnd__V1__StartProcessRequest *re
 		if (k == NULL || k[0] == '\0')
 			return "labels: empty key";
 		if (strlen(k) > LABEL_BYTES_MAX) {
-			snprintf(buf, len, "labels: key %.32s...: longer than 256 bytes", k);
+			snprintf(buf, len, "labels: key %.*s...: longer than 256 bytes",
+				 spd_strings_cut(k, 32), k);
 			return buf;
 		}
 		if (v != NULL && strlen(v) > LABEL_BYTES_MAX) {

@@ -10,6 +10,7 @@
  * dropped when the subscription ends (terminal event) or is removed on
  * cancellation; the stream frees the watch with its last reference. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "service/rpc/call.h"
 #include "service/rpc/codec.h"
 #include "service/rpc/handlers.h"
+#include "service/rpc/strings.h"
 
 typedef struct watch {
 	spd_stream *stream;
@@ -109,7 +111,7 @@ void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *pa
 	const char **selector = NULL;
 	spd_watch_spec ws;
 	watch *w;
-	char msg[128];
+	char msg[192];
 	int rc;
 
 	if (req == NULL)
@@ -156,8 +158,14 @@ void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *pa
 	};
 	rc = spd_registry_watch(env->registry, &ws, &w->watch_id);
 	if (rc == -ENOENT) {
-		snprintf(msg, sizeof msg, "id: no process '%.64s'", req->id);
+		snprintf(msg, sizeof msg, "id: no process '%.*s'", spd_strings_cut(req->id, 64),
+			 req->id);
 		spd_stream_finish(w->stream, GRPC_STATUS_NOT_FOUND, msg);
+	} else if (rc == -ERANGE) {
+		snprintf(msg, sizeof msg,
+			 "after_sequence: %" PRIu64 " is past the last event of process '%.*s'",
+			 req->after_sequence, spd_strings_cut(req->id, 64), req->id);
+		spd_stream_finish(w->stream, GRPC_STATUS_INVALID_ARGUMENT, msg);
 	} else if (rc < 0) {
 		spd_stream_finish(w->stream, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	}

@@ -1,15 +1,18 @@
 /* Fuzzes the gRPC edge's request decoding (service/rpc): the protobuf-c unpack
- * of every request message spawnd serves, as spd_codec_unpack() does it, then
- * what the handlers check before trusting a request: StartProcess's field
- * validation (rpc/validate.h) and Destroy's grace period. Every input is
- * unpacked as each message; what unpacks must pack and unpack again. */
+ * of every request message spawnd serves, as spd_rpc_request() does it, its
+ * string checks (rpc/strings.h, on the raw bytes too), then what the handlers
+ * check before trusting a request: StartProcess's field validation
+ * (rpc/validate.h) and Destroy's grace period. Every input is unpacked as each
+ * message; what unpacks must pack and unpack again. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grpc/health/v1/health.pb-c.h"
+#include "service/common/utf8.h"
 #include "service/rpc/codec.h"
+#include "service/rpc/strings.h"
 #include "service/rpc/validate.h"
 #include "spawnd/v1/spawnd.pb-c.h"
 #include "tests/fuzz/fuzz.h"
@@ -92,12 +95,68 @@ static bool has_unknown_fields(const ProtobufCMessage *m)
 	return false;
 }
 
+/* Every string of M, at any depth, is valid UTF-8 (what a client will be
+ * given back must parse). */
+static void strings_valid(const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const char *at = (const char *)m + f->offset;
+		size_t n = 1;
+
+		if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = *(const size_t *)((const char *)m + f->quantifier_offset);
+			at = *(const char *const *)at;
+		}
+		for (size_t j = 0; j < n; j++) {
+			const void *v = *(const void *const *)(at + j * sizeof(void *));
+			if (v == NULL)
+				continue;
+			if (f->type == PROTOBUF_C_TYPE_STRING)
+				FUZZ_CHECK(spd_utf8_valid(v, strlen(v)));
+			else
+				strings_valid(v);
+		}
+	}
+}
+
+/* The string checks: never a crash on any bytes; on a message unpack took,
+ * never "malformed" (they agree on the wire format), and what they accept has
+ * only UTF-8 strings and, packed again, is accepted again. */
+static void check_strings(const ProtobufCMessageDescriptor *d, const ProtobufCMessage *m,
+			  const uint8_t *data, size_t size)
+{
+	char buf[256];
+	const char *bad;
+
+	memset(buf, 'x', sizeof buf);
+	bad = spd_strings_check(d, NULL, data, size, buf, sizeof buf);
+	FUZZ_CHECK(bad == NULL || (bad == buf && bad[0] != '\0' && strlen(bad) < sizeof buf));
+	if (m == NULL)
+		return;
+	bad = spd_strings_check(d, m, data, size, buf, sizeof buf);
+	if (bad != NULL) {
+		FUZZ_CHECK(strcmp(bad, "request: malformed message") != 0);
+		FUZZ_CHECK(spd_utf8_valid(bad, strlen(bad)));
+		return;
+	}
+	strings_valid(m);
+}
+
 static void fuzz_one(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t size)
 {
 	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, size, data), *again;
 	uint8_t *packed;
 	size_t n;
 
+	check_strings(d, m, data, size);
 	if (m == NULL)
 		return;
 	FUZZ_CHECK(m->descriptor == d && protobuf_c_message_check(m));
@@ -117,7 +176,11 @@ static void fuzz_one(const ProtobufCMessageDescriptor *d, const uint8_t *data, s
 	 * messages without unknown fields must survive the round trip. */
 	FUZZ_CHECK(again != NULL || has_unknown_fields(m));
 	if (again != NULL) {
+		char buf[256];
 		FUZZ_CHECK(protobuf_c_message_get_packed_size(again) == n);
+		/* Accepted strings hold no NUL, so they pack as they came. */
+		if (spd_strings_check(d, m, data, size, buf, sizeof buf) == NULL)
+			FUZZ_CHECK(spd_strings_check(d, again, packed, n, buf, sizeof buf) == NULL);
 		protobuf_c_message_free_unpacked(again, NULL);
 	}
 	free(packed);

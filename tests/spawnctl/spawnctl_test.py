@@ -363,8 +363,16 @@ class ProcessTest(unittest.TestCase):
         self.assertEqual((rc, out), (EXIT_FAILED, b""), err)
         rc, out, err = ctl("--json", "start", "--watch", "noop")
         pid = json_lines(out)[-1]["processId"]
-        rc, out, err = ctl("watch", "--after", "99", pid)
+        last = int(json_lines(out)[-1]["sequence"])
+        rc, out, err = ctl("watch", "--after", str(last), pid)
         self.assertEqual((rc, out), (EXIT_OK, b""), err)
+        # Past the last: a resume point never sent (SPEC §12 "Resume points").
+        rc, out, err = ctl("watch", "--after", str(last + 1), pid)
+        self.assertEqual((rc, out), (EXIT_RPC, b""), err)
+        self.assertRegex(err, r"^spawnctl: INVALID_ARGUMENT: after_sequence")
+        rc, out, err = ctl("watch", "--after", "99", pid)
+        self.assertEqual((rc, out), (EXIT_RPC, b""), err)
+        self.assertRegex(err, r"^spawnctl: INVALID_ARGUMENT: after_sequence")
 
     def test_request_id_returns_the_same_process(self):
         rid = "r-" + os.urandom(8).hex()
