@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <yaml.h>
@@ -341,6 +342,7 @@ struct loader {
 
 	/* For config_reject_unsupported(). */
 	yaml_node_t *tls_key, *auth_key;
+	yaml_node_t *max_running;	/* its value node, when the file sets it */
 	yaml_node_t *defaults_set[LIMIT_COUNT];
 	struct target_seen *seen;	/* one per cfg->targets entry */
 };
@@ -1460,6 +1462,8 @@ static int top_key(struct loader *ld, const struct pair *p, void *arg)
 				     &cfg->defaults, ld->defaults_set);
 	if (strcmp(p->name, "targets") == 0)
 		return config_targets(ld, p->value, p->path);
+	if (strcmp(p->name, "max_running") == 0)
+		ld->max_running = p->value;
 	st = setting_find(top_settings, COUNT(top_settings), p->name);
 	if (st != NULL)
 		return setting_store(ld, st, p->value, p->path, cfg);
@@ -1532,6 +1536,35 @@ static int config_finish(struct loader *ld)
 			return loader_errno(ld, -ENOMEM);
 	}
 	return 0;
+}
+
+/* The launcher holds SPD_LAUNCHER_FDS_PER_PROCESS descriptors per running
+ * process and raises its soft RLIMIT_NOFILE to the hard one (launcher.h): a
+ * max_running that the hard limit cannot carry would fail starts with EMFILE. */
+static int config_check_fd_limit(struct loader *ld)
+{
+	const spd_config *cfg = ld->cfg;
+	uint64_t need = spd_config_launcher_fds(cfg);
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY ||
+	    need <= (uint64_t)rl.rlim_max)
+		return 0;
+	if (ld->max_running == NULL) {
+		str_printf(ld->err, SPD_CONFIG_ERR_MAX,
+			   "%s: max_running: the default %u needs %llu file descriptors in the "
+			   "launcher, but the hard limit (RLIMIT_NOFILE) is %llu: set a lower "
+			   "max_running or raise the hard limit",
+			   ld->name, cfg->max_running, (unsigned long long)need,
+			   (unsigned long long)rl.rlim_max);
+		return -EINVAL;
+	}
+	return loader_fail(ld, ld->max_running, "max_running",
+			   "%u needs %llu file descriptors in the launcher, but the hard limit "
+			   "(RLIMIT_NOFILE) is %llu: set a lower max_running or raise the hard "
+			   "limit",
+			   cfg->max_running, (unsigned long long)need,
+			   (unsigned long long)rl.rlim_max);
 }
 
 /*
@@ -1615,6 +1648,8 @@ static int config_load(const char *text, size_t len, const char *name, const cha
 		r = config_finish(&ld);
 	if (r == 0)
 		r = config_reject_unsupported(&ld);
+	if (r == 0)
+		r = config_check_fd_limit(&ld);
 out:
 	free(ld.seen);
 	if (doc_ok)
@@ -1632,6 +1667,12 @@ out:
 /* ------------------------------------------------------------------------ */
 /* Public entry points                                                      */
 /* ------------------------------------------------------------------------ */
+
+uint64_t spd_config_launcher_fds(const spd_config *cfg)
+{
+	return SPD_LAUNCHER_FDS_BASE + (uint64_t)cfg->target_count +
+	       (uint64_t)SPD_LAUNCHER_FDS_PER_PROCESS * cfg->max_running;
+}
 
 int spd_config_load_string(const char *text, size_t len, const char *name,
 			   const char *base_dir, spd_config **out,

@@ -129,6 +129,16 @@ typedef struct spd_config {
 	size_t target_count;
 } spd_config;
 
+/* File descriptors the launcher needs for CFG: SPD_LAUNCHER_FDS_PER_PROCESS per
+ * running process (its stdout, stderr and result pipes and its pidfd), one per
+ * target (a forkserver zygote's socket) and SPD_LAUNCHER_FDS_BASE for its own
+ * (stdio, sockets, the pipes of a start in progress). Loading refuses a
+ * max_running whose count exceeds the hard RLIMIT_NOFILE, naming both numbers;
+ * the launcher raises its soft limit to the hard one. */
+#define SPD_LAUNCHER_FDS_PER_PROCESS 4u
+#define SPD_LAUNCHER_FDS_BASE 24u
+uint64_t spd_config_launcher_fds(const spd_config *cfg);
+
 /* The embedded default config (sample targets on 127.0.0.1:50051), NUL-terminated. */
 extern const char spd_config_default_yaml[];
 

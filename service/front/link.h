@@ -4,7 +4,9 @@
  * When the launcher dies (EOF or a broken frame while not closing), the reader
  * reaps it, SIGKILLs and reaps everything that was reparented to the front
  * (the front is a child subreaper), ends every live process LOST and calls
- * on_lost. This is the one place the front reaps or signals.
+ * on_lost. This is the one place the front signals, and the only one that
+ * reaps the launcher; main.c's reaper thread reaps (never signals) every
+ * other child reparented to the front, at all times.
  */
 #ifndef SPAWND_FRONT_LINK_H
 #define SPAWND_FRONT_LINK_H

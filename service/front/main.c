@@ -1,10 +1,11 @@
 /* spawnd: the front process. See README.md and SPEC.md.
  *
- * Startup order matters (SPEC §1, gRPC notes §8): config, then fork the
- * launcher while this process still has one thread, then block signals (every
- * gRPC thread inherits the mask), then grpc_init and serve. The main thread
- * only waits for signals.
+ * Startup order matters (SPEC §1, gRPC notes §8): config, then fork and exec
+ * the launcher while this process still has one thread, then block signals
+ * (every later thread inherits the mask), then grpc_init and serve. The main
+ * thread only waits for signals; a reaper thread reaps orphans (below).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grpc/grpc.h>
@@ -34,6 +35,7 @@
 #define SHUTDOWN_SLACK_MS 5000
 
 static pthread_t main_thread;
+static pid_t launcher_pid;
 
 static void usage(FILE *f)
 {
@@ -63,6 +65,60 @@ static void on_launcher_lost(void *ctx)
 {
 	(void)ctx;
 	pthread_kill(main_thread, SIGUSR1);
+}
+
+/* Reaps, without signalling, every exited child of ours but the launcher (whose
+ * exit status link.c takes). Our children other than the launcher are orphans
+ * reparented to us: we are a child subreaper, and in a container's pid
+ * namespace PID 1 (exec probes and `kubectl exec` leave such orphans). Each
+ * is our unreaped child, so its pid cannot have been reused; the launcher's
+ * pid stays ours until link.c reaps it, and then the front is stopping. */
+static void reap_orphans(void)
+{
+	char path[300], buf[32];
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	/* An orphan is the child of whichever of our threads adopted it. */
+	while ((de = readdir(d)) != NULL) {
+		FILE *f;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/children", de->d_name);
+		f = fopen(path, "re");
+		if (f == NULL)
+			continue;
+		while (fscanf(f, "%31s", buf) == 1) {
+			pid_t pid = (pid_t)strtol(buf, NULL, 10);
+			int status;
+			if (pid > 0 && pid != launcher_pid &&
+			    waitpid(pid, &status, WNOHANG | __WALL) == pid)
+				spd_log(SPD_LOG_DEBUG, "reaped an orphan", SPD_LOG_INT("pid", pid),
+					SPD_LOG_END);
+		}
+		fclose(f);
+	}
+	closedir(d);
+}
+
+/* The reaper thread: SIGCHLD is blocked in every thread and waited for here
+ * only, so orphans are reaped at all times, shutdown included. */
+static void *reaper_main(void *arg)
+{
+	sigset_t chld;
+	int sig;
+
+	(void)arg;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	for (;;) {
+		reap_orphans();
+		while (sigwait(&chld, &sig) != 0)
+			;
+	}
+	return NULL;
 }
 
 static int load_config(const char *path, spd_config **cfg)
@@ -102,10 +158,14 @@ static int serve(spd_config *cfg)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	rc = spd_launcher_fork(cfg, &lpid, &lfd);
 	if (rc < 0) {
-		spd_log(SPD_LOG_ERROR, "cannot start the launcher", SPD_LOG_STR("error", strerror(-rc)),
+		spd_log(SPD_LOG_ERROR, "cannot start the launcher",
+			SPD_LOG_STR("error", rc == -ENOENT ? "spawnd-worker not found next to spawnd "
+							     "(set SPAWND_WORKER)"
+							   : strerror(-rc)),
 			SPD_LOG_END);
 		return 1;
 	}
+	launcher_pid = lpid;
 	link = spd_link_create(lfd, lpid);
 	if (link == NULL || spd_link_wait_hello(link, HELLO_TIMEOUT_MS, &hello) < 0) {
 		spd_log(SPD_LOG_ERROR, "the launcher did not start", SPD_LOG_INT("launcher_pid", lpid),
@@ -120,9 +180,23 @@ static int serve(spd_config *cfg)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	sigdelset(&mask, SIGCHLD); /* the reaper thread's */
 	signal(SIGPIPE, SIG_IGN);
 	main_thread = pthread_self();
+	{
+		pthread_t reaper;
+		rc = pthread_create(&reaper, NULL, reaper_main, NULL);
+		if (rc != 0) {
+			spd_log(SPD_LOG_ERROR, "cannot start the reaper thread",
+				SPD_LOG_STR("error", strerror(rc)), SPD_LOG_END);
+			spd_launcher_hello_release(&hello);
+			spd_link_close(link);
+			return 1;
+		}
+		pthread_detach(reaper);
+	}
 
 	grpc_init();
 	ops = spd_link_ops(link);

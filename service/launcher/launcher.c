@@ -22,6 +22,7 @@
 #include "service/common/clock.h"
 #include "service/common/log.h"
 #include "service/common/tail.h"
+#include "service/launcher/boot.h"
 #include "service/launcher/cgroup.h"
 #include "service/launcher/child.h"
 #include "service/launcher/launcher_impl.h"
@@ -887,33 +888,9 @@ static int thread_count(void)
 	return n;
 }
 
-/* spawnd-worker: $SPAWND_WORKER, else next to our own executable. NULL when
- * there is none (spawn targets then fail to launch, saying so). */
-static char *find_worker(void)
-{
-	const char *env = getenv("SPAWND_WORKER");
-	char exe[4096], path[4200];
-	ssize_t n;
-	char *slash;
-
-	if (env != NULL && *env != '\0')
-		return access(env, X_OK) == 0 ? strdup(env) : NULL;
-	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
-		return NULL;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (slash == NULL)
-		return NULL;
-	*slash = '\0';
-	snprintf(path, sizeof path, "%s/spawnd-worker", exe);
-	return access(path, X_OK) == 0 ? strdup(path) : NULL;
-}
-
 /* Picks what enforces memory_limit (cgroup.h) and says so in the log. */
-static void setup_cgroups(launcher *l)
+static void setup_cgroups(launcher *l, const char *force)
 {
-	const char *force = getenv("SPAWND_MEMORY_LIMIT_MECHANISM");
 	int rc = spd_cgroups_create(force, &l->cgroups);
 
 	if (rc == -EINVAL) {
@@ -937,8 +914,27 @@ static void setup_cgroups(launcher *l)
 			SPD_LOG_STR("reason", spd_cgroups_reason(l->cgroups)), SPD_LOG_END);
 }
 
-static _Noreturn void launcher_main(const spd_config *cfg, int sock)
+/* Raises the soft RLIMIT_NOFILE to the hard one: the launcher holds
+ * SPD_LAUNCHER_FDS_PER_PROCESS descriptors per running process, and the config
+ * loader refused a max_running the hard limit cannot carry (config.h).
+ * Children get their own open_files_limit (child.h). */
+static void raise_fd_limit(void)
 {
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			spd_log(SPD_LOG_WARN, "cannot raise the launcher's open files limit",
+				SPD_LOG_INT("soft", (int64_t)was), SPD_LOG_INT("hard", (int64_t)rl.rlim_max),
+				SPD_LOG_STR("error", strerror(errno)), SPD_LOG_END);
+	}
+}
+
+static _Noreturn void launcher_main(const spd_launcher_boot *boot, int sock)
+{
+	const spd_config *cfg = boot->cfg;
 	launcher l = {.cfg = cfg, .sock = sock, .sigfd = -1, .devnull = -1};
 	sigset_t mask;
 
@@ -961,10 +957,14 @@ static _Noreturn void launcher_main(const spd_config *cfg, int sock)
 			SPD_LOG_END);
 		_exit(1);
 	}
-	if (getppid() == 1)
-		_exit(1); /* the front died before PR_SET_PDEATHSIG */
+	/* The front died before PR_SET_PDEATHSIG: we were reparented. (Not a
+	 * comparison with 1: the front may itself be PID 1, in a container.) */
+	if (getppid() != boot->front)
+		_exit(1);
+	raise_fd_limit();
 	spd_call_warm_up();
-	l.worker = find_worker();
+	l.worker = boot->worker != NULL && access(boot->worker, X_OK) == 0 ? strdup(boot->worker)
+									      : NULL;
 	l.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (l.devnull < 0 || spd_targets_prepare(cfg, &l.targets) < 0) {
 		spd_log(SPD_LOG_ERROR, "launcher setup failed", SPD_LOG_STR("error", strerror(errno)),
@@ -994,35 +994,143 @@ static _Noreturn void launcher_main(const spd_config *cfg, int sock)
 		_exit(1);
 	for (size_t i = 0; i < cfg->target_count; i++)
 		l.zygotes[i] = (spd__zygote){.pid = 0, .sock = -1, .backoff_ms = 0};
-	setup_cgroups(&l);
+	setup_cgroups(&l, boot->memory_mechanism);
 	send_hello(&l);
 	spd__zygotes_boot(&l);
 	run(&l);
 }
 
+/* The whole of a memfd. NULL on error. */
+static uint8_t *read_memfd(int fd, size_t *len)
+{
+	off_t size = lseek(fd, 0, SEEK_END);
+	uint8_t *buf;
+	size_t off = 0;
+
+	if (size < 0 || (uint64_t)size > SPD_WIRE_MAX_BODY)
+		return NULL;
+	buf = malloc(size > 0 ? (size_t)size : 1);
+	while (buf != NULL && off < (size_t)size) {
+		ssize_t n = pread(fd, buf + off, (size_t)size - off, (off_t)off);
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			free(buf);
+			return NULL;
+		}
+		off += (size_t)n;
+	}
+	*len = off;
+	return buf;
+}
+
+int spd_launcher_exec_main(void)
+{
+	static spd_launcher_boot boot; /* lives as long as the launcher */
+	size_t len = 0;
+	uint8_t *data = read_memfd(SPD_LAUNCHER_BOOT_FD, &len);
+	int rc;
+
+	close(SPD_LAUNCHER_BOOT_FD);
+	if (data == NULL) {
+		fprintf(stderr, "spawnd-worker launcher: cannot read the boot data on fd %d\n",
+			SPD_LAUNCHER_BOOT_FD);
+		return 3;
+	}
+	rc = spd_launcher_boot_decode(data, len, &boot);
+	free(data);
+	if (rc < 0) {
+		fprintf(stderr, "spawnd-worker launcher: bad boot data: %s\n", strerror(-rc));
+		return 3;
+	}
+	/* Our own children must not get the socket. */
+	if (fcntl(SPD_LAUNCHER_SOCK_FD, F_SETFD, FD_CLOEXEC) < 0) {
+		fprintf(stderr, "spawnd-worker launcher: no socket on fd %d\n", SPD_LAUNCHER_SOCK_FD);
+		return 3;
+	}
+	launcher_main(&boot, SPD_LAUNCHER_SOCK_FD);
+}
+
+/* ---- the front's side ----------------------------------------------------- */
+
+extern char **environ;
+
+/* spawnd-worker: $SPAWND_WORKER, else next to our own executable. NULL when
+ * there is none (spawn targets then fail to launch, saying so). */
+static char *find_worker(void)
+{
+	const char *env = getenv("SPAWND_WORKER");
+	char exe[4096], path[4200];
+	ssize_t n;
+	char *slash;
+
+	if (env != NULL && *env != '\0')
+		return access(env, X_OK) == 0 ? strdup(env) : NULL;
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash == NULL)
+		return NULL;
+	*slash = '\0';
+	snprintf(path, sizeof path, "%s/spawnd-worker", exe);
+	return access(path, X_OK) == 0 ? strdup(path) : NULL;
+}
+
 int spd_launcher_fork(const spd_config *cfg, pid_t *pid, int *fd)
 {
-	int sv[2];
+	static char *const empty_env[] = {NULL};
+	char *argv[] = {(char *)"spawnd-launcher", (char *)"launcher", NULL};
+	spd_wbuf b = SPD_WBUF_INIT;
+	char *worker = find_worker();
+	int sv[2] = {-1, -1}, memfd = -1, rc;
 	pid_t p;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
+	if (worker == NULL)
+		return -ENOENT;
+	rc = spd_launcher_boot_encode(cfg, getpid(), worker,
+				      getenv("SPAWND_MEMORY_LIMIT_MECHANISM"), environ, &b);
+	if (rc == 0 && (memfd = spd_memfd_from(b.data, b.len)) < 0)
+		rc = memfd;
+	spd_wbuf_release(&b);
+	if (rc == 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		rc = -errno;
+	if (rc < 0)
+		goto out;
 	fflush(NULL);
 	p = fork();
 	if (p < 0) {
-		int e = errno;
-		close(sv[0]);
-		close(sv[1]);
-		return -e;
+		rc = -errno;
+		goto out;
 	}
 	if (p == 0) {
-		close(sv[0]);
-		launcher_main(cfg, sv[1]);
+		/* Only async-signal-safe calls from here to exec. */
+		sigset_t none;
+		int s = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+		int m = fcntl(memfd, F_DUPFD_CLOEXEC, 10);
+
+		if (s < 0 || m < 0 || dup2(s, SPD_LAUNCHER_SOCK_FD) < 0 ||
+		    dup2(m, SPD_LAUNCHER_BOOT_FD) < 0)
+			_exit(127);
+		close_range(SPD_LAUNCHER_BOOT_FD + 1, ~0U, 0);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve(worker, argv, empty_env);
+		_exit(127);
 	}
-	close(sv[1]);
 	*pid = p;
 	*fd = sv[0];
-	return 0;
+	sv[0] = -1;
+out:
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (memfd >= 0)
+		close(memfd);
+	free(worker);
+	return rc;
 }
 
 int spd_launcher_hello_decode(spd_launcher_hello *h, const void *body, size_t len)

@@ -1,8 +1,11 @@
 /* The launcher: the single-threaded process that alone forks, execs, signals and
  * reaps target children (SPEC §1, §2, §11).
  *
- * spawnd forks it before grpc_init(), so it never inherits a gRPC thread, and
- * talks to it over a SOCK_SEQPACKET socketpair (wire.h). Its loop polls one
+ * spawnd forks it before grpc_init() and execs it as `spawnd-worker launcher`
+ * with an empty environment: it carries none of the front's memory, threads or
+ * environment, so neither do the children it forks (a fork-method target's
+ * /proc/self/environ is empty). What it needs travels in a sealed memfd
+ * (boot.h). The front talks to it over a SOCK_SEQPACKET socketpair (wire.h). Its loop polls one
  * signalfd (SIGCHLD, and SIGHUP as its parent-death signal), the socket, and
  * each child's stdout, stderr and result channel; deadlines (grace periods,
  * timeouts) are the poll timeout. Nothing on the path from a child's exit to
@@ -28,11 +31,23 @@
 
 #include "service/config/config.h"
 
-/* Forks the launcher for CFG. Must be called while the process has one thread.
+/* Forks and execs the launcher for CFG: spawnd-worker (at $SPAWND_WORKER, else
+ * next to this executable) with an empty environment, the socket on fd
+ * SPD_LAUNCHER_SOCK_FD and the boot data (boot.h: CFG with inherit_env
+ * resolved from this environment, the worker's path, our pid,
+ * $SPAWND_MEMORY_LIMIT_MECHANISM) in a sealed memfd on SPD_LAUNCHER_BOOT_FD;
+ * every other descriptor is closed. Call it while the process has one thread.
  * On success returns 0 and sets *pid and *fd (the front's end of the socket,
- * O_CLOEXEC; the caller owns it). The launcher child never returns from here.
- * Returns -errno on failure. */
+ * O_CLOEXEC; the caller owns it and reaps *pid). Returns -ENOENT when there
+ * is no spawnd-worker, else -errno. */
 int spd_launcher_fork(const spd_config *cfg, pid_t *pid, int *fd);
+
+#define SPD_LAUNCHER_SOCK_FD 3
+#define SPD_LAUNCHER_BOOT_FD 4
+
+/* The launcher itself: `spawnd-worker launcher`, started by spd_launcher_fork.
+ * Returns only when its boot data is unusable (the exit status). */
+int spd_launcher_exec_main(void);
 
 /* The per-target readiness the launcher sends in HELLO. */
 typedef struct spd_launcher_hello {

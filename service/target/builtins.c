@@ -13,6 +13,7 @@ static const struct {
 	{"fail", spawnd_sample_fail},       {"crash", spawnd_sample_crash},
 	{"exit", spawnd_sample_exit},       {"oom", spawnd_sample_oom},
 	{"tree", spawnd_sample_tree},       {"spew", spawnd_sample_spew},
+	{"proc_environ", spawnd_sample_proc_environ},
 };
 
 spawnd_fn spd_builtin_find(const char *name)

@@ -17,5 +17,7 @@ int spawnd_sample_exit(spawnd_call *call);
 int spawnd_sample_oom(spawnd_call *call);
 int spawnd_sample_tree(spawnd_call *call);
 int spawnd_sample_spew(spawnd_call *call);
+/* Test aid: result = /proc/self/environ. */
+int spawnd_sample_proc_environ(spawnd_call *call);
 
 #endif

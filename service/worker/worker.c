@@ -6,6 +6,9 @@
  *                           the target spec and the START request. The
  *                           launcher already applied the process group, limits,
  *                           user, cwd, environment and stdio before exec.
+ *   spawnd-worker launcher  the launcher itself (launcher/launcher.h), exec'd by
+ *                           spawnd with an empty environment: fd 3 its socket
+ *                           to the front, fd 4 a memfd with its boot data.
  *   spawnd-worker zygote    fd 3: a SOCK_SEQPACKET socket to the launcher; fd 4:
  *                           a memfd with the target spec. Loads the target once,
  *                           then forks its children on request (zygote.h).
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #include "service/launcher/child.h"
+#include "service/launcher/launcher.h"
 #include "service/launcher/messages.h"
 #include "service/launcher/target_spec.h"
 #include "service/target/call.h"
@@ -140,7 +144,9 @@ int main(int argc, char **argv)
 		return run_call();
 	if (argc == 2 && strcmp(argv[1], "zygote") == 0)
 		return run_zygote();
-	fprintf(stderr, "usage: spawnd-worker call|zygote\n"
+	if (argc == 2 && strcmp(argv[1], "launcher") == 0)
+		return spd_launcher_exec_main();
+	fprintf(stderr, "usage: spawnd-worker call|zygote|launcher\n"
 			"  (started by spawnd's launcher; not meant to be run by hand)\n");
 	return 2;
 }

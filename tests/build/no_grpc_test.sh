@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Fails if the launcher, the registry or the front's launcher link depends on
-# gRPC or the API's generated code.
+# gRPC or the API's generated code; or if spawnd-worker (the launcher's, the
+# zygotes' and the spawn workers' binary) links gRPC or libyaml.
 set -euo pipefail
 deps=$1
+worker=$2
 [ -s "$deps" ] || { echo "empty dependency list: $deps"; exit 1; }
+[ -s "$worker" ] || { echo "empty dependency list: $worker"; exit 1; }
 grep -q '//service/launcher:launcher' "$deps" || { echo "query did not list the launcher"; exit 1; }
+grep -q '//service/launcher:launcher' "$worker" || { echo "spawnd-worker does not hold the launcher"; exit 1; }
 if grep -E '//third_party/system:grpc|//proto:api_c' "$deps"; then
 	echo "FAIL: the launcher side depends on gRPC (above)"
 	exit 1
 fi
-echo "ok: $(wc -l < "$deps") targets, none of them gRPC"
+if grep -E '//third_party/system:(grpc|yaml)|//proto:api_c' "$worker"; then
+	echo "FAIL: spawnd-worker depends on gRPC or libyaml (above)"
+	exit 1
+fi
+echo "ok: $(wc -l < "$deps") + $(wc -l < "$worker") targets, none of them gRPC or (worker) libyaml"

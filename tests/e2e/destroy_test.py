@@ -155,8 +155,11 @@ class DestroyTest(h.E2ETest):
         launcher = s.launcher_pid()
         p = self.running(s, "tree")
         kids = self.tree_pids(s, p.pid)
-        sids = {h.proc_info(k).session for k in kids if h.proc_info(k)}
-        self.assertGreater(len(sids), 1, "one grandchild calls setsid()")
+        # The grandchild exists before it calls setsid(): wait for it to.
+        def sids():
+            got = {h.proc_info(k).session for k in kids if h.proc_info(k)}
+            return got if len(got) > 1 else None
+        h.wait_until(sids, h.RPC_TIMEOUT, "one grandchild to call setsid()")
         s.destroy(p.id)
         end = s.wait_terminal(p.id)
         self.assertCanceled(end)

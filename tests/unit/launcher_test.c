@@ -71,6 +71,13 @@ static int group_setup(void **state)
 		print_error("TEST_SRCDIR is not set: run under bazel test\n");
 		return -1;
 	}
+	/* spd_launcher_fork execs spawnd-worker: not next to this test. */
+	snprintf(path, sizeof path, "%s/spawnd/service/front/spawnd-worker", srcdir);
+	if (realpath(path, helper) == NULL || access(helper, X_OK) != 0 ||
+	    setenv("SPAWND_WORKER", helper, 1) < 0) {
+		print_error("spawnd-worker not usable at %s\n", path);
+		return -1;
+	}
 	snprintf(path, sizeof path, "%s/spawnd/tests/helper/helper", srcdir);
 	if (realpath(path, helper) == NULL || access(helper, X_OK) != 0 ||
 	    strpbrk(helper, "\"\\") != NULL) {

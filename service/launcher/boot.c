@@ -1,0 +1,258 @@
+#include "service/launcher/boot.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_COUNT 1000000u
+
+/* Optional strings carry a presence flag: NULL and "" stay apart. */
+static void put_opt(spd_wbuf *b, const char *s)
+{
+	spd_wbuf_u32(b, s != NULL);
+	spd_wbuf_str(b, s);
+}
+
+static char *get_opt(spd_wreader *r)
+{
+	uint32_t present = spd_wreader_u32(r);
+	size_t n;
+	const char *p = spd_wreader_bytes(r, &n);
+	char *s;
+
+	if (r->err != 0 || !present)
+		return NULL;
+	s = strndup(p, n);
+	if (s == NULL)
+		r->err = -ENOMEM;
+	return s;
+}
+
+static void put_strv(spd_wbuf *b, char *const *v, size_t n)
+{
+	spd_wbuf_u32(b, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		spd_wbuf_str(b, v[i]);
+}
+
+static char **get_strv(spd_wreader *r, size_t *n)
+{
+	uint32_t count = spd_wreader_u32(r);
+	char **v;
+
+	*n = 0;
+	if (r->err != 0 || count > MAX_COUNT) {
+		r->err = -EBADMSG;
+		return NULL;
+	}
+	v = calloc((size_t)count + 1, sizeof *v);
+	if (v == NULL) {
+		r->err = -ENOMEM;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < count && r->err == 0; i++)
+		v[i] = spd_wreader_strdup(r);
+	*n = count;
+	return v;
+}
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The value of NAME in ENVP ("NAME=value"), or NULL. */
+static const char *env_find(char *const *envp, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (char *const *e = envp; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+			return *e;
+	return NULL;
+}
+
+/* env, then each inherit_env variable present in ENVP: what the launcher's
+ * targets.c built from its own environment before it had none. */
+static void put_env(spd_wbuf *b, const spd_target_config *t, char *const *envp)
+{
+	size_t n = t->env_count;
+
+	for (size_t i = 0; i < t->inherit_env_count; i++)
+		n += env_find(envp, t->inherit_env[i]) != NULL;
+	spd_wbuf_u32(b, (uint32_t)n);
+	for (size_t i = 0; i < t->env_count; i++)
+		spd_wbuf_str(b, t->env[i]);
+	for (size_t i = 0; i < t->inherit_env_count; i++) {
+		const char *e = env_find(envp, t->inherit_env[i]);
+		if (e != NULL)
+			spd_wbuf_str(b, e);
+	}
+}
+
+static void put_limits(spd_wbuf *b, const spd_target_limits *l)
+{
+	spd_wbuf_u32(b, (uint32_t)l->start_method);
+	spd_wbuf_i64(b, l->destroy_grace_ms);
+	spd_wbuf_u32(b, (uint32_t)l->stop_signal);
+	spd_wbuf_i64(b, l->timeout_ms);
+	spd_wbuf_u32(b, l->max_concurrent);
+	spd_wbuf_i64(b, (int64_t)l->max_result_bytes);
+	spd_wbuf_i64(b, (int64_t)l->max_output_bytes);
+	spd_wbuf_i64(b, (int64_t)l->memory_limit);
+	spd_wbuf_i64(b, l->cpu_time_limit_ms);
+	spd_wbuf_i64(b, (int64_t)l->open_files_limit);
+	spd_wbuf_u32(b, (uint32_t)l->zygote_start);
+}
+
+static void get_limits(spd_wreader *r, spd_target_limits *l)
+{
+	l->start_method = (spd_start_method)spd_wreader_u32(r);
+	l->destroy_grace_ms = spd_wreader_i64(r);
+	l->stop_signal = (int)spd_wreader_u32(r);
+	l->timeout_ms = spd_wreader_i64(r);
+	l->max_concurrent = spd_wreader_u32(r);
+	l->max_result_bytes = (uint64_t)spd_wreader_i64(r);
+	l->max_output_bytes = (uint64_t)spd_wreader_i64(r);
+	l->memory_limit = (uint64_t)spd_wreader_i64(r);
+	l->cpu_time_limit_ms = spd_wreader_i64(r);
+	l->open_files_limit = (uint64_t)spd_wreader_i64(r);
+	l->zygote_start = (spd_zygote_start)spd_wreader_u32(r);
+}
+
+int spd_launcher_boot_encode(const spd_config *cfg, pid_t front, const char *worker,
+			     const char *memory_mechanism, char *const *envp, spd_wbuf *out)
+{
+	spd_wbuf_u32(out, (uint32_t)front);
+	put_opt(out, worker);
+	put_opt(out, memory_mechanism);
+	put_opt(out, cfg->path);
+	put_opt(out, cfg->dir);
+	spd_wbuf_u32(out, cfg->max_running);
+	spd_wbuf_u32(out, (uint32_t)cfg->log_format);
+	spd_wbuf_u32(out, (uint32_t)cfg->log_level);
+	put_limits(out, &cfg->defaults);
+	spd_wbuf_u32(out, (uint32_t)cfg->target_count);
+	for (size_t i = 0; i < cfg->target_count; i++) {
+		const spd_target_config *t = &cfg->targets[i];
+
+		spd_wbuf_str(out, t->name);
+		put_opt(out, t->description);
+		spd_wbuf_u32(out, (uint32_t)t->kind);
+		put_opt(out, t->builtin);
+		put_opt(out, t->library);
+		put_opt(out, t->symbol);
+		put_strv(out, t->exec_argv, t->exec_argc);
+		spd_wbuf_u32(out, t->allow_args);
+		put_env(out, t, envp);
+		put_opt(out, t->cwd);
+		put_opt(out, t->user);
+		put_opt(out, t->group);
+		put_limits(out, &t->limits);
+		spd_wbuf_u32(out, (uint32_t)t->line);
+		spd_wbuf_u32(out, (uint32_t)t->column);
+	}
+	return out->err;
+}
+
+static void target_free(spd_target_config *t)
+{
+	free(t->name);
+	free(t->description);
+	free(t->builtin);
+	free(t->library);
+	free(t->symbol);
+	strv_free(t->exec_argv);
+	strv_free(t->env);
+	strv_free(t->inherit_env);
+	free(t->cwd);
+	free(t->user);
+	free(t->group);
+}
+
+static void config_free(spd_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; cfg->targets != NULL && i < cfg->target_count; i++)
+		target_free(&cfg->targets[i]);
+	free(cfg->targets);
+	free(cfg->path);
+	free(cfg->dir);
+	free(cfg);
+}
+
+int spd_launcher_boot_decode(const void *data, size_t len, spd_launcher_boot *b)
+{
+	spd_wreader r;
+	spd_config *cfg;
+	uint32_t count;
+
+	memset(b, 0, sizeof *b);
+	cfg = calloc(1, sizeof *cfg);
+	if (cfg == NULL)
+		return -ENOMEM;
+	b->cfg = cfg;
+	spd_wreader_init(&r, data, len);
+	b->front = (pid_t)spd_wreader_u32(&r);
+	b->worker = get_opt(&r);
+	b->memory_mechanism = get_opt(&r);
+	cfg->path = get_opt(&r);
+	cfg->dir = get_opt(&r);
+	cfg->max_running = spd_wreader_u32(&r);
+	cfg->log_format = (spd_log_format)spd_wreader_u32(&r);
+	cfg->log_level = (spd_config_log_level)spd_wreader_u32(&r);
+	get_limits(&r, &cfg->defaults);
+	count = spd_wreader_u32(&r);
+	if (r.err == 0 && count > MAX_COUNT)
+		r.err = -EBADMSG;
+	if (r.err == 0) {
+		cfg->targets = calloc(count ? count : 1, sizeof *cfg->targets);
+		if (cfg->targets == NULL)
+			r.err = -ENOMEM;
+		else
+			cfg->target_count = count;
+	}
+	for (size_t i = 0; r.err == 0 && i < cfg->target_count; i++) {
+		spd_target_config *t = &cfg->targets[i];
+
+		t->name = spd_wreader_strdup(&r);
+		t->description = get_opt(&r);
+		t->kind = (spd_target_kind)spd_wreader_u32(&r);
+		t->builtin = get_opt(&r);
+		t->library = get_opt(&r);
+		t->symbol = get_opt(&r);
+		t->exec_argv = get_strv(&r, &t->exec_argc);
+		t->allow_args = spd_wreader_u32(&r) != 0;
+		t->env = get_strv(&r, &t->env_count);
+		t->inherit_env = calloc(1, sizeof *t->inherit_env);
+		if (t->inherit_env == NULL && r.err == 0)
+			r.err = -ENOMEM;
+		t->cwd = get_opt(&r);
+		t->user = get_opt(&r);
+		t->group = get_opt(&r);
+		get_limits(&r, &t->limits);
+		t->line = (int)spd_wreader_u32(&r);
+		t->column = (int)spd_wreader_u32(&r);
+		if (r.err == 0 && t->name == NULL)
+			r.err = -ENOMEM;
+	}
+	if (r.err == 0 && r.left != 0)
+		r.err = -EBADMSG;
+	if (r.err != 0) {
+		int err = r.err;
+		spd_launcher_boot_release(b);
+		return err;
+	}
+	return 0;
+}
+
+void spd_launcher_boot_release(spd_launcher_boot *b)
+{
+	free(b->worker);
+	free(b->memory_mechanism);
+	config_free(b->cfg);
+	memset(b, 0, sizeof *b);
+}
