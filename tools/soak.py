@@ -67,10 +67,10 @@ TARGETS = {
 }
 
 
-def config_text(processes):
+def config_text(processes, max_running):
     # Every record of the run must still be there for the final check.
     return h.minimal_config(TARGETS, extra="\n".join([
-        "max_running: 64",
+        "max_running: %d" % max_running,
         "max_pending: 1024",
         "history: {max_records: %d, retention: 1h}" % max(10000, 2 * processes + 1000),
     ]))
@@ -467,7 +467,11 @@ class Run:
                         if self.stop.is_set():
                             break
                 except grpc.RpcError as e:
-                    if e.code() != grpc.StatusCode.CANCELLED:
+                    if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        # A watcher too slow may be ended (SPEC §12 "Slow watchers").
+                        with self.lock:
+                            self.watch_all["ended_too_slow"] += 1
+                    elif e.code() != grpc.StatusCode.CANCELLED:
                         self.problem("watch-all ended %s: %s" % (e.code().name, e.details()))
                 finally:
                     timer.cancel()
@@ -510,6 +514,8 @@ def main():
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--watch-all", type=int, default=2, help="watch-all clients that come and go (default 2)")
     ap.add_argument("--spawnd", default=None, help="spawnd binary (default %s)" % soaklib.DEFAULT_SPAWND)
+    ap.add_argument("--max-running", type=int, default=64,
+                    help="spawnd's max_running (default 64; below --clients, starts wait PENDING)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-seconds", type=float, default=1800.0, help="bound of the load phase (default 1800)")
     ap.add_argument("--settle-seconds", type=float, default=60.0, help="deadline for things to settle (default 60)")
@@ -527,9 +533,10 @@ def main():
     jobs = [make_job(i, k, rng) for i, k in enumerate(rng.choices(kinds, [KINDS[k] for k in kinds], k=args.processes))]
     run_id = "soak-%d-%d" % (os.getpid(), int(time.time()))
     report = {"spawnd": binary, "processes": args.processes, "clients": args.clients,
+              "max_running": args.max_running, "skipped_kinds": sorted(skip),
               "watch_all_clients": args.watch_all, "seed": args.seed, "run_id": run_id}
     problems = []
-    server = h.Server(config_text(args.processes))
+    server = h.Server(config_text(args.processes, args.max_running))
     server.start()
     try:
         log(args, "soak: spawnd %s (pid %d, launcher %d) on %s; %d processes, %d clients, %d watch-all clients"
@@ -553,7 +560,7 @@ def main():
         peak = soaklib.measure(server)
         last_print = t0
         while any(t.is_alive() for t in threads):
-            threads[0].join(0.5) if threads[0].is_alive() else time.sleep(0.5)
+            time.sleep(0.5)
             m = soaklib.measure(server)
             if m["front"]["rss_kib"] and m["front"]["rss_kib"] > (peak["front"]["rss_kib"] or 0):
                 peak["front"] = m["front"]
@@ -587,7 +594,8 @@ def main():
                 problems.append("job %d (%s) %s: GetProcess %s: %s" % (j.index, j.kind, j.id, e.code().name, e.details()))
                 continue
             st = h.state(g)
-            outcomes[j.kind][st + ("/" + h.kind(g) if g.HasField("error") else "")] += 1
+            outcomes[j.kind][st + ("/" + h.kind(g) if g.HasField("error") else "")
+                             + ("" if g.ran else " (never ran)")] += 1
             for b in check_record(j, g):
                 problems.append("job %d (%s) %s: GetProcess: %s" % (j.index, j.kind, j.id, b))
             t = j.terminal
