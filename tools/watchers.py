@@ -11,7 +11,7 @@ sleeps, and --watch-all of them Watch-all (selector: this run's label). Each mus
 receive its SNAPSHOT (a watch-all one per sleep). With all of them open it
 destroys --fanout sleeps: each of their watchers must get the terminal event
 and end OK, each watch-all must see those terminal events. Then it cancels
-every stream, and closes the channels.
+every stream; opens and cancels them again (--rounds), and closes the channels.
 
 It prints the front's VmRSS, open fds and threads (and the launcher's) at each
 step: idle (only the tool's control connection), before (the watch channels
@@ -101,6 +101,22 @@ def settled_measure(server, want_fds, timeout):
     return m or soaklib.measure(server)
 
 
+def open_watchers(args, stubs, sleeps, n_all, run_id, changed):
+    """Opens args.watchers streams round-robin over STUBS: N_ALL watch-all, the
+    rest single-process Watches spread over SLEEPS; returns (watchers, tasks)."""
+    m = h.pb()
+    watchers, tasks = [], []
+    for i in range(args.watchers):
+        is_all = i < n_all
+        w = Watcher(i, "" if is_all else sleeps[i % len(sleeps)])
+        req = (m.WatchRequest(label_selector={"watchers": run_id}) if is_all
+               else m.WatchRequest(id=w.target_id))
+        w.call = stubs[i % len(stubs)].Watch(req, timeout=3600)
+        watchers.append(w)
+        tasks.append(asyncio.ensure_future(read(w, len(sleeps) if is_all else 1, changed)))
+    return watchers, tasks
+
+
 async def run(args, server, report, problems):
     m = h.pb()
     run_id = "watchers-%d" % os.getpid()
@@ -123,17 +139,9 @@ async def run(args, server, report, problems):
     before = settled_measure(server, idle["front"]["fds"] + args.channels, 10)
 
     changed = asyncio.Event()
-    watchers, tasks = [], []
     n_all = min(args.watch_all, args.watchers)
     t0 = time.monotonic()
-    for i in range(args.watchers):
-        is_all = i < n_all
-        w = Watcher(i, "" if is_all else sleeps[i % len(sleeps)])
-        req = (m.WatchRequest(label_selector={"watchers": run_id}) if is_all
-               else m.WatchRequest(id=w.target_id))
-        w.call = stubs[i % len(stubs)].Watch(req, timeout=3600)
-        watchers.append(w)
-        tasks.append(asyncio.ensure_future(read(w, len(sleeps) if is_all else 1, changed)))
+    watchers, tasks = open_watchers(args, stubs, sleeps, n_all, run_id, changed)
     missing = await wait_all([w.snapshot for w in watchers], 60 * h.SLOW)
     open_s = time.monotonic() - t0
     if missing:
@@ -191,6 +199,26 @@ async def run(args, server, report, problems):
     await asyncio.gather(*tasks, return_exceptions=True)
     cancel_s = time.monotonic() - t2
     cancelled = settled_measure(server, before["front"]["fds"], 10)
+    # More rounds on the sleeps left: the same number of streams opened and
+    # cancelled again must not take more memory than the first round did.
+    rounds = [{"round": 1, "open_rss_kib": opened["front"]["rss_kib"],
+               "cancelled_rss_kib": cancelled["front"]["rss_kib"]}]
+    left = sleeps[args.fanout:]
+    for r in range(2, args.rounds + 1):
+        if not left:
+            break
+        ws, ts = open_watchers(args, stubs, left, n_all, run_id, changed)
+        miss = await wait_all([w.snapshot for w in ws], 60 * h.SLOW)
+        if miss:
+            problems.append("round %d: %d of %d watchers had not received their SNAPSHOT(s)" % (r, miss, len(ws)))
+        await asyncio.sleep(0.5)
+        o = soaklib.measure(server)
+        for w in ws:
+            w.call.cancel()
+        await asyncio.gather(*ts, return_exceptions=True)
+        c = settled_measure(server, before["front"]["fds"], 10)
+        rounds.append({"round": r, "open_rss_kib": o["front"]["rss_kib"], "cancelled_rss_kib": c["front"]["rss_kib"],
+                       "open_fds": o["front"]["fds"], "open_threads": o["front"]["threads"]})
     for ch in channels:
         await ch.close()
     per_watcher = (opened["front"]["rss_kib"] - before["front"]["rss_kib"]) / max(1, len(watchers))
@@ -203,7 +231,11 @@ async def run(args, server, report, problems):
         "cancel_seconds": round(cancel_s, 2),
         "getprocess_ms_with_all_open": {"p50": round(rpc_ms[len(rpc_ms) // 2], 2), "max": round(rpc_ms[-1], 2)},
         "rss_kib_per_watcher": round(per_watcher, 2),
-        "idle": idle, "before": before, "open": opened, "cancelled": cancelled,
+        # Pages calloc'd fresh are not resident until touched; freed ones reused
+        # by a later round are (calloc zeroes them): the highest round is the cost.
+        "rss_kib_per_watcher_steady": round((max(x["open_rss_kib"] for x in rounds) - before["front"]["rss_kib"])
+                                            / max(1, len(watchers)), 2),
+        "idle": idle, "before": before, "open": opened, "cancelled": cancelled, "rounds": rounds,
     })
     return sleeps[args.fanout:]
 
@@ -230,6 +262,7 @@ def main():
     ap.add_argument("--sleeps", type=int, default=50, help="long-running sleeps watched (default 50)")
     ap.add_argument("--fanout", type=int, default=5, help="sleeps destroyed with every watcher open (default 5)")
     ap.add_argument("--channels", type=int, default=10, help="connections the watchers are spread over (default 10)")
+    ap.add_argument("--rounds", type=int, default=3, help="times the watchers are opened and cancelled (default 3)")
     ap.add_argument("--spawnd", default=None, help="spawnd binary (default %s)" % soaklib.DEFAULT_SPAWND)
     ap.add_argument("--fd-slack", type=int, default=2, help="front fds allowed above idle at the end (default 2)")
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -276,7 +309,11 @@ def print_report(r):
                  r["fanout_seconds"], r["cancel_seconds"], r["getprocess_ms_with_all_open"]["p50"],
                  r["getprocess_ms_with_all_open"]["max"]))
         print(soaklib.format_measures([(k, r[k]) for k in ("idle", "before", "open", "cancelled", "closed")]))
-        print("  front RSS per open watcher: %.2f KiB ((open - before) / %d)" % (r["rss_kib_per_watcher"], r["watchers"]))
+        print("  front RSS per open watcher: %.2f KiB in round 1 ((open - before) / %d), %.2f KiB at the highest round "
+              "(memory calloc'd fresh is resident only once touched; reused, it is zeroed, hence resident)"
+              % (r["rss_kib_per_watcher"], r["watchers"], r["rss_kib_per_watcher_steady"]))
+        print("  rounds of open + cancel (front VmRSS KiB): %s" % ", ".join(
+            "#%d open %d cancelled %d" % (x["round"], x["open_rss_kib"], x["cancelled_rss_kib"]) for x in r["rounds"]))
     print("problems: %d" % len(r["problems"]))
     for p in r["problems"]:
         print("  " + p)
