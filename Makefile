@@ -2,7 +2,7 @@
 BAZEL ?= bazel
 SPAWND_ARGS ?=
 
-.PHONY: deps build run test test-plain test-asan bench clean
+.PHONY: deps build run test test-plain test-asan bench soak watchers clean
 
 deps:
 	@tools/deps.sh
@@ -28,6 +28,17 @@ test-asan:
 # Performance against this machine's floor (SPEC §9): see tools/bench.sh.
 bench: deps
 	tools/bench.sh $(BENCH_ARGS)
+
+# Soak runs, by hand only (not part of make test): tools/soak.py (5,000 mixed
+# processes, destroys, watchers that leave) and tools/watchers.py (1,000 open
+# Watch streams). Options: SOAK_ARGS="--processes 20000 --json", WATCHERS_ARGS=...
+soak: deps
+	$(BAZEL) build //service/front:spawnd //service/front:spawnd-worker
+	/usr/bin/python3 tools/soak.py $(SOAK_ARGS)
+
+watchers: deps
+	$(BAZEL) build //service/front:spawnd //service/front:spawnd-worker
+	/usr/bin/python3 tools/watchers.py $(WATCHERS_ARGS)
 
 clean:
 	$(BAZEL) clean
