@@ -276,7 +276,7 @@ static bool fatal_by_default(int sig)
 	}
 }
 
-bool spd_signal_would_kill(pid_t pid, int sig)
+bool spd_signal_would_kill(pid_t pid, int sig, bool blocked_is_fatal)
 {
 	char path[64], line[256];
 	unsigned long long blk = 0, ign = 0, cgt = 0, bit;
@@ -298,6 +298,8 @@ bool spd_signal_would_kill(pid_t pid, int sig)
 	}
 	fclose(f);
 	bit = 1ULL << (sig - 1);
+	if (blocked_is_fatal)
+		blk = 0;
 	return found == 3 && !((blk | ign | cgt) & bit);
 }
 

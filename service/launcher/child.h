@@ -74,11 +74,18 @@ typedef struct spd_child_spec {
 pid_t spd_child_fork(const spd_child_spec *spec);
 
 /* Whether SIG, sent to live process PID now, would end it: a signal that is
- * fatal by default and that PID neither blocks, ignores nor catches (from
- * /proc/PID/status). A process that then exits normally was not ended by
- * that signal: it had already been on its way out (SPEC §12 "Destroy and
- * canceled"). False when unknown. Not for a forked child: it reads /proc. */
-bool spd_signal_would_kill(pid_t pid, int sig);
+ * fatal by default and that PID neither ignores nor catches, nor blocks
+ * unless BLOCKED_IS_FATAL (from /proc/PID/status). A process that then exits
+ * normally was not ended by that signal: it had already been on its way out
+ * (SPEC §12 "Destroy and canceled"). False when unknown.
+ *
+ * BLOCKED_IS_FATAL is for function children: between fork and the call they
+ * run our setup with the launcher's signals blocked, and then reset every
+ * disposition and unblock, so a pending default-fatal signal kills them
+ * there. An exec'd program that blocks a signal may take it with sigwait or
+ * signalfd and exit 0 by choice: there a blocked signal proves nothing.
+ * Not for a forked child: it reads /proc. */
+bool spd_signal_would_kill(pid_t pid, int sig, bool blocked_is_fatal);
 
 /* Adjusts FLAGS (SPD_EXIT_SENT_STOP/KILL) after a leader's exit with wait
  * status STATUS: a normal exit means SIGKILL never reached it alive, nor a

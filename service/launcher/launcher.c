@@ -137,9 +137,15 @@ static void signal_group(launcher *l, child *c, int sig)
 	 * until after its last group signal (see reap()), so its pid, and with it
 	 * the group id, cannot have been given to anyone else. */
 	if (sig != SIGKILL && c->zygote < 0 && !(c->rep.flags & SPD_EXIT_SENT_STOP))
-		c->stop_fatal = spd_signal_would_kill(c->pid, sig);
+		c->stop_fatal = spd_signal_would_kill(c->pid, sig,
+						      c->target->cfg->kind == SPD_TARGET_FUNCTION);
 	if (c->zygote >= 0)
 		spd__zygote_signal(l, c, sig);
+	else if (getpgid(c->pid) != c->pid)
+		/* Not yet its own group leader (between fork and its setpgid):
+		 * a group signal would go to the launcher's group, or nowhere,
+		 * and miss it. It has forked nothing yet: signal it alone. */
+		kill(c->pid, sig);
 	else if (pidfd_signal_group(c, sig) == 0)
 		;
 	else if (kill(-c->pid, sig) < 0 && errno == ESRCH)

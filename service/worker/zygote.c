@@ -136,7 +136,7 @@ static void on_signal(zygote *z, uint64_t key, const uint8_t *body, size_t len)
 			return;
 	}
 	if (sig != SIGKILL && !(k->sent & SPD_EXIT_SENT_STOP))
-		k->stop_fatal = spd_signal_would_kill(k->pid, sig);
+		k->stop_fatal = spd_signal_would_kill(k->pid, sig, true); /* function children */
 	/* Unreaped: its pid still pins the group id. */
 	if (kill(-k->pid, sig) < 0 && errno == ESRCH)
 		kill(k->pid, sig);

@@ -66,7 +66,11 @@ def run_spawnd(config_text, tmpdir, timeout=h.START_TIMEOUT):
 class FdExhaustionTest(h.E2ETest):
 
     def test_listener_recovers_after_descriptors_ran_out(self):
-        s = self.server(prefix=["prlimit", "--nofile=64:64", "--"])
+        # max_running small enough for 64 descriptors (the launcher needs
+        # 4 per child: config load refuses more).
+        s = self.server(h.minimal_config({"echo": "{function: builtin:echo}"},
+                                         extra="max_running: 4"),
+                        prefix=["prlimit", "--nofile=64:64", "--"])
         health = std.HealthStub(s.channel)
         self.assertEqual(health.check(""), "SERVING")
         host, port = host_port(s.address)
