@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "service/common/clock.h"
 #include "service/rpc/codec.h"
 
 /* ---- unary ----------------------------------------------------------------- */
@@ -94,8 +95,10 @@ struct spd_stream {
 	size_t initial_bytes;        /* of the queue's first-burst messages */
 	size_t in_flight_bytes;
 	uint64_t dropped;            /* output bytes dropped so far (dropped_bytes) */
+	int64_t progress_ns;         /* last send completed (or created), monotonic */
 	grpc_byte_buffer *in_flight;
 	bool md_sent, finishing, status_sent, dead;
+	bool too_slow;               /* cut off: what is queued goes, then the status */
 	grpc_status_code status;
 	char *details;
 	spd_stream_cancel_fn on_cancel;
@@ -242,6 +245,8 @@ static void send_done(spd_tag *tag, int ok)
 		atomic_fetch_sub(&total_bytes, s->in_flight_bytes);
 		s->in_flight_bytes = 0;
 	}
+	if (ok)
+		s->progress_ns = spd_clock_mono_ns();
 	if (!ok) {
 		s->dead = true;
 		drop_queue(s);
@@ -287,6 +292,7 @@ spd_stream *spd_stream_create(grpc_call *call, spd_stream_cancel_fn on_cancel, v
 	s->on_cancel = on_cancel;
 	s->user = user;
 	s->user_free = user_free;
+	s->progress_ns = spd_clock_mono_ns();
 	memset(&op, 0, sizeof op);
 	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	op.data.recv_close_on_server.cancelled = &s->cancelled;
@@ -297,17 +303,36 @@ spd_stream *spd_stream_create(grpc_call *call, spd_stream_cancel_fn on_cancel, v
 	return s;
 }
 
-/* Ends S now as too slow (SPEC §12 "Slow watchers"): what is queued goes, and
- * the status is sent by cancelling, not behind the queue, which a client that
- * does not read would never let through. Called with s->mu held. */
+#define TOO_SLOW "watcher too slow; resume with after_sequence"
+
+/* A cut-off stream that has not taken a message for SPD_STREAM_STUCK_NS is
+ * ended now: the status by cancelling, not behind the queue, which a client
+ * that does not read would never let through; what it held is freed. Called
+ * with s->mu held. Returns true if S is (now) dead. */
+static bool end_if_stuck(spd_stream *s)
+{
+	if (!s->dead && s->too_slow && spd_clock_mono_ns() - s->progress_ns > SPD_STREAM_STUCK_NS) {
+		drop_queue(s);
+		s->status_sent = true;
+		s->dead = true;
+		grpc_call_cancel_with_status(s->call, GRPC_STATUS_RESOURCE_EXHAUSTED, TOO_SLOW, NULL);
+	}
+	return s->dead;
+}
+
+/* Ends S as too slow (SPEC §12 "Slow watchers"): nothing more is queued; what
+ * is goes out, then RESOURCE_EXHAUSTED, so a client that still reads has less
+ * to resume. Called with s->mu held. */
 static void end_too_slow(spd_stream *s)
 {
-	drop_queue(s);
-	s->finishing = true;
-	s->status_sent = true;
-	s->dead = true;
-	grpc_call_cancel_with_status(s->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-				     "watcher too slow; resume with after_sequence", NULL);
+	s->too_slow = true;
+	if (!s->finishing) {
+		s->finishing = true;
+		s->status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+		free(s->details);
+		s->details = strdup(TOO_SLOW);
+	}
+	end_if_stuck(s);
 }
 
 /* Whether N more bytes of state fit S and the global bound. A first-burst
@@ -334,7 +359,7 @@ static bool push(spd_stream *s, grpc_byte_buffer *bb, bool initial)
 	bool ok;
 
 	pthread_mutex_lock(&s->mu);
-	ok = !s->dead && !s->finishing;
+	ok = !end_if_stuck(s) && !s->finishing;
 	/* Output goes first, oldest first, counted as dropped. */
 	for (qmsg *prev = NULL, *q = s->head; ok && q != NULL && !state_fits(s, n, initial);) {
 		qmsg *next = q->next;
@@ -397,7 +422,7 @@ int spd_stream_offer(spd_stream *s, grpc_byte_buffer *bb, size_t bytes)
 	if (bytes == 0)
 		bytes = 1;
 	pthread_mutex_lock(&s->mu);
-	if (s->dead || s->finishing) {
+	if (end_if_stuck(s) || s->finishing) {
 		rc = -1;
 	} else if (s->output_bytes + n > SPD_STREAM_OUTPUT_BYTES ||
 		   s->queued_bytes + s->in_flight_bytes + n > SPD_STREAM_QUEUE_BYTES ||

@@ -17,8 +17,12 @@
  *   ProcessEvent.dropped_bytes on every later message of the stream;
  * - a state message that does not fit first evicts the queued OUTPUT
  *   messages (counted as dropped); if it still does not fit, the stream is
- *   ended at once with RESOURCE_EXHAUSTED "watcher too slow; resume with
- *   after_sequence" and what it held is freed.
+ *   cut off: it takes nothing more, what it holds goes out, then
+ *   RESOURCE_EXHAUSTED "watcher too slow; resume with after_sequence";
+ * - a cut-off stream whose client has taken no message for
+ *   SPD_STREAM_STUCK_NS is ended at its next message by cancelling (the
+ *   status cannot queue behind messages nobody reads), and what it held is
+ *   freed.
  */
 #ifndef SPAWND_RPC_CALL_H
 #define SPAWND_RPC_CALL_H
@@ -48,6 +52,9 @@ void spd_call_finish(grpc_call *call, grpc_status_code status, const char *detai
  * Past it a stream that is behind (has anything queued) is ended as too slow
  * at its next state event, so 1,000 stuck watchers cannot take 16 GiB. */
 #define SPD_STREAM_TOTAL_BYTES (256u * 1024u * 1024u)
+/* How long a cut-off stream may make no progress before it is cancelled and
+ * its queue freed: long enough for a reader merely slowed down. */
+#define SPD_STREAM_STUCK_NS (10LL * 1000000000LL)
 /* Counted per message besides its bytes: the queue node, the byte buffer and
  * its slice. */
 #define SPD_STREAM_MSG_OVERHEAD 128u

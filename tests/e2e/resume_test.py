@@ -381,7 +381,11 @@ class ResumeTest(h.E2ETest):
                 self.assertEqual(seqs, list(range(1, len(seqs) + 1)), pid)
         delivered = [pid for pid in noops if len(by_id.get(pid, [])) == 3]
         self.assertEqual(delivered, noops[:len(delivered)])
-        self.assertGreater(len(delivered), 1000)
+        # How much comes before the cut is bounded in bytes now (SPEC §12 "Slow
+        # watchers"; call.h: 16 MiB per watcher, and a watcher stalled past
+        # SPD_STREAM_STUCK_NS is cancelled with its queue freed), so only
+        # what the client's own window took is sure to arrive.
+        self.assertGreater(len(delivered), 10)
         self.assertServing(s)
 
     # -- idempotent StartProcess -----------------------------------------------
