@@ -26,9 +26,13 @@
 struct spd_link {
 	int fd;
 	pid_t pid;
-	pthread_mutex_t send_mu;   /* one frame at a time from any thread */
-	pthread_t reader;
-	bool reader_started;
+	pthread_mutex_t send_mu;   /* guards outq, send_err, writer_stop */
+	pthread_cond_t send_cv;    /* the writer waits for frames */
+	spd_wire_outq outq;        /* frames the socket did not take yet */
+	int send_err;              /* the first failed send (the launcher is gone) */
+	bool writer_stop;
+	pthread_t reader, writer;
+	bool reader_started, writer_started;
 	atomic_bool closing;
 	spd_registry *registry;
 	void (*on_lost)(void *);
@@ -46,6 +50,8 @@ spd_link *spd_link_create(int fd, pid_t pid)
 	l->fd = fd;
 	l->pid = pid;
 	pthread_mutex_init(&l->send_mu, NULL);
+	pthread_cond_init(&l->send_cv, NULL);
+	l->outq = (spd_wire_outq)SPD_WIRE_OUTQ_INIT;
 	atomic_init(&l->closing, false);
 	return l;
 }
@@ -71,14 +77,80 @@ int spd_link_wait_hello(spd_link *l, int timeout_ms, spd_launcher_hello *hello)
 	return rc;
 }
 
-static int send_frame(spd_link *l, uint32_t type, uint64_t key, const spd_wbuf *b)
+/* Called with the registry lock held: never blocks on the launcher. The frame
+ * goes out at once when the socket takes it and nothing waits, else it is
+ * queued (B's data taken) for the writer thread. */
+static int send_frame(spd_link *l, uint32_t type, uint64_t key, spd_wbuf *b)
 {
 	int rc;
 
 	pthread_mutex_lock(&l->send_mu);
-	rc = spd_wire_send(l->fd, type, key, b);
+	rc = l->send_err;
+	if (rc == 0) {
+		rc = spd_wire_outq_send(&l->outq, l->fd, type, key, b);
+		if (rc < 0 && rc != -ENOMEM)
+			l->send_err = rc;
+		if (l->outq.head != NULL)
+			pthread_cond_signal(&l->send_cv);
+	}
 	pthread_mutex_unlock(&l->send_mu);
 	return rc;
+}
+
+size_t spd_link_queued_bytes(spd_link *l)
+{
+	size_t n;
+
+	pthread_mutex_lock(&l->send_mu);
+	n = l->outq.bytes;
+	pthread_mutex_unlock(&l->send_mu);
+	return n;
+}
+
+static bool congested(void *ctx)
+{
+	return spd_link_queued_bytes(ctx) > SPD_LINK_QUEUE_MAX_BYTES;
+}
+
+/* Sends what send_frame() queued, waiting for room with poll(POLLOUT), no lock
+ * held meanwhile. A failed send means the launcher is gone: the queue is
+ * dropped (the reader sees EOF and ends every live process LOST). */
+static void *writer_main(void *arg)
+{
+	spd_link *l = arg;
+	struct timespec nap = {0, 1000000};
+
+	pthread_mutex_lock(&l->send_mu);
+	for (;;) {
+		struct pollfd p = {.fd = l->fd, .events = POLLOUT};
+		size_t before;
+		int rc;
+
+		while (l->outq.head == NULL && !l->writer_stop)
+			pthread_cond_wait(&l->send_cv, &l->send_mu);
+		if (l->writer_stop)
+			break;
+		pthread_mutex_unlock(&l->send_mu);
+		/* Bounded, to see writer_stop even if no wakeup came. */
+		rc = poll(&p, 1, 200);
+		pthread_mutex_lock(&l->send_mu);
+		if (rc <= 0)
+			continue;
+		before = l->outq.bytes;
+		rc = spd_wire_outq_flush(&l->outq, l->fd);
+		if (rc < 0) {
+			if (l->send_err == 0)
+				l->send_err = rc;
+			spd_wire_outq_release(&l->outq);
+		} else if (l->outq.bytes == before) {
+			/* Writable, yet the frame did not fit: do not spin. */
+			pthread_mutex_unlock(&l->send_mu);
+			nanosleep(&nap, NULL);
+			pthread_mutex_lock(&l->send_mu);
+		}
+	}
+	pthread_mutex_unlock(&l->send_mu);
+	return NULL;
 }
 
 static int send_start(void *ctx, uint64_t key, const spd_start_req *req)
@@ -105,7 +177,12 @@ static int send_destroy(void *ctx, uint64_t key, int64_t grace_ms)
 
 spd_registry_ops spd_link_ops(spd_link *l)
 {
-	spd_registry_ops ops = {.send_start = send_start, .send_destroy = send_destroy, .ctx = l};
+	spd_registry_ops ops = {
+		.send_start = send_start,
+		.send_destroy = send_destroy,
+		.congested = congested,
+		.ctx = l,
+	};
 
 	return ops;
 }
@@ -246,6 +323,10 @@ int spd_link_start(spd_link *l, spd_registry *reg, void (*on_lost)(void *ctx), v
 	l->registry = reg;
 	l->on_lost = on_lost;
 	l->on_lost_ctx = ctx;
+	rc = pthread_create(&l->writer, NULL, writer_main, l);
+	if (rc != 0)
+		return -rc;
+	l->writer_started = true;
 	rc = pthread_create(&l->reader, NULL, reader_main, l);
 	if (rc != 0)
 		return -rc;
@@ -262,11 +343,19 @@ int spd_link_close(spd_link *l)
 	shutdown(l->fd, SHUT_RDWR);
 	if (l->reader_started)
 		pthread_join(l->reader, NULL);
+	pthread_mutex_lock(&l->send_mu);
+	l->writer_stop = true;
+	pthread_cond_signal(&l->send_cv);
+	pthread_mutex_unlock(&l->send_mu);
+	if (l->writer_started)
+		pthread_join(l->writer, NULL);
+	spd_wire_outq_release(&l->outq);
 	close(l->fd);
 	if (l->launcher_reaped)
 		status = l->launcher_status;
 	else if (waitpid(l->pid, &status, 0) < 0)
 		status = 0;
+	pthread_cond_destroy(&l->send_cv);
 	pthread_mutex_destroy(&l->send_mu);
 	free(l);
 	return status;

@@ -11,6 +11,7 @@
 #ifndef SPAWND_FRONT_LINK_H
 #define SPAWND_FRONT_LINK_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -26,8 +27,21 @@ spd_link *spd_link_create(int fd, pid_t pid);
  * (release with spd_launcher_hello_release), or -ETIMEDOUT / -EPIPE / -EBADMSG. */
 int spd_link_wait_hello(spd_link *l, int timeout_ms, spd_launcher_hello *hello);
 
-/* The ops the registry sends through (ctx = the link). */
+/* Frames the launcher has not taken yet wait in the link's out-queue, flushed
+ * by a writer thread: a stalled launcher (stopped, or stuck) never blocks a
+ * sender, which holds the registry lock. Past this many queued bytes the link
+ * reports itself congested (spd_registry_ops.congested): new StartProcess calls
+ * are refused with UNAVAILABLE and queued processes wait, so the queue grows
+ * past it by at most what is already being dispatched. DESTROY frames are
+ * always queued: the registry sends at most one per process unless a Destroy
+ * shortens the grace period. 64 MiB: many START frames at the largest inputs. */
+#define SPD_LINK_QUEUE_MAX_BYTES (64u * 1024u * 1024u)
+
+/* The ops the registry sends through (ctx = the link). They never block. */
 spd_registry_ops spd_link_ops(spd_link *l);
+
+/* Bytes of frames waiting for the launcher now. */
+size_t spd_link_queued_bytes(spd_link *l);
 
 /* Starts the reader thread. ON_LOST runs on it, once, if the launcher dies. */
 int spd_link_start(spd_link *l, spd_registry *reg, void (*on_lost)(void *ctx), void *ctx);

@@ -376,6 +376,11 @@ static void dequeue(spd_registry *r, entry *e)
 	r->queued--;
 }
 
+static bool congested(spd_registry *r)
+{
+	return r->ops.congested != NULL && r->ops.congested(r->ops.ctx);
+}
+
 /* Starts queued processes, oldest first, while slots are free. A process whose
  * target is at its max_concurrent waits without holding up other targets. */
 static void dispatch(spd_registry *r)
@@ -386,6 +391,8 @@ static void dispatch(spd_registry *r)
 		entry *next = e->queue_next;
 		if (r->cfg->max_running != 0 && r->active >= r->cfg->max_running)
 			break;
+		if (congested(r))
+			break; /* they wait; the next slot that frees tries again */
 		if (can_run(r, e->target_index)) {
 			dequeue(r, e);
 			if (e->start_fn != NULL)
@@ -524,6 +531,8 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	}
 	if (r->shutting_down || r->launcher_lost) {
 		rc = -ESHUTDOWN;
+	} else if (congested(r)) {
+		rc = -EBUSY;
 	} else if (!can_run(r, ti) && r->queued >= r->cfg->max_pending) {
 		rc = -EAGAIN;
 	} else if (!can_run(r, ti) || r->queue_head != NULL) {
@@ -587,9 +596,15 @@ int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx
 
 
 /* Destroys E (not terminal): a queued process ends CANCELED without ever
- * starting; a started one is handed to the launcher with GRACE_MS. */
+ * starting; a started one is handed to the launcher with GRACE_MS. A process
+ * already being destroyed gets another DESTROY only if this one ends the grace
+ * sooner (the launcher keeps the earlier SIGKILL time anyway): repeated
+ * Destroy calls cost the launcher channel nothing. */
 static void request_destroy(spd_registry *r, entry *e, int64_t grace_ms)
 {
+	int64_t kill_at = spd_clock_mono_ns() + grace_ms * 1000000LL;
+	bool again = e->destroy_requested;
+
 	e->p.destroyed = true;
 	e->p.canceled = true;
 	e->destroy_requested = true;
@@ -599,6 +614,9 @@ static void request_destroy(spd_registry *r, entry *e, int64_t grace_ms)
 		return;
 	}
 	apply(r, e, SPD_EV_DESTROY);
+	if (again && kill_at >= e->kill_at_ns)
+		return;
+	e->kill_at_ns = kill_at;
 	if (r->ops.send_destroy(r->ops.ctx, e->p.key, grace_ms) < 0)
 		spd_log(SPD_LOG_WARN, "cannot send destroy to the launcher",
 			SPD_LOG_STR("process_id", e->p.id), SPD_LOG_END);

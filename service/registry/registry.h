@@ -24,10 +24,13 @@
 typedef struct spd_registry spd_registry;
 
 /* How the registry reaches the launcher. Called with the registry lock held:
- * they must only send a frame. Return 0 or -errno. */
+ * they must only send (or queue) a frame, never block. Return 0 or -errno.
+ * congested (may be NULL: never) says the launcher is not taking frames: new
+ * starts are refused (-EBUSY) and queued ones wait. */
 typedef struct spd_registry_ops {
 	int (*send_start)(void *ctx, uint64_t key, const spd_start_req *req);
 	int (*send_destroy)(void *ctx, uint64_t key, int64_t grace_ms);
+	bool (*congested)(void *ctx);
 	void *ctx;
 } spd_registry_ops;
 
@@ -78,7 +81,7 @@ typedef struct spd_start_params {
  * -ENOENT unknown target, -EINVAL args given to an exec target without
  * allow_args, -EAGAIN the queue holds max_pending already, -EEXIST request_id
  * reused with another request, -ESHUTDOWN shutting down or launcher gone,
- * -ENOMEM. */
+ * -EBUSY the launcher is not taking frames (ops.congested), -ENOMEM. */
 int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx);
 
 /* Calls FN once with a SNAPSHOT of process ID. -ENOENT if unknown. */
@@ -88,7 +91,8 @@ int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx
  * are clamped to it. Without WAIT, FN gets one SNAPSHOT at once (flags set).
  * With WAIT, FN gets a SNAPSHOT at once if the process is already terminal,
  * else every STATE note until the terminal one (it should return true until
- * then). -ENOENT if unknown. */
+ * then). -ENOENT if unknown. A process already being destroyed gets another
+ * DESTROY frame only when this one ends its grace period sooner. */
 int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_ms, bool wait,
 				 spd_watch_fn fn, void *ctx);
 

@@ -50,6 +50,7 @@ typedef struct entry {
 	watcher *watchers;
 	size_t target_index;
 	bool destroy_requested;            /* Destroy came while pending or running */
+	int64_t kill_at_ns;                /* DESTROY sent: when its grace ends (monotonic) */
 	bool sent;                         /* START sent: holds a running slot until terminal */
 	bool queued;                       /* waiting in the FIFO for a slot */
 	int64_t queued_ns;                 /* CLOCK_MONOTONIC: when it was queued */

@@ -1,11 +1,13 @@
 #include "service/rpc/call.h"
 
+#include <grpc/slice_buffer.h>
 #include <grpc/support/alloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "service/common/clock.h"
 #include "service/rpc/codec.h"
 
 /* ---- unary ----------------------------------------------------------------- */
@@ -68,14 +70,18 @@ void spd_call_finish(grpc_call *call, grpc_status_code status, const char *detai
 
 /* ---- server streaming --------------------------------------------------------- */
 
-/* Messages queued per stream before the stream is ended as too slow. State
- * events are never dropped (SPEC §3), so a watcher that cannot keep up this
- * far is cut off with RESOURCE_EXHAUSTED rather than lose one. */
-#define STREAM_QUEUE_MAX 4096u
-/* Droppable (OUTPUT) messages may fill only part of the queue, and only this
- * many bytes of them may wait per stream. */
-#define STREAM_DROPPABLE_MAX (STREAM_QUEUE_MAX / 2)
-#define STREAM_DROPPABLE_BYTES (4u * 1024u * 1024u)
+/* One queued message. BYTES is what it counts against the bounds; OUTPUT, the
+ * output bytes a droppable message carries (0: a state message, never
+ * dropped); INITIAL, a message of the subscription's first burst. */
+typedef struct qmsg {
+	struct qmsg *next;
+	grpc_byte_buffer *bb;
+	size_t bytes, output;
+	bool initial;
+} qmsg;
+
+/* Bytes held by every stream's queue and in-flight message together. */
+static atomic_size_t total_bytes;
 
 struct spd_stream {
 	pthread_mutex_t mu;
@@ -83,12 +89,16 @@ struct spd_stream {
 	grpc_call *call;
 	spd_tag close_tag, send_tag;
 	int cancelled;               /* RECV_CLOSE_ON_SERVER's out-parameter */
-	grpc_byte_buffer **queue;    /* ring of STREAM_QUEUE_MAX */
-	size_t *sizes;               /* droppable bytes of each queued message (0: state) */
-	size_t head, count;
-	size_t droppable, droppable_bytes;
+	qmsg *head, *tail;
+	size_t queued_bytes;         /* of the queue, the in-flight message excluded */
+	size_t output_bytes;         /* of the queue's droppable messages */
+	size_t initial_bytes;        /* of the queue's first-burst messages */
+	size_t in_flight_bytes;
+	uint64_t dropped;            /* output bytes dropped so far (dropped_bytes) */
+	int64_t progress_ns;         /* last send completed (or created), monotonic */
 	grpc_byte_buffer *in_flight;
 	bool md_sent, finishing, status_sent, dead;
+	bool too_slow;               /* cut off: what is queued goes, then the status */
 	grpc_status_code status;
 	char *details;
 	spd_stream_cancel_fn on_cancel;
@@ -96,20 +106,54 @@ struct spd_stream {
 	void (*user_free)(void *);
 };
 
+size_t spd_stream_total_bytes(void)
+{
+	return atomic_load(&total_bytes);
+}
+
+static size_t msg_bytes(grpc_byte_buffer *bb)
+{
+	return grpc_byte_buffer_length(bb) + SPD_STREAM_MSG_OVERHEAD;
+}
+
+/* Unlinks and frees the queued message after PREV (NULL: the head), keeping
+ * the counts. Called with s->mu held. */
+static void unqueue(spd_stream *s, qmsg *prev, bool destroy)
+{
+	qmsg *m = prev != NULL ? prev->next : s->head;
+
+	if (prev != NULL)
+		prev->next = m->next;
+	else
+		s->head = m->next;
+	if (s->tail == m)
+		s->tail = prev;
+	s->queued_bytes -= m->bytes;
+	if (m->output != 0)
+		s->output_bytes -= m->bytes;
+	if (m->initial)
+		s->initial_bytes -= m->bytes;
+	if (destroy) {
+		atomic_fetch_sub(&total_bytes, m->bytes);
+		grpc_byte_buffer_destroy(m->bb);
+	}
+	free(m);
+}
+
+static void drop_queue(spd_stream *s)
+{
+	while (s->head != NULL)
+		unqueue(s, NULL, true);
+}
+
 static void stream_free(spd_stream *s)
 {
-	while (s->count > 0) {
-		grpc_byte_buffer_destroy(s->queue[s->head]);
-		s->head = (s->head + 1) % STREAM_QUEUE_MAX;
-		s->count--;
-	}
+	drop_queue(s);
 	if (s->user_free != NULL)
 		s->user_free(s->user);
 	grpc_call_unref(s->call);
 	pthread_mutex_destroy(&s->mu);
 	free(s->details);
-	free(s->queue);
-	free(s->sizes);
 	free(s);
 }
 
@@ -124,6 +168,24 @@ void spd_stream_unref(spd_stream *s)
 		stream_free(s);
 }
 
+/* Appends field 7 (ProcessEvent.dropped_bytes, varint) to BB. A later value of
+ * a singular scalar field wins when the message is parsed, so the count is the
+ * one at delivery: drops decided after the message was packed are told too. */
+static void stamp_dropped(grpc_byte_buffer *bb, uint64_t dropped)
+{
+	uint8_t buf[11];
+	size_t n = 0;
+	grpc_slice sl;
+
+	buf[n++] = 7u << 3;
+	do {
+		buf[n++] = (uint8_t)((dropped & 0x7f) | (dropped > 0x7f ? 0x80 : 0));
+		dropped >>= 7;
+	} while (dropped != 0);
+	sl = grpc_slice_from_copied_buffer((const char *)buf, n);
+	grpc_slice_buffer_add(&bb->data.raw.slice_buffer, sl);
+}
+
 /* Starts the next batch if none is in flight. Called with s->mu held. */
 static void pump(spd_stream *s)
 {
@@ -134,8 +196,8 @@ static void pump(spd_stream *s)
 
 	if (s->in_flight != NULL || s->status_sent || s->dead)
 		return;
-	send_status = s->count == 0 && s->finishing;
-	if (s->count == 0 && !send_status)
+	send_status = s->head == NULL && s->finishing;
+	if (s->head == NULL && !send_status)
 		return;
 	memset(ops, 0, sizeof ops);
 	if (!s->md_sent) {
@@ -143,13 +205,11 @@ static void pump(spd_stream *s)
 		s->md_sent = true;
 	}
 	if (!send_status) {
-		s->in_flight = s->queue[s->head];
-		if (s->sizes[s->head] != 0) {
-			s->droppable--;
-			s->droppable_bytes -= s->sizes[s->head];
-		}
-		s->head = (s->head + 1) % STREAM_QUEUE_MAX;
-		s->count--;
+		s->in_flight = s->head->bb;
+		s->in_flight_bytes = s->head->bytes;
+		unqueue(s, NULL, false);
+		if (s->dropped != 0)
+			stamp_dropped(s->in_flight, s->dropped);
 		ops[n].op = GRPC_OP_SEND_MESSAGE;
 		ops[n++].data.send_message.send_message = s->in_flight;
 	} else {
@@ -165,6 +225,8 @@ static void pump(spd_stream *s)
 		if (s->in_flight != NULL) {
 			grpc_byte_buffer_destroy(s->in_flight);
 			s->in_flight = NULL;
+			atomic_fetch_sub(&total_bytes, s->in_flight_bytes);
+			s->in_flight_bytes = 0;
 		}
 		atomic_fetch_sub(&s->refs, 1); /* never the last: the caller holds one */
 	}
@@ -180,9 +242,15 @@ static void send_done(spd_tag *tag, int ok)
 	if (s->in_flight != NULL) {
 		grpc_byte_buffer_destroy(s->in_flight);
 		s->in_flight = NULL;
+		atomic_fetch_sub(&total_bytes, s->in_flight_bytes);
+		s->in_flight_bytes = 0;
 	}
-	if (!ok)
+	if (ok)
+		s->progress_ns = spd_clock_mono_ns();
+	if (!ok) {
 		s->dead = true;
+		drop_queue(s);
+	}
 	pump(s);
 	pthread_mutex_unlock(&s->mu);
 	spd_stream_unref(s);
@@ -195,9 +263,11 @@ static void close_done(spd_tag *tag, int ok)
 	(void)ok;
 	pthread_mutex_lock(&s->mu);
 	s->dead = s->dead || s->cancelled;
+	if (s->dead)
+		drop_queue(s);
 	pthread_mutex_unlock(&s->mu);
 	/* Always, even after a status we sent: a stream ended by an error of its
-	 * own (queue full, out of memory) may still hold a subscription whose
+	 * own (too slow, out of memory) may still hold a subscription whose
 	 * reference only on_cancel drops (a watch-all never ends otherwise). */
 	if (s->on_cancel != NULL)
 		s->on_cancel(s->user);
@@ -210,16 +280,7 @@ spd_stream *spd_stream_create(grpc_call *call, spd_stream_cancel_fn on_cancel, v
 	spd_stream *s = calloc(1, sizeof *s);
 	grpc_op op;
 
-	if (s != NULL) {
-		s->queue = calloc(STREAM_QUEUE_MAX, sizeof *s->queue);
-		s->sizes = calloc(STREAM_QUEUE_MAX, sizeof *s->sizes);
-	}
-	if (s == NULL || s->queue == NULL || s->sizes == NULL) {
-		if (s != NULL) {
-			free(s->queue);
-			free(s->sizes);
-		}
-		free(s);
+	if (s == NULL) {
 		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
 		return NULL;
 	}
@@ -231,6 +292,7 @@ spd_stream *spd_stream_create(grpc_call *call, spd_stream_cancel_fn on_cancel, v
 	s->on_cancel = on_cancel;
 	s->user = user;
 	s->user_free = user_free;
+	s->progress_ns = spd_clock_mono_ns();
 	memset(&op, 0, sizeof op);
 	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	op.data.recv_close_on_server.cancelled = &s->cancelled;
@@ -241,24 +303,98 @@ spd_stream *spd_stream_create(grpc_call *call, spd_stream_cancel_fn on_cancel, v
 	return s;
 }
 
-bool spd_stream_push(spd_stream *s, grpc_byte_buffer *bb)
+#define TOO_SLOW "watcher too slow; resume with after_sequence"
+
+/* A cut-off stream that has not taken a message for SPD_STREAM_STUCK_NS is
+ * ended now: the status by cancelling, not behind the queue, which a client
+ * that does not read would never let through; what it held is freed. Called
+ * with s->mu held. Returns true if S is (now) dead. */
+static bool end_if_stuck(spd_stream *s)
 {
+	if (!s->dead && s->too_slow && spd_clock_mono_ns() - s->progress_ns > SPD_STREAM_STUCK_NS) {
+		drop_queue(s);
+		s->status_sent = true;
+		s->dead = true;
+		grpc_call_cancel_with_status(s->call, GRPC_STATUS_RESOURCE_EXHAUSTED, TOO_SLOW, NULL);
+	}
+	return s->dead;
+}
+
+/* Ends S as too slow (SPEC §12 "Slow watchers"): nothing more is queued; what
+ * is goes out, then RESOURCE_EXHAUSTED, so a client that still reads has less
+ * to resume. Called with s->mu held. */
+static void end_too_slow(spd_stream *s)
+{
+	s->too_slow = true;
+	if (!s->finishing) {
+		s->finishing = true;
+		s->status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+		free(s->details);
+		s->details = strdup(TOO_SLOW);
+	}
+	end_if_stuck(s);
+}
+
+/* Whether N more bytes of state fit S and the global bound. A first-burst
+ * message (INITIAL) is held to the global bound only, and the first burst
+ * still queued does not count against the stream's own bound: a watch-all
+ * starts with a SNAPSHOT of every live process, however many, and must not be
+ * cut off for that. A stream with nothing queued (one message in flight at
+ * most) is not behind: it always takes one more. */
+static bool state_fits(const spd_stream *s, size_t n, bool initial)
+{
+	size_t mine = s->queued_bytes + s->in_flight_bytes - s->initial_bytes;
+
+	if (s->head == NULL)
+		return true;
+	if (atomic_load(&total_bytes) + n > SPD_STREAM_TOTAL_BYTES)
+		return false;
+	return initial || mine + n <= SPD_STREAM_QUEUE_BYTES;
+}
+
+static bool push(spd_stream *s, grpc_byte_buffer *bb, bool initial)
+{
+	size_t n = msg_bytes(bb);
+	qmsg *m = NULL;
 	bool ok;
 
 	pthread_mutex_lock(&s->mu);
-	ok = !s->dead && !s->finishing;
-	if (ok && s->count == STREAM_QUEUE_MAX) {
-		/* Too slow to keep every state event: end it honestly. */
-		s->finishing = true;
-		s->status = GRPC_STATUS_RESOURCE_EXHAUSTED;
-		s->details = strdup("watcher too slow: event queue full");
+	ok = !end_if_stuck(s) && !s->finishing;
+	/* Output goes first, oldest first, counted as dropped. */
+	for (qmsg *prev = NULL, *q = s->head; ok && q != NULL && !state_fits(s, n, initial);) {
+		qmsg *next = q->next;
+		if (q->output != 0) {
+			s->dropped += q->output;
+			unqueue(s, prev, true);
+		} else {
+			prev = q;
+		}
+		q = next;
+	}
+	if (ok && !state_fits(s, n, initial)) {
+		end_too_slow(s);
 		ok = false;
 	}
 	if (ok) {
-		size_t at = (s->head + s->count) % STREAM_QUEUE_MAX;
-		s->queue[at] = bb;
-		s->sizes[at] = 0;
-		s->count++;
+		m = calloc(1, sizeof *m);
+		if (m == NULL) {
+			end_too_slow(s); /* a state event cannot be lost quietly */
+			ok = false;
+		}
+	}
+	if (ok) {
+		m->bb = bb;
+		m->bytes = n;
+		m->initial = initial;
+		if (s->tail != NULL)
+			s->tail->next = m;
+		else
+			s->head = m;
+		s->tail = m;
+		s->queued_bytes += n;
+		if (initial)
+			s->initial_bytes += n;
+		atomic_fetch_add(&total_bytes, n);
 	} else {
 		grpc_byte_buffer_destroy(bb);
 	}
@@ -267,27 +403,47 @@ bool spd_stream_push(spd_stream *s, grpc_byte_buffer *bb)
 	return ok;
 }
 
+bool spd_stream_push(spd_stream *s, grpc_byte_buffer *bb)
+{
+	return push(s, bb, false);
+}
+
+bool spd_stream_push_initial(spd_stream *s, grpc_byte_buffer *bb)
+{
+	return push(s, bb, true);
+}
+
 int spd_stream_offer(spd_stream *s, grpc_byte_buffer *bb, size_t bytes)
 {
+	size_t n = msg_bytes(bb);
+	qmsg *m = NULL;
 	int rc;
 
 	if (bytes == 0)
 		bytes = 1;
 	pthread_mutex_lock(&s->mu);
-	if (s->dead || s->finishing) {
+	if (end_if_stuck(s) || s->finishing) {
 		rc = -1;
-	} else if (s->count >= STREAM_QUEUE_MAX || s->droppable >= STREAM_DROPPABLE_MAX ||
-		   s->droppable_bytes + bytes > STREAM_DROPPABLE_BYTES) {
-		/* count: a queue full of state events has no slot left (writing one
-		 * would overwrite the head and overrun the ring). */
+	} else if (s->output_bytes + n > SPD_STREAM_OUTPUT_BYTES ||
+		   s->queued_bytes + s->in_flight_bytes + n > SPD_STREAM_QUEUE_BYTES ||
+		   atomic_load(&total_bytes) + n > SPD_STREAM_TOTAL_BYTES / 2 ||
+		   (m = calloc(1, sizeof *m)) == NULL) {
+		/* Output may take only part of the stream's bound, and of the
+		 * global one: state events keep the rest. */
+		s->dropped += bytes;
 		rc = 0;
 	} else {
-		size_t at = (s->head + s->count) % STREAM_QUEUE_MAX;
-		s->queue[at] = bb;
-		s->sizes[at] = bytes;
-		s->count++;
-		s->droppable++;
-		s->droppable_bytes += bytes;
+		m->bb = bb;
+		m->bytes = n;
+		m->output = bytes;
+		if (s->tail != NULL)
+			s->tail->next = m;
+		else
+			s->head = m;
+		s->tail = m;
+		s->queued_bytes += n;
+		s->output_bytes += n;
+		atomic_fetch_add(&total_bytes, n);
 		bb = NULL;
 		rc = 1;
 		pump(s);

@@ -78,6 +78,10 @@ void spd_rpc_start_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_bu
 				"max_pending processes are already waiting for a slot", NULL);
 	} else if (rc == -ESHUTDOWN) {
 		spd_call_finish(call, GRPC_STATUS_UNAVAILABLE, "spawnd is shutting down", NULL);
+	} else if (rc == -EBUSY) {
+		spd_call_finish(call, GRPC_STATUS_UNAVAILABLE,
+				"launcher not responding: too many frames wait for it; try again later",
+				NULL);
 	} else if (rc < 0) {
 		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
 	}

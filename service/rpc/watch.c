@@ -24,7 +24,6 @@ typedef struct watch {
 	spd_stream *stream;
 	spd_registry *registry;
 	uint64_t watch_id;  /* set on the CQ thread before any cancel can run */
-	uint64_t dropped;   /* output bytes dropped for this slow watcher (registry lock) */
 	bool all;           /* watch-all: never ends by itself */
 } watch;
 
@@ -48,13 +47,16 @@ static bool on_event(void *ctx, const spd_process *p, spd_note note, bool termin
 			   : SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_STATE_CHANGED;
 	ev.gap = note == SPD_NOTE_SNAPSHOT_GAP;
 	ev.process_id = (char *)p->id;
-	ev.dropped_bytes = w->dropped;
+	/* dropped_bytes: stamped by the stream, which decides what is dropped. */
 	ev.process = spd_codec_process(&a, p, snapshot || terminal);
 	if (ev.process == NULL) {
 		spd_stream_finish(w->stream, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		alive = false;
 	} else {
-		alive = spd_stream_push(w->stream, spd_codec_pack(&ev.base));
+		/* Snapshots and replays are the subscription's first burst. */
+		grpc_byte_buffer *bb = spd_codec_pack(&ev.base);
+		alive = note == SPD_NOTE_STATE ? spd_stream_push(w->stream, bb)
+					       : spd_stream_push_initial(w->stream, bb);
 	}
 	spd_arena_release(&a);
 	if (w->all)
@@ -85,15 +87,13 @@ static void on_output(void *ctx, const spd_process *p, int stream, uint64_t offs
 	ev.sequence = p->seq;
 	ev.type = SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_OUTPUT;
 	ev.process_id = (char *)p->id;
-	ev.dropped_bytes = w->dropped;
 	out.stream = stream == 1 ? SPAWND__V1__OUTPUT_CHUNK__STREAM__STREAM_STDOUT
 				 : SPAWND__V1__OUTPUT_CHUNK__STREAM__STREAM_STDERR;
 	out.offset = offset;
 	out.data.data = (uint8_t *)chunk;
 	out.data.len = len;
 	ev.output = &out;
-	if (spd_stream_offer(w->stream, spd_codec_pack(&ev.base), len) == 0)
-		w->dropped += len;
+	spd_stream_offer(w->stream, spd_codec_pack(&ev.base), len);
 }
 
 static void on_cancel(void *ctx)

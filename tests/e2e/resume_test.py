@@ -383,8 +383,16 @@ class ResumeTest(h.E2ETest):
             if pid != ticks.id:
                 self.assertEqual(seqs, list(range(1, len(seqs) + 1)), pid)
         delivered = [pid for pid in noops if len(by_id.get(pid, [])) == 3]
-        self.assertEqual(delivered, noops[:len(delivered)])
-        self.assertGreater(len(delivered), 1000)
+        # In start order, but for the few that ran at once near the cut (the
+        # cut is wherever the client's window ended: noops end out of order).
+        n, slack = len(delivered), 16
+        self.assertLessEqual(set(delivered), set(noops[:n + slack]))
+        self.assertLessEqual(set(noops[:max(0, n - slack)]), set(delivered))
+        # How much comes before the cut is bounded in bytes now (SPEC §12 "Slow
+        # watchers"; call.h: 16 MiB per watcher, and a watcher stalled past
+        # SPD_STREAM_STUCK_NS is cancelled with its queue freed), so only
+        # what the client's own window took is sure to arrive.
+        self.assertGreater(len(delivered), 10)
         self.assertServing(s)
 
     # -- idempotent StartProcess -----------------------------------------------

@@ -233,7 +233,7 @@ typedef struct fixture {
 static int fixture_setup_with(void **state, const spd_config *c)
 {
 	fixture *fx = calloc(1, sizeof *fx);
-	spd_registry_ops ops = {fake_send_start, fake_send_destroy, NULL};
+	spd_registry_ops ops = {fake_send_start, fake_send_destroy, NULL, NULL};
 
 	assert_non_null(fx);
 	pthread_mutex_init(&fx->f.mu, NULL);
@@ -646,10 +646,23 @@ static void destroy_running(void **state)
 	assert_int_equal(w.n, 1);
 	assert_int_equal(get(fx, s->id).seq, 2);
 
+	/* Repeats that would not end the grace sooner send nothing: a stalled
+	 * launcher's channel cannot be filled by calling Destroy again. */
+	for (int i = 0; i < 5; i++) {
+		d.n = 0;
+		assert_int_equal(spd_registry_destroy_process(fx->r, s->id, 1000, false, record, &d), 0);
+		assert_int_equal(d.n, 1);
+		assert_true(d.notes[0].destroyed);
+	}
+	assert_int_equal(fx->f.ndestroys, 1);
+
 	/* A second destroy with a shorter grace is passed on. */
 	assert_int_equal(spd_registry_destroy_process(fx->r, s->id, 10, false, record, &d), 0);
 	assert_int_equal(fx->f.ndestroys, 2);
 	assert_int_equal(fx->f.destroys[1].grace_ms, 10);
+	/* And the same shorter one again is not. */
+	assert_int_equal(spd_registry_destroy_process(fx->r, s->id, 10, false, record, &d), 0);
+	assert_int_equal(fx->f.ndestroys, 2);
 
 	exit_status(fx, s->key, W_EXITCODE(0, SIGTERM), SPD_EXIT_SENT_STOP);
 	n = get(fx, s->id);
@@ -663,6 +676,30 @@ static void destroy_running(void **state)
 	assert_int_equal(w.n, 2);
 	assert_int_equal(w.notes[1].state, SPD_STATE_CANCELED);
 	assert_true(w.notes[1].terminal);
+}
+
+static bool fake_congested(void *ctx)
+{
+	(void)ctx;
+	return true;
+}
+
+/* A launcher that takes no frames: new starts are refused (-EBUSY), and
+ * nothing is recorded or sent for them. */
+static void start_refused_while_congested(void **state)
+{
+	fixture *fx = *state;
+	spd_registry_ops ops = {fake_send_start, fake_send_destroy, fake_congested, &fx->f};
+	spd_registry *r = spd_registry_create(cfg, &ops);
+	spd_start_params sp = {.target = "fn", .timeout_ms = -1, .grace_ms = -1};
+	recorder rc = {0};
+
+	assert_non_null(r);
+	assert_int_equal(spd_registry_start(r, &sp, record, &rc), -EBUSY);
+	assert_int_equal(rc.n, 0);
+	assert_int_equal(fx->f.nstarts, 0);
+	assert_int_equal(spd_registry_live_count(r), 0);
+	spd_registry_destroy(r);
 }
 
 static void destroy_wait(void **state)
@@ -1289,6 +1326,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(watch_finished_is_snapshot_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(destroy_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(destroy_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(start_refused_while_congested, setup, teardown),
 		cmocka_unit_test_setup_teardown(destroy_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(destroy_after_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(destroy_after_own_exit_is_not_canceled, setup, teardown),
