@@ -30,7 +30,6 @@ says so). Not part of `make test`; tests/e2e:soak_smoke_test runs it with 100.
 
 import argparse
 import collections
-import json
 import os
 import random
 import re
@@ -647,11 +646,7 @@ def main():
     report["problems"] = len(problems)
     report["problem_list"] = problems[:200]
     report["problem_summary"] = [{"pattern": k, "count": n, "example": ex} for k, (n, ex) in summarize(problems)]
-    if args.json:
-        print(json.dumps(report, indent=1, sort_keys=True))
-    else:
-        print_report(report)
-    return 1 if problems else 0
+    return soaklib.finish(report, args.json, print_report, problems)
 
 
 def summarize(problems):

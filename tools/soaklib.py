@@ -7,6 +7,7 @@ protoc, and writes the stubs. Run the tools with /usr/bin/python3 (Debian's
 grpcio and protobuf are installed for it only).
 """
 
+import json
 import os
 import sys
 import time
@@ -82,16 +83,19 @@ def all_processes():
 
 
 def subtree(root, procs):
-    """Every process under ROOT (by parent links now), zombies included."""
-    children = {}
-    for info in procs.values():
-        children.setdefault(info.ppid, []).append(info.pid)
-    out, stack = [], [root]
-    while stack:
-        for c in children.get(stack.pop(), []):
-            out.append(procs[c])
-            stack.append(c)
-    return out
+    """Every process under ROOT (by parent links now), zombies included when
+    PROCS has them."""
+    return [procs[p] for p in h.descendants(root, procs)]
+
+
+def finish(report, as_json, print_report, problems):
+    """Prints REPORT (JSON or as text) and returns the exit status: 1 when
+    there were PROBLEMS."""
+    if as_json:
+        print(json.dumps(report, indent=1, sort_keys=True))
+    else:
+        print_report(report)
+    return 1 if problems else 0
 
 
 def one_process(pid):

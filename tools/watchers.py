@@ -29,7 +29,6 @@ processes; --channels 1 puts all on one connection, --channels 1000 one each).
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
@@ -291,11 +290,7 @@ def main():
         except AssertionError as e:
             problems.append("spawnd did not stop cleanly: %s" % str(e).split("\n--- spawnd stderr")[0])
     report["problems"] = problems
-    if args.json:
-        print(json.dumps(report, indent=1, sort_keys=True))
-    else:
-        print_report(report)
-    return 1 if problems else 0
+    return soaklib.finish(report, args.json, print_report, problems)
 
 
 def print_report(r):
