@@ -27,6 +27,7 @@ packages=(
 	libyaml-dev libcmocka-dev grpc-proto
 	python3-grpcio python3-protobuf
 	gcc g++ libc6-dev
+	openssl
 )
 [ $only -eq 0 ] || packages=("$@")
 

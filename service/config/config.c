@@ -1573,8 +1573,6 @@ static int config_check_fd_limit(struct loader *ld)
  */
 static int config_reject_unsupported(struct loader *ld)
 {
-	if (ld->tls_key != NULL)
-		return loader_fail(ld, ld->tls_key, "tls", "not supported yet");
 	if (ld->auth_key != NULL)
 		return loader_fail(ld, ld->auth_key, "auth", "not supported yet");
 	return 0;

@@ -226,7 +226,13 @@ static int serve(spd_config *cfg)
 		if (sigwait(&mask, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			spd_log(SPD_LOG_WARN, "SIGHUP: config reload is not implemented yet; ignored",
+			char why[512];
+			if (spd_server_reload(server, why, sizeof why) < 0)
+				spd_log(SPD_LOG_ERROR, "SIGHUP: cannot re-read the certificates; "
+						       "keeping the old ones",
+					SPD_LOG_STR("error", why), SPD_LOG_END);
+			spd_log(SPD_LOG_WARN, "SIGHUP: reloading targets and settings is not "
+					      "implemented yet; only certificates were re-read",
 				SPD_LOG_END);
 			continue;
 		}

@@ -21,8 +21,8 @@ static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 			      "\x00\x00\x00\x04\x00\x00\x00\x00\x00";
 #define PREFACE_LEN (sizeof preface - 1)
 
-static int bind_one(grpc_server *server, const spd_config *cfg, spd_listener *l, bool rebind,
-		    char *err, size_t errlen)
+static int bind_one(grpc_server *server, const spd_config *cfg, spd_tls *tls, spd_listener *l,
+		    bool rebind, char *err, size_t errlen)
 {
 	/* A re-bind takes the port the first bind got, even for "HOST:0". */
 	const char *addr = rebind && l->addr.kind == SPD_ADDRESS_TCP ? l->bound : l->listen;
@@ -48,15 +48,23 @@ static int bind_one(grpc_server *server, const spd_config *cfg, spd_listener *l,
 	 * meanwhile could only get a stricter mode. */
 	if (l->addr.kind == SPD_ADDRESS_UNIX)
 		old = umask((mode_t)(~cfg->unix_socket_mode & 0777));
-	creds = grpc_insecure_server_credentials_create();
-	port = grpc_server_add_http2_port(server, addr, creds);
-	grpc_server_credentials_release(creds);
+	/* A unix socket is guarded by its file mode, not TLS. */
+	l->tls = tls != NULL && l->addr.kind == SPD_ADDRESS_TCP;
+	creds = l->tls ? spd_tls_server_credentials(tls) : grpc_insecure_server_credentials_create();
+	port = creds != NULL ? grpc_server_add_http2_port(server, addr, creds) : 0;
+	if (creds != NULL)
+		grpc_server_credentials_release(creds);
 	if (l->addr.kind == SPD_ADDRESS_UNIX)
 		umask(old);
 	if (port == 0) {
 		rc = spd_address_check_bindable(&l->addr, why, sizeof why);
 		if (rc < 0)
 			snprintf(err, errlen, "listen %s: %s", l->listen, why);
+		else if (l->tls)
+			snprintf(err, errlen,
+				 "listen %s: TLS setup failed: do tls.cert and tls.key match, and "
+				 "is tls.client_ca a CA certificate? (gRPC's log line above says more)",
+				 l->listen);
 		else
 			snprintf(err, errlen, "listen %s: gRPC cannot bind it (see its log line above)",
 				 l->listen);
@@ -72,8 +80,8 @@ static int bind_one(grpc_server *server, const spd_config *cfg, spd_listener *l,
 	return 0;
 }
 
-int spd_listeners_bind(grpc_server *server, const spd_config *cfg, spd_listener *out,
-		       bool rebind, char *err, size_t errlen)
+int spd_listeners_bind(grpc_server *server, const spd_config *cfg, spd_tls *tls,
+		       spd_listener *out, bool rebind, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < cfg->listen_count; i++) {
 		int rc;
@@ -81,7 +89,7 @@ int spd_listeners_bind(grpc_server *server, const spd_config *cfg, spd_listener 
 			memset(&out[i], 0, sizeof out[i]);
 			out[i].listen = cfg->listen[i];
 		}
-		rc = bind_one(server, cfg, &out[i], rebind, err, errlen);
+		rc = bind_one(server, cfg, tls, &out[i], rebind, err, errlen);
 		if (rc < 0)
 			return rc;
 	}
@@ -148,6 +156,8 @@ int spd_listener_probe(const spd_listener *l, int timeout_ms)
 	char buf[64];
 	int fd, rc;
 
+	if (l->tls)
+		return 0;
 	rc = probe_target(l, &ss, &sslen);
 	if (rc < 0)
 		return rc;

@@ -22,9 +22,11 @@
 
 #include "service/common/address.h"
 #include "service/config/config.h"
+#include "service/rpc/tls.h"
 
 typedef struct spd_listener {
 	const char *listen;     /* cfg->listen[i], borrowed */
+	bool tls;               /* a TCP listener of a config with tls */
 	spd_address addr;       /* with the bound port (port 0 resolved) */
 	char bound[300];        /* for the log: "127.0.0.1:40123", "unix:/run/x.sock" */
 } spd_listener;
@@ -35,11 +37,12 @@ typedef struct spd_listener {
  * address and the cause ("listen unix:/run/spawnd/s.sock: the socket's
  * directory /run/spawnd: No such file or directory ..."). On failure some
  * ports may have been added: the caller must shut SERVER down before
- * destroying it. */
-int spd_listeners_bind(grpc_server *server, const spd_config *cfg, spd_listener *out,
-		       bool rebind, char *err, size_t errlen);
+ * destroying it. TLS (NULL: none) secures the TCP addresses (tls.h). */
+int spd_listeners_bind(grpc_server *server, const spd_config *cfg, spd_tls *tls,
+		       spd_listener *out, bool rebind, char *err, size_t errlen);
 
-/* 0 when L answers the HTTP/2 preface within TIMEOUT_MS; -ETIMEDOUT when it
+/* 0 when L answers the HTTP/2 preface within TIMEOUT_MS (a TLS listener is
+ * not probed: it would log a failed handshake each time; 0); -ETIMEDOUT when it
  * does not (or the connection is refused); another -errno when the probe
  * could not be made (-EMFILE: no descriptor for it). Blocks the caller. */
 int spd_listener_probe(const spd_listener *l, int timeout_ms);

@@ -104,6 +104,7 @@ struct spd_server {
 	spd_rpc_env env;
 	spd_reflection_index *reflection;
 	spd_listener *listeners;   /* cfg->listen_count, ports as first bound */
+	spd_tls *tls;              /* NULL: no tls in the config */
 	grpc_arg args[ARG_COUNT];
 	grpc_channel_args ch;
 	int reserve[RESERVE_FDS];  /* monitor thread only */
@@ -245,7 +246,7 @@ static gen *gen_start(spd_server *s, bool rebind, char *err, size_t errlen)
 	for (size_t i = 0; i < METHOD_COUNT; i++)
 		g->handles[i] = grpc_server_register_method(g->server, methods[i].path, NULL,
 							    methods[i].payload, 0);
-	rc = spd_listeners_bind(g->server, s->cfg, s->listeners, rebind, err, errlen);
+	rc = spd_listeners_bind(g->server, s->cfg, s->tls, s->listeners, rebind, err, errlen);
 	if (rc < 0) {
 		gen_free_now(s, g);
 		return NULL;
@@ -537,6 +538,16 @@ int spd_server_start(const spd_config *cfg, spd_registry *reg, spd_server **out,
 	s->ch.num_args = ARG_COUNT;
 	s->ch.args = s->args;
 	raise_fd_limit();
+	rc = spd_tls_create(cfg, &s->tls, err, errlen);
+	if (rc < 0) {
+		spd_rpc_health_destroy(s->env.health);
+		spd_reflection_index_destroy(s->reflection);
+		pthread_cond_destroy(&s->cond);
+		pthread_mutex_destroy(&s->mu);
+		free(s->listeners);
+		free(s);
+		return rc;
+	}
 	spd_grpc_log_install(on_accept_failed, s);
 	s->cq = grpc_completion_queue_create_for_next(NULL);
 	pthread_create(&s->cq_thread, NULL, cq_main, s);
@@ -614,8 +625,22 @@ void spd_server_stop(spd_server *s, int64_t grace_ms)
 	grpc_completion_queue_destroy(s->cq);
 	spd_rpc_health_destroy(s->env.health);
 	spd_reflection_index_destroy(s->reflection);
+	spd_tls_destroy(s->tls);
 	free(s->listeners);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
+}
+
+int spd_server_reload(spd_server *s, char *err, size_t errlen)
+{
+	int rc;
+
+	if (s->tls == NULL)
+		return 0;
+	rc = spd_tls_reload(s->tls, err, errlen);
+	if (rc == 0)
+		spd_log(SPD_LOG_INFO, "certificates re-read; new connections use them",
+			SPD_LOG_STR("cert", s->cfg->tls_cert), SPD_LOG_END);
+	return rc;
 }

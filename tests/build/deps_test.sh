@@ -26,7 +26,8 @@ ALL=(bazel-bootstrap bazel-rules-java
 	libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev
 	libyaml-dev libcmocka-dev grpc-proto
 	python3-grpcio python3-protobuf
-	gcc g++ libc6-dev)
+	gcc g++ libc6-dev
+	openssl)
 LOCK_ARGS="ci --prefix tests/reflection --ignore-scripts --no-audit --no-fund"
 
 failures=0

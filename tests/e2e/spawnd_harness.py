@@ -391,10 +391,13 @@ class Server:
     that nothing spawnd started outlives it.
     """
 
-    def __init__(self, config=None, args=(), env=None, expect_status=0, prefix=()):
+    def __init__(self, config=None, args=(), env=None, expect_status=0, prefix=(),
+                 credentials=None):
         self.config_text = default_config_on_free_port() if config is None else config
         # A command that execs spawnd (same pid), e.g. ["prlimit", "--nofile=64:64", "--"].
         self.prefix = list(prefix)
+        # grpc.ssl_channel_credentials for a TLS listener; None: plaintext.
+        self.credentials = credentials
         self.extra_args = list(args)
         self.extra_env = dict(env or {})
         self.expect_status = expect_status
@@ -450,7 +453,8 @@ class Server:
             t.start()
             self._threads.append(t)
         self.address = self._wait_serving(START_TIMEOUT)
-        self.channel = grpc.insecure_channel(self.address)
+        self.channel = (grpc.secure_channel(self.address, self.credentials)
+                        if self.credentials is not None else grpc.insecure_channel(self.address))
         try:
             grpc.channel_ready_future(self.channel).result(timeout=RPC_TIMEOUT)
         except grpc.FutureTimeoutError:

@@ -599,9 +599,6 @@ static void test_errors(void **state)
 		{"listen: []\n", "t.yaml:1:9: listen: must not be empty"},
 		{"listen: [\"a:1\", \"\"]\n", "t.yaml:1:17: listen[1]: must not be empty"},
 		/* not supported yet */
-		{"tls: {cert: a.crt, key: a.key}\n", "t.yaml:1:1: tls: not supported yet"},
-		{"listen: x:1\ntls:\n  cert: a.crt\n  key: a.key\n  client_ca: ca.crt\n",
-		 "t.yaml:2:1: tls: not supported yet"},
 		{"auth: {tokens_file: tokens, protect_health: true}\n",
 		 "t.yaml:1:1: auth: not supported yet"},
 		/* ... but validated first */
@@ -927,10 +924,27 @@ static void test_max_running_fd_limit(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* tls: paths relative to the config's directory; client_ca optional. */
+static void test_tls_paths(void **state)
+{
+	spd_config *cfg;
+
+	(void)state;
+	cfg = load_ok("tls: {cert: tls.crt, key: /keys/tls.key, client_ca: ca.crt}\n");
+	assert_string_equal(cfg->tls_cert, "/etc/spawnd/tls.crt");
+	assert_string_equal(cfg->tls_key, "/keys/tls.key");
+	assert_string_equal(cfg->tls_client_ca, "/etc/spawnd/ca.crt");
+	spd_config_destroy(cfg);
+	cfg = load_ok("tls: {cert: a.crt, key: a.key}\n");
+	assert_null(cfg->tls_client_ca);
+	spd_config_destroy(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_config),
+		cmocka_unit_test(test_tls_paths),
 		cmocka_unit_test(test_defaults_when_absent),
 		cmocka_unit_test(test_full_file),
 		cmocka_unit_test(test_inheritance),

@@ -189,7 +189,7 @@ static void *worker_main(void *arg)
 	worker *w = arg;
 	spc_client *c = NULL;
 
-	if (spc_client_create(w->ctx->addr, &c) < 0) {
+	if (spc_client_create(&w->ctx->conn, &c) < 0) {
 		w->failed = 1;
 		snprintf(w->error, sizeof w->error, "cannot create a client");
 		return NULL;
@@ -285,8 +285,8 @@ static int bench_destroy(const struct spc_ctx *ctx, const char *target, int64_t 
 	int status = SPC_EXIT_OK;
 	char label[128];
 
-	if (spc_client_create(ctx->addr, &c) < 0)
-		return spc_cli_local_error(ctx->addr, -EIO);
+	if (spc_client_create(&ctx->conn, &c) < 0)
+		return spc_cli_local_error(ctx->conn.addr, -EIO);
 	for (int i = 0; i < DESTROY_RUNS && status == SPC_EXIT_OK; i++) {
 		Spawnd__V1__DestroyRequest req = SPAWND__V1__DESTROY_REQUEST__INIT;
 		Google__Protobuf__Duration grace = GOOGLE__PROTOBUF__DURATION__INIT;
@@ -331,7 +331,7 @@ static int64_t rpc_floor(const struct spc_ctx *ctx)
 	int64_t v[FLOOR_RUNS];
 	size_t n = 0;
 
-	if (spc_client_create(ctx->addr, &c) < 0)
+	if (spc_client_create(&ctx->conn, &c) < 0)
 		return 0;
 	for (int i = 0; i < FLOOR_RUNS; i++) {
 		Spawnd__V1__ListTargetsRequest req = SPAWND__V1__LIST_TARGETS_REQUEST__INIT;
@@ -398,7 +398,7 @@ static int spc__bench_run(const struct spc_ctx *ctx, int argc, char **argv)
 	kill_floor = floor_p50(FLOOR_KILL);
 	rpc = rpc_floor(ctx);
 	if (rpc == 0) {
-		status = spc_cli_local_error(ctx->addr, -ECONNREFUSED);
+		status = spc_cli_local_error(ctx->conn.addr, -ECONNREFUSED);
 		goto out;
 	}
 	printf("floor: fork+wait %.2f ms, fork+exec+wait %.2f ms, kill+wait %.2f ms, "

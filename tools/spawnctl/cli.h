@@ -31,7 +31,8 @@ enum {
 
 /* The global options, shared by every subcommand. */
 struct spc_ctx {
-	const char *addr;   /* --addr, $SPAWND_ADDR or 127.0.0.1:50051 */
+	struct spc_conn conn; /* --addr ($SPAWND_ADDR, 127.0.0.1:50051), --tls, --cacert,
+			       * --cert, --key, --token ($SPAWND_TOKEN) */
 	int json;           /* --json */
 	int64_t timeout_ns; /* --timeout: deadline of each RPC; 0 = none */
 	int timeout_set;    /* --timeout given: it also bounds streams and waits */

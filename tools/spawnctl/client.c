@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,9 @@
 struct spc_client {
 	grpc_channel *channel;
 	grpc_completion_queue *cq; /* pluck: every batch is waited for by tag */
+	char *bearer;              /* "Bearer TOKEN", or NULL */
+	grpc_metadata auth;        /* authorization: bearer (static slices) */
+	size_t nauth;              /* 1 with a token, else 0 */
 };
 
 struct spc_stream {
@@ -156,7 +160,77 @@ static int spc__pluck(spc_client *c, void *tag, int *success)
  * Client
  * ------------------------------------------------------------------------- */
 
-int spc_client_create(const char *addr, spc_client **out)
+/* The whole of file PATH, NUL-terminated, for OPT's error message. NULL
+ * (said on stderr) when it cannot be read. */
+static char *spc__read_pem(const char *opt, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (f == NULL) {
+		fprintf(stderr, "spawnctl: %s %s: %s\n", opt, path, strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		size_t n;
+		if (len + 4097 > cap) {
+			char *b = realloc(buf, cap = cap * 2 + 8192);
+			if (b == NULL || cap > ((size_t)16 << 20)) {
+				free(b != NULL ? b : buf);
+				fclose(f);
+				fprintf(stderr, "spawnctl: %s %s: too large\n", opt, path);
+				return NULL;
+			}
+			buf = b;
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* Channel credentials for CONN: insecure, or TLS with its files. */
+static int spc__credentials(const struct spc_conn *conn, grpc_channel_credentials **out)
+{
+	char *ca = NULL, *cert = NULL, *key = NULL;
+	grpc_ssl_pem_key_cert_pair pair;
+	int err = 0;
+
+	*out = NULL;
+	if (!conn->tls && conn->cacert == NULL && conn->cert == NULL && conn->key == NULL) {
+		*out = grpc_insecure_credentials_create();
+		return *out != NULL ? 0 : -ENOMEM;
+	}
+	if ((conn->cert == NULL) != (conn->key == NULL)) {
+		fprintf(stderr, "spawnctl: --cert and --key go together\n");
+		return -EINVAL;
+	}
+	if ((conn->cacert != NULL && (ca = spc__read_pem("--cacert", conn->cacert)) == NULL) ||
+	    (conn->cert != NULL && (cert = spc__read_pem("--cert", conn->cert)) == NULL) ||
+	    (conn->key != NULL && (key = spc__read_pem("--key", conn->key)) == NULL)) {
+		err = -EINVAL;
+		goto out;
+	}
+	pair.private_key = key;
+	pair.cert_chain = cert;
+	*out = grpc_ssl_credentials_create(ca, cert != NULL ? &pair : NULL, NULL, NULL);
+	if (*out == NULL)
+		err = -ENOMEM;
+out:
+	free(ca);
+	free(cert);
+	if (key != NULL)
+		memset(key, 0, strlen(key));
+	free(key);
+	return err;
+}
+
+int spc_client_create(const struct spc_conn *conn, spc_client **out)
 {
 	spc_client *c = NULL;
 	grpc_channel_credentials *creds = NULL;
@@ -176,14 +250,24 @@ int spc_client_create(const char *addr, spc_client **out)
 	arg.value.integer = SPC_MAX_RECEIVE_BYTES;
 	args.num_args = 1;
 	args.args = &arg;
-	creds = grpc_insecure_credentials_create();
-	if (creds == NULL) {
-		err = -ENOMEM;
+	err = spc__credentials(conn, &creds);
+	if (err < 0)
 		goto out;
+	if (conn->token != NULL && conn->token[0] != '\0') {
+		size_t n = strlen(conn->token) + sizeof "Bearer ";
+		c->bearer = malloc(n);
+		if (c->bearer == NULL) {
+			err = -ENOMEM;
+			goto out;
+		}
+		snprintf(c->bearer, n, "Bearer %s", conn->token);
+		c->auth.key = grpc_slice_from_static_string("authorization");
+		c->auth.value = grpc_slice_from_static_string(c->bearer);
+		c->nauth = 1;
 	}
 	/* A malformed target still yields a (lame) channel whose calls fail
 	 * with UNAVAILABLE, so this does not check the address itself. */
-	c->channel = grpc_channel_create(addr, creds, &args);
+	c->channel = grpc_channel_create(conn->addr, creds, &args);
 	if (c->channel == NULL) {
 		err = -EINVAL;
 		goto out;
@@ -201,6 +285,7 @@ out:
 	if (c != NULL) {
 		if (c->channel != NULL)
 			grpc_channel_destroy(c->channel);
+		free(c->bearer);
 		free(c);
 	}
 	if (err != 0)
@@ -216,6 +301,7 @@ void spc_client_destroy(spc_client *c)
 	/* Every tag has been plucked already, so the queue is empty. */
 	grpc_completion_queue_shutdown(c->cq);
 	grpc_completion_queue_destroy(c->cq);
+	free(c->bearer);
 	free(c);
 	grpc_shutdown_blocking();
 }
@@ -252,6 +338,8 @@ int spc_client_unary(spc_client *c, const char *method,
 	}
 	memset(ops, 0, sizeof ops);
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = c->nauth;
+	ops[0].data.send_initial_metadata.metadata = c->nauth ? &c->auth : NULL;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = send_bb;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -339,6 +427,8 @@ int spc_stream_open(spc_client *c, const char *method,
 	s->status_pending = 1;
 	memset(ops, 0, sizeof ops);
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = c->nauth;
+	ops[0].data.send_initial_metadata.metadata = c->nauth ? &c->auth : NULL;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = send_bb;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;

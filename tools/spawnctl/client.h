@@ -33,11 +33,22 @@ void spc_status_release(struct spc_status *st);
 /* The canonical name of CODE ("NOT_FOUND"), or "UNKNOWN_CODE" when out of range. */
 const char *spc_client_code_name(grpc_status_code code);
 
-/* Initialises gRPC and creates a channel to ADDR (host:port, dns:///host:port,
- * unix:/path ...). Nothing connects until the first call. On success *OUT
- * owns the client (spc_client_destroy). Returns 0, -EINVAL for an address
- * gRPC rejects outright, or -ENOMEM. */
-int spc_client_create(const char *addr, spc_client **out);
+/* How to reach spawnd: the global options --addr, --tls, --cacert, --cert,
+ * --key and --token (or $SPAWND_TOKEN). Strings are borrowed. */
+struct spc_conn {
+	const char *addr;    /* host:port, dns:///host:port, unix:/path ... */
+	int tls;             /* TLS (also implied by cacert, cert or key) */
+	const char *cacert;  /* PEM file of the CA that signed the server; NULL: system roots */
+	const char *cert;    /* PEM client certificate (mTLS), with KEY */
+	const char *key;
+	const char *token;   /* sent as "authorization: Bearer TOKEN"; NULL: none */
+};
+
+/* Initialises gRPC and creates a channel to CONN->addr. Nothing connects
+ * until the first call. On success *OUT owns the client (spc_client_destroy).
+ * Returns 0; -EINVAL for an address gRPC rejects outright, a certificate file
+ * that cannot be read (said on stderr), or --cert without --key; -ENOMEM. */
+int spc_client_create(const struct spc_conn *conn, spc_client **out);
 
 /* Destroys the channel and the queue and shuts gRPC down (blocking, so that
  * nothing of gRPC outlives it). Every stream must have been finished. NULL is

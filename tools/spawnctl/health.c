@@ -38,9 +38,9 @@ static int spc__health_run(const struct spc_ctx *ctx, int argc, char **argv)
 	}
 	if (pos.n == 1)
 		req.service = pos.v[0];
-	err = spc_client_create(ctx->addr, &c);
+	err = spc_client_create(&ctx->conn, &c);
 	if (err < 0) {
-		status = spc_cli_local_error(ctx->addr, err);
+		status = spc_cli_local_error(ctx->conn.addr, err);
 		goto out;
 	}
 	err = spc_client_unary(c, "/grpc.health.v1.Health/Check", &req.base,

@@ -46,9 +46,9 @@ static int spc__list_call(const struct spc_ctx *ctx, const char *method,
 	int err;
 
 	*resp = NULL;
-	err = spc_client_create(ctx->addr, &c);
+	err = spc_client_create(&ctx->conn, &c);
 	if (err < 0) {
-		status = spc_cli_local_error(ctx->addr, err);
+		status = spc_cli_local_error(ctx->conn.addr, err);
 		goto out;
 	}
 	err = spc_client_unary(c, method, req, desc, spc_cli_unary_timeout(ctx),

@@ -1,10 +1,12 @@
 /* spawnctl: the command-line client of spawnd (SPEC §6).
  *
- *   spawnctl [--addr A] [--json] [--timeout D] SUBCOMMAND [options]
+ *   spawnctl [--addr A] [--tls] [--cacert F] [--cert F --key F] [--token T]
+ *            [--json] [--timeout D] SUBCOMMAND [options]
  *            POSITIONALS [--] [TARGET ARGS...]
  *
  * main() parses the global options and hands the rest to the subcommand.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +35,13 @@ static int spc__main_help(void)
 	      "Global options:\n"
 	      "  --addr A      server address: HOST:PORT or unix:/PATH (default:\n"
 	      "                $SPAWND_ADDR, else " SPC_DEFAULT_ADDR ")\n"
+	      "  --tls         connect with TLS (implied by the three below)\n"
+	      "  --cacert F    PEM file of the CA that signed spawnd's certificate\n"
+	      "                (default: the system's roots)\n"
+	      "  --cert F, --key F\n"
+	      "                client certificate and key (mTLS)\n"
+	      "  --token T     bearer token (default: $SPAWND_TOKEN); sent as\n"
+	      "                \"authorization: Bearer T\"\n"
 	      "  --json        print one JSON object per message (proto3 JSON\n"
 	      "                mapping) instead of text\n"
 	      "  --timeout D   deadline of each RPC (default 10s); also bounds\n"
@@ -65,10 +74,22 @@ int main(int argc, char **argv)
 	size_t k;
 	int i;
 
-	ctx.addr = env != NULL && env[0] != '\0' ? env : SPC_DEFAULT_ADDR;
+	ctx.conn.addr = env != NULL && env[0] != '\0' ? env : SPC_DEFAULT_ADDR;
+	env = getenv("SPAWND_TOKEN");
+	ctx.conn.token = env != NULL && env[0] != '\0' ? env : NULL;
 	for (i = 1; i < argc && spc_cli_is_option(argv[i]); i++) {
+		static const struct {
+			const char *name;
+			size_t offset;
+		} values[] = {
+			{"--addr", offsetof(struct spc_conn, addr)},
+			{"--cacert", offsetof(struct spc_conn, cacert)},
+			{"--cert", offsetof(struct spc_conn, cert)},
+			{"--key", offsetof(struct spc_conn, key)},
+			{"--token", offsetof(struct spc_conn, token)},
+		};
 		const char *val = NULL;
-		int r;
+		int r = 0;
 
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
 			return spc__main_help();
@@ -76,12 +97,18 @@ int main(int argc, char **argv)
 			ctx.json = 1;
 			continue;
 		}
-		r = spc_cli_opt_value(argc, argv, &i, NULL, "--addr", &val);
+		if (strcmp(argv[i], "--tls") == 0) {
+			ctx.conn.tls = 1;
+			continue;
+		}
+		for (k = 0; r == 0 && k < sizeof values / sizeof values[0]; k++) {
+			r = spc_cli_opt_value(argc, argv, &i, NULL, values[k].name, &val);
+			if (r > 0)
+				*(const char **)((char *)&ctx.conn + values[k].offset) = val;
+		}
 		if (r == 0)
 			r = spc_cli_opt_value(argc, argv, &i, NULL, "--timeout",
 					      &timeout);
-		else if (r > 0)
-			ctx.addr = val;
 		if (r < 0)
 			return SPC_EXIT_USAGE;
 		if (r == 0)
@@ -94,7 +121,9 @@ int main(int argc, char **argv)
 			return SPC_EXIT_USAGE;
 		ctx.timeout_set = 1;
 	}
-	if (ctx.addr[0] == '\0')
+	if ((ctx.conn.cert == NULL) != (ctx.conn.key == NULL))
+		return spc_cli_usage_error(NULL, "--cert and --key go together");
+	if (ctx.conn.addr[0] == '\0')
 		return spc_cli_usage_error(NULL, "--addr: empty address");
 	if (i == argc)
 		return spc_cli_usage_error(NULL, "missing SUBCOMMAND");

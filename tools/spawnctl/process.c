@@ -52,9 +52,9 @@ static int spc__call_and_print(const struct spc_ctx *ctx, const char *method,
 	int status;
 	int err;
 
-	err = spc_client_create(ctx->addr, &c);
+	err = spc_client_create(&ctx->conn, &c);
 	if (err < 0) {
-		status = spc_cli_local_error(ctx->addr, err);
+		status = spc_cli_local_error(ctx->conn.addr, err);
 		goto out;
 	}
 	err = spc_client_unary(c, method, req, resp_desc, timeout_ns, &resp, &st);

@@ -148,9 +148,9 @@ static int spc__start_run(const struct spc_ctx *ctx, int argc, char **argv)
 		req.input.len = input_len;
 	}
 
-	err = spc_client_create(ctx->addr, &c);
+	err = spc_client_create(&ctx->conn, &c);
 	if (err < 0) {
-		status = spc_cli_local_error(ctx->addr, err);
+		status = spc_cli_local_error(ctx->conn.addr, err);
 		goto out;
 	}
 	status = spc__start_rpc(ctx, c, &req, &resp);

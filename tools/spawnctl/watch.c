@@ -489,9 +489,9 @@ static int spc__watch_run(const struct spc_ctx *ctx, int argc, char **argv)
 							  pos.v[1]);
 		goto out;
 	}
-	err = spc_client_create(ctx->addr, &c);
+	err = spc_client_create(&ctx->conn, &c);
 	if (err < 0) {
-		status = spc_cli_local_error(ctx->addr, err);
+		status = spc_cli_local_error(ctx->conn.addr, err);
 		goto out;
 	}
 	if (all)
