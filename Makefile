@@ -16,14 +16,23 @@ run: deps
 	$(BAZEL) build //service/front:spawnd
 	exec bazel-bin/service/front/spawnd $(SPAWND_ARGS)
 
-# Every test, in the plain build and under AddressSanitizer + UBSan.
-test: deps test-plain test-asan
+# Every test, in the plain build and under AddressSanitizer + UBSan, then the
+# container image as users run it (plain build only; skipped, saying why,
+# where no container engine works).
+test: deps test-plain test-asan test-image
 
 test-plain:
 	$(BAZEL) test //...
 
 test-asan:
 	$(BAZEL) test --config=asan //...
+
+test-image:
+	BAZEL=$(BAZEL) tools/image_test.sh
+
+# The image spawnd:dev from deploy/Dockerfile, with podman (or docker).
+image: deps
+	BAZEL=$(BAZEL) tools/image.sh spawnd:dev
 
 # Performance against this machine's floor (SPEC §9): see tools/bench.sh.
 bench: deps

@@ -25,7 +25,7 @@ trap 'rm -rf "$tmp"' EXIT
 ALL=(bazel-bootstrap bazel-rules-java
 	libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev
 	libyaml-dev libcmocka-dev grpc-proto
-	python3-grpcio python3-protobuf
+	python3-grpcio python3-protobuf python3-yaml
 	gcc g++ libc6-dev
 	openssl)
 LOCK_ARGS="ci --prefix tests/reflection --ignore-scripts --no-audit --no-fund"
