@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 
 #include "service/common/clock.h"
 #include "service/common/log.h"
+#include "service/common/version.h"
 #include "service/config/config.h"
 #include "service/front/link.h"
 #include "service/launcher/launcher.h"
@@ -41,6 +43,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: spawnd [--config FILE]\n"
 		   "       spawnd --check-config FILE\n"
+		   "       spawnd --version\n"
 		   "Runs registered targets in destroyable child processes, over gRPC.\n"
 		   "With no --config, serves the embedded default config (sample targets on\n"
 		   "127.0.0.1:50051). SPAWND_LISTEN and SPAWND_LOG_LEVEL override the file.\n");
@@ -283,6 +286,10 @@ int main(int argc, char **argv)
 			config = argv[i] + 9;
 		} else if (strcmp(argv[i], "--check-config") == 0 && i + 1 < argc) {
 			check = argv[++i];
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("spawnd %s (%s build; gRPC core %s, protobuf-c %s)\n", SPAWND_VERSION,
+			       SPAWND_BUILD_KIND, grpc_version_string(), protobuf_c_version());
+			return 0;
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;

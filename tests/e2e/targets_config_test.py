@@ -136,6 +136,12 @@ class CheckConfigTest(h.E2ETest):
         self.assertNotEqual(r.returncode, 0, "spawnd must not serve an invalid config")
         self.assertIn("%s:2:" % path, r.stderr)
 
+    def test_version(self):
+        r = subprocess.run([h.spawnd_binary(), "--version"], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=h.RPC_TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^spawnd \d+\.\d+\.\d+ \((release|asan\+ubsan) build; gRPC core [\d.]+, protobuf-c [\d.]+\)\n$")
+
 
 if __name__ == "__main__":
     h.main()
