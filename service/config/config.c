@@ -340,8 +340,6 @@ struct loader {
 	size_t budget;
 	spd_config *cfg;
 
-	/* For config_reject_unsupported(). */
-	yaml_node_t *tls_key, *auth_key;
 	yaml_node_t *max_running;	/* its value node, when the file sets it */
 	yaml_node_t *defaults_set[LIMIT_COUNT];
 	struct target_seen *seen;	/* one per cfg->targets entry */
@@ -1434,7 +1432,6 @@ static int top_key(struct loader *ld, const struct pair *p, void *arg)
 	if (strcmp(p->name, "listen") == 0)
 		return config_listen(ld, p->value, p->path);
 	if (strcmp(p->name, "tls") == 0) {
-		ld->tls_key = p->key;
 		r = section_parse(ld, p->value, p->path, tls_settings, COUNT(tls_settings), cfg,
 				  NULL);
 		if (r == 0 && cfg->tls_cert == NULL)
@@ -1444,7 +1441,6 @@ static int top_key(struct loader *ld, const struct pair *p, void *arg)
 		return r;
 	}
 	if (strcmp(p->name, "auth") == 0) {
-		ld->auth_key = p->key;
 		r = section_parse(ld, p->value, p->path, auth_settings, COUNT(auth_settings), cfg,
 				  NULL);
 		if (r == 0 && cfg->auth_tokens_file == NULL)
@@ -1567,17 +1563,6 @@ static int config_check_fd_limit(struct loader *ld)
 			   (unsigned long long)rl.rlim_max);
 }
 
-/*
- * Settings that parse and validate but whose feature a later issue builds. Each
- * is refused here and only here, so that shipping a feature deletes its lines.
- */
-static int config_reject_unsupported(struct loader *ld)
-{
-	if (ld->auth_key != NULL)
-		return loader_fail(ld, ld->auth_key, "auth", "not supported yet");
-	return 0;
-}
-
 /* Fails if the stream holds a second document. */
 static int loader_single_document(struct loader *ld, yaml_parser_t *parser,
 				  const struct feed *feed)
@@ -1644,8 +1629,6 @@ static int config_load(const char *text, size_t len, const char *name, const cha
 		r = loader_each_pair(&ld, root, "", SIZE_MAX, "duplicate key", top_key, NULL);
 	if (r == 0)
 		r = config_finish(&ld);
-	if (r == 0)
-		r = config_reject_unsupported(&ld);
 	if (r == 0)
 		r = config_check_fd_limit(&ld);
 out:

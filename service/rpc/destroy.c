@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "service/rpc/call.h"
+#include "service/rpc/caller.h"
 #include "service/rpc/codec.h"
 #include "service/rpc/handlers.h"
 
@@ -40,6 +41,10 @@ void spd_rpc_destroy(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *
 		   spd_codec_duration_to_ms(req->grace_period, &grace_ms) < 0) {
 		spd_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
 				"grace_period: negative or malformed duration", NULL);
+	} else if (spd_rpc_caller_may_touch(env->registry, req->id) == -EPERM) {
+		snprintf(msg, sizeof msg, "id: token %s may not use the target of process '%.64s'",
+			 spd_rpc_caller()->fingerprint, req->id);
+		spd_call_finish(call, GRPC_STATUS_PERMISSION_DENIED, msg, NULL);
 	} else {
 		rc = spd_registry_destroy_process(env->registry, req->id, grace_ms, req->wait, reply, call);
 		if (rc == -ENOENT) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "service/rpc/call.h"
+#include "service/rpc/caller.h"
 #include "service/rpc/codec.h"
 #include "service/rpc/handlers.h"
 
@@ -29,10 +30,15 @@ typedef struct page {
 static bool add(void *ctx, const spd_process *p, spd_note note, bool terminal)
 {
 	page *pg = ctx;
-	Spawnd__V1__Process *m = spd_codec_process(&pg->arena, p, false);
+	Spawnd__V1__Process *m;
 
 	(void)note;
 	(void)terminal;
+	/* A token sees only the processes of its targets (a page may come
+	 * out shorter than page_size; its token still continues the list). */
+	if (!spd_rpc_caller_allows(p->target))
+		return false;
+	m = spd_codec_process(&pg->arena, p, false);
 	if (m != NULL)
 		pg->items[pg->n++] = m;
 	return false;

@@ -6,6 +6,7 @@
 
 #include "service/common/signame.h"
 #include "service/rpc/call.h"
+#include "service/rpc/caller.h"
 #include "service/rpc/codec.h"
 #include "service/rpc/handlers.h"
 
@@ -35,7 +36,7 @@ static void add(void *ctx, const spd_target_config *t, uint32_t running, uint32_
 	Spawnd__V1__TargetLimits *lim = spd_arena_alloc(a, sizeof *lim);
 	const char *sig = spd_signal_name(t->limits.stop_signal);
 
-	if (m == NULL || lim == NULL)
+	if (m == NULL || lim == NULL || !spd_rpc_caller_allows(t->name))
 		return;
 	spawnd__v1__target__init(m);
 	spawnd__v1__target_limits__init(lim);

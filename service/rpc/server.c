@@ -18,6 +18,7 @@
 #include "service/common/clock.h"
 #include "service/common/log.h"
 #include "service/rpc/call.h"
+#include "service/rpc/caller.h"
 #include "service/rpc/grpc_log.h"
 #include "service/rpc/handlers.h"
 #include "service/rpc/health.h"
@@ -45,22 +46,28 @@
 #define ONE_MESSAGE GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER
 #define BIDI GRPC_SRM_PAYLOAD_NONE
 
+/* OPEN: health and reflection, open to probes and tools without a token
+ * unless auth.protect_health. */
+#define OPEN true
+
 static const struct {
 	const char *path;
 	spd_rpc_handler handler;
 	grpc_server_register_method_payload_handling payload;
+	bool open;
 } methods[] = {
-	{"/spawnd.v1.ProcessService/StartProcess", spd_rpc_start_process, ONE_MESSAGE},
-	{"/spawnd.v1.ProcessService/Destroy", spd_rpc_destroy, ONE_MESSAGE},
-	{"/spawnd.v1.ProcessService/Watch", spd_rpc_watch, ONE_MESSAGE},
-	{"/spawnd.v1.ProcessService/GetProcess", spd_rpc_get_process, ONE_MESSAGE},
-	{"/spawnd.v1.ProcessService/ListProcesses", spd_rpc_list_processes, ONE_MESSAGE},
-	{"/spawnd.v1.ProcessService/ListTargets", spd_rpc_list_targets, ONE_MESSAGE},
-	{"/grpc.health.v1.Health/Check", spd_rpc_health_check, ONE_MESSAGE},
-	{"/grpc.health.v1.Health/Watch", spd_rpc_health_watch, ONE_MESSAGE},
-	{"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", spd_rpc_reflection_info, BIDI},
+	{"/spawnd.v1.ProcessService/StartProcess", spd_rpc_start_process, ONE_MESSAGE, false},
+	{"/spawnd.v1.ProcessService/Destroy", spd_rpc_destroy, ONE_MESSAGE, false},
+	{"/spawnd.v1.ProcessService/Watch", spd_rpc_watch, ONE_MESSAGE, false},
+	{"/spawnd.v1.ProcessService/GetProcess", spd_rpc_get_process, ONE_MESSAGE, false},
+	{"/spawnd.v1.ProcessService/ListProcesses", spd_rpc_list_processes, ONE_MESSAGE, false},
+	{"/spawnd.v1.ProcessService/ListTargets", spd_rpc_list_targets, ONE_MESSAGE, false},
+	{"/grpc.health.v1.Health/Check", spd_rpc_health_check, ONE_MESSAGE, OPEN},
+	{"/grpc.health.v1.Health/Watch", spd_rpc_health_watch, ONE_MESSAGE, OPEN},
+	{"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", spd_rpc_reflection_info, BIDI,
+	 OPEN},
 	{"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", spd_rpc_reflection_info,
-	 BIDI},
+	 BIDI, OPEN},
 };
 
 #define METHOD_COUNT (sizeof methods / sizeof methods[0])
@@ -105,6 +112,7 @@ struct spd_server {
 	spd_reflection_index *reflection;
 	spd_listener *listeners;   /* cfg->listen_count, ports as first bound */
 	spd_tls *tls;              /* NULL: no tls in the config */
+	spd_auth *auth;            /* mu; NULL: no auth in the config */
 	grpc_arg args[ARG_COUNT];
 	grpc_channel_args ch;
 	int reserve[RESERVE_FDS];  /* monitor thread only */
@@ -128,6 +136,53 @@ static void free_slot(slot *s)
 	free(s);
 }
 
+/* The principal of the call in slot S (NULL: refused), with its tokens'
+ * reference in *AUTH (NULL without auth: everything allowed). */
+static const spd_principal *authenticate(slot *s, spd_auth **auth)
+{
+	spd_server *srv = s->gen->srv;
+	const spd_principal *who = NULL;
+
+	pthread_mutex_lock(&srv->mu);
+	*auth = spd_auth_ref(srv->auth);
+	pthread_mutex_unlock(&srv->mu);
+	if (*auth == NULL)
+		return NULL;
+	for (size_t i = 0; i < s->md.count && who == NULL; i++) {
+		const grpc_metadata *m = &s->md.metadata[i];
+		if (grpc_slice_str_cmp(m->key, "authorization") == 0)
+			who = spd_auth_check(*auth, (const char *)GRPC_SLICE_START_PTR(m->value),
+					     GRPC_SLICE_LENGTH(m->value));
+	}
+	return who;
+}
+
+static void dispatch(slot *s)
+{
+	spd_server *srv = s->gen->srv;
+	spd_auth *auth = NULL;
+	const spd_principal *who = authenticate(s, &auth);
+
+	if (auth != NULL && who == NULL &&
+	    !(methods[s->method].open && !srv->cfg->auth_protect_health)) {
+		/* Never the token itself: it may be a real one, mistyped. */
+		spd_log(SPD_LOG_INFO, "call refused: missing or unknown bearer token",
+			SPD_LOG_STR("method", methods[s->method].path), SPD_LOG_END);
+		if (s->payload != NULL)
+			grpc_byte_buffer_destroy(s->payload);
+		spd_call_finish(s->call, GRPC_STATUS_UNAUTHENTICATED,
+				"missing or unknown bearer token: send 'authorization: Bearer TOKEN'",
+				NULL);
+		spd_auth_unref(auth);
+		return;
+	}
+	/* An open method called without a token sees everything it shows. */
+	spd__rpc_caller_set(who != NULL ? auth : NULL, who);
+	methods[s->method].handler(&srv->env, s->call, s->payload);
+	spd__rpc_caller_set(NULL, NULL);
+	spd_auth_unref(auth);
+}
+
 static void on_request(spd_tag *tag, int ok)
 {
 	slot *s = (slot *)tag;
@@ -138,7 +193,7 @@ static void on_request(spd_tag *tag, int ok)
 		return;
 	}
 	if (s->method >= 0) {
-		methods[s->method].handler(&s->gen->srv->env, s->call, s->payload);
+		dispatch(s);
 	} else {
 		char *m = grpc_slice_to_c_string(s->details.method);
 		char msg[512];
@@ -539,6 +594,9 @@ int spd_server_start(const spd_config *cfg, spd_registry *reg, spd_server **out,
 	s->ch.args = s->args;
 	raise_fd_limit();
 	rc = spd_tls_create(cfg, &s->tls, err, errlen);
+	if (rc == 0 && cfg->auth_tokens_file != NULL &&
+	    (rc = spd_auth_load(cfg->auth_tokens_file, &s->auth, err, errlen)) < 0)
+		spd_tls_destroy(s->tls);
 	if (rc < 0) {
 		spd_rpc_health_destroy(s->env.health);
 		spd_reflection_index_destroy(s->reflection);
@@ -626,6 +684,7 @@ void spd_server_stop(spd_server *s, int64_t grace_ms)
 	spd_rpc_health_destroy(s->env.health);
 	spd_reflection_index_destroy(s->reflection);
 	spd_tls_destroy(s->tls);
+	spd_auth_unref(s->auth);
 	free(s->listeners);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->mu);
@@ -634,8 +693,21 @@ void spd_server_stop(spd_server *s, int64_t grace_ms)
 
 int spd_server_reload(spd_server *s, char *err, size_t errlen)
 {
-	int rc;
+	int rc = 0;
 
+	if (s->auth != NULL) {
+		spd_auth *next = NULL, *old;
+		rc = spd_auth_load(s->cfg->auth_tokens_file, &next, err, errlen);
+		if (rc < 0)
+			return rc;
+		pthread_mutex_lock(&s->mu);
+		old = s->auth;
+		s->auth = next;
+		pthread_mutex_unlock(&s->mu);
+		spd_auth_unref(old); /* calls in flight keep their own reference */
+		spd_log(SPD_LOG_INFO, "tokens re-read", SPD_LOG_INT("tokens", spd_auth_count(next)),
+			SPD_LOG_END);
+	}
 	if (s->tls == NULL)
 		return 0;
 	rc = spd_tls_reload(s->tls, err, errlen);

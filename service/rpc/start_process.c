@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "service/rpc/call.h"
+#include "service/rpc/caller.h"
 #include "service/rpc/codec.h"
 #include "service/rpc/handlers.h"
 #include "service/rpc/validate.h"
@@ -61,6 +62,12 @@ void spd_rpc_start_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_bu
 	sp.labels = labels;
 	sp.label_count = (uint32_t)req->n_labels;
 	sp.request_id = req->request_id;
+	if (!spd_rpc_caller_allows(req->target)) {
+		snprintf(buf, sizeof buf, "target: token %s may not start '%.256s'",
+			 spd_rpc_caller()->fingerprint, req->target);
+		spd_call_finish(call, GRPC_STATUS_PERMISSION_DENIED, buf, NULL);
+		goto out;
+	}
 	rc = spd_registry_start(env->registry, &sp, reply, call);
 	if (rc == -ENOENT) {
 		snprintf(buf, sizeof buf, "target: no target named '%.256s'", req->target);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "service/rpc/call.h"
+#include "service/rpc/caller.h"
 #include "service/rpc/codec.h"
 #include "service/rpc/handlers.h"
 #include "service/rpc/strings.h"
@@ -25,7 +26,16 @@ typedef struct watch {
 	spd_registry *registry;
 	uint64_t watch_id;  /* set on the CQ thread before any cancel can run */
 	bool all;           /* watch-all: never ends by itself */
+	spd_rpc_held_caller caller; /* watch-all: sees only the targets its token may use */
 } watch;
+
+static void watch_free(void *user)
+{
+	watch *w = user;
+
+	spd_rpc_caller_release(&w->caller);
+	free(w);
+}
 
 static bool on_event(void *ctx, const spd_process *p, spd_note note, bool terminal)
 {
@@ -42,6 +52,8 @@ static bool on_event(void *ctx, const spd_process *p, spd_note note, bool termin
 		spd_stream_unref(w->stream); /* the subscription ends here */
 		return false;
 	}
+	if (w->all && !spd_rpc_held_allows(&w->caller, p->target))
+		return true;
 	ev.sequence = p->seq;
 	ev.type = snapshot ? SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_SNAPSHOT
 			   : SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_STATE_CHANGED;
@@ -84,6 +96,8 @@ static void on_output(void *ctx, const spd_process *p, int stream, uint64_t offs
 	Spawnd__V1__ProcessEvent ev = SPAWND__V1__PROCESS_EVENT__INIT;
 	Spawnd__V1__OutputChunk out = SPAWND__V1__OUTPUT_CHUNK__INIT;
 
+	if (w->all && !spd_rpc_held_allows(&w->caller, p->target))
+		return;
 	ev.sequence = p->seq;
 	ev.type = SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_OUTPUT;
 	ev.process_id = (char *)p->id;
@@ -121,6 +135,13 @@ void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *pa
 				"after_sequence: resumes one process; not with an empty id (watch-all)", NULL);
 		goto out;
 	}
+	if (req->id != NULL && req->id[0] != '\0' &&
+	    spd_rpc_caller_may_touch(env->registry, req->id) == -EPERM) {
+		snprintf(msg, sizeof msg, "id: token %s may not use the target of process '%.*s'",
+			 spd_rpc_caller()->fingerprint, spd_strings_cut(req->id, 64), req->id);
+		spd_call_finish(call, GRPC_STATUS_PERMISSION_DENIED, msg, NULL);
+		goto out;
+	}
 	if (req->n_label_selector > 64) {
 		spd_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
 				"label_selector: more than 64 labels", NULL);
@@ -142,9 +163,10 @@ void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *pa
 	}
 	w->registry = env->registry;
 	w->all = req->id == NULL || req->id[0] == '\0';
-	w->stream = spd_stream_create(call, on_cancel, w, free);
+	w->caller = spd_rpc_caller_hold();
+	w->stream = spd_stream_create(call, on_cancel, w, watch_free);
 	if (w->stream == NULL) {
-		free(w);
+		watch_free(w);
 		goto out;
 	}
 	ws = (spd_watch_spec){

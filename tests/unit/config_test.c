@@ -598,10 +598,7 @@ static void test_errors(void **state)
 		 "t.yaml:2:31: targets.t.user: must not be empty"},
 		{"listen: []\n", "t.yaml:1:9: listen: must not be empty"},
 		{"listen: [\"a:1\", \"\"]\n", "t.yaml:1:17: listen[1]: must not be empty"},
-		/* not supported yet */
-		{"auth: {tokens_file: tokens, protect_health: true}\n",
-		 "t.yaml:1:1: auth: not supported yet"},
-		/* ... but validated first */
+		/* tls and auth */
 		{"tls: {cert: a.crt}\n", "t.yaml:1:6: tls: missing key"},
 		{"auth: {protect_health: maybe}\n",
 		 "t.yaml:1:24: auth.protect_health: \"maybe\" is not true or false"},
@@ -937,6 +934,10 @@ static void test_tls_paths(void **state)
 	spd_config_destroy(cfg);
 	cfg = load_ok("tls: {cert: a.crt, key: a.key}\n");
 	assert_null(cfg->tls_client_ca);
+	spd_config_destroy(cfg);
+	cfg = load_ok("auth: {tokens_file: tokens, protect_health: true}\n");
+	assert_string_equal(cfg->auth_tokens_file, "/etc/spawnd/tokens");
+	assert_true(cfg->auth_protect_health);
 	spd_config_destroy(cfg);
 }
 

@@ -1,0 +1,68 @@
+#include "service/rpc/caller.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* The handlers run on the CQ thread, one at a time: per thread is per call. */
+static __thread spd_auth *cur_auth;
+static __thread const spd_principal *cur_who;
+
+void spd__rpc_caller_set(spd_auth *auth, const spd_principal *who)
+{
+	cur_auth = auth;
+	cur_who = who;
+}
+
+const spd_principal *spd_rpc_caller(void)
+{
+	return cur_who;
+}
+
+bool spd_rpc_caller_allows(const char *target)
+{
+	return cur_auth == NULL || spd_principal_allows(cur_who, target);
+}
+
+struct touch {
+	bool allowed;
+};
+
+static bool note_target(void *ctx, const spd_process *p, spd_note note, bool terminal)
+{
+	struct touch *t = ctx;
+
+	(void)note;
+	(void)terminal;
+	t->allowed = spd_rpc_caller_allows(p->target);
+	return false;
+}
+
+int spd_rpc_caller_may_touch(spd_registry *r, const char *id)
+{
+	struct touch t = {.allowed = false};
+
+	if (cur_auth == NULL)
+		return 0;
+	if (spd_registry_get(r, id, note_target, &t) == -ENOENT)
+		return -ENOENT;
+	return t.allowed ? 0 : -EPERM;
+}
+
+spd_rpc_held_caller spd_rpc_caller_hold(void)
+{
+	spd_rpc_held_caller c = {.auth = spd_auth_ref(cur_auth), .who = cur_who};
+
+	return c;
+}
+
+bool spd_rpc_held_allows(const spd_rpc_held_caller *c, const char *target)
+{
+	return c->auth == NULL || spd_principal_allows(c->who, target);
+}
+
+void spd_rpc_caller_release(spd_rpc_held_caller *c)
+{
+	spd_auth_unref(c->auth);
+	c->auth = NULL;
+	c->who = NULL;
+}

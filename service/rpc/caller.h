@@ -1,0 +1,42 @@
+/* Who is calling: the principal of the bearer token of the call a handler is
+ * dispatched for (auth.h), and the permission checks the handlers make.
+ *
+ * server.c checks the token before a handler runs (UNAUTHENTICATED when it
+ * is missing or unknown) and sets the caller for the handler's synchronous
+ * part, on the CQ thread. Without `auth` in the config there is no caller
+ * and everything is allowed. A handler whose work outlives its dispatch
+ * (a watch-all) keeps the caller with spd_rpc_caller_hold.
+ */
+#ifndef SPAWND_RPC_CALLER_H
+#define SPAWND_RPC_CALLER_H
+
+#include <stdbool.h>
+
+#include "service/registry/registry.h"
+#include "service/rpc/auth.h"
+
+/* The caller of the call being dispatched on this thread; NULL without auth. */
+const spd_principal *spd_rpc_caller(void);
+
+/* Whether the current caller may use TARGET (true without auth). */
+bool spd_rpc_caller_allows(const char *target);
+
+/* Whether the current caller may act on process ID: 0, -EPERM (it belongs to
+ * a target the caller may not use), or -ENOENT. */
+int spd_rpc_caller_may_touch(spd_registry *r, const char *id);
+
+/* The caller, kept beyond the dispatch (it holds a reference on its tokens). */
+typedef struct spd_rpc_held_caller {
+	spd_auth *auth;
+	const spd_principal *who;  /* NULL: no auth, everything allowed */
+} spd_rpc_held_caller;
+
+spd_rpc_held_caller spd_rpc_caller_hold(void);
+bool spd_rpc_held_allows(const spd_rpc_held_caller *c, const char *target);
+void spd_rpc_caller_release(spd_rpc_held_caller *c);
+
+/* For server.c: sets (WHO, AUTH borrowed) or clears (NULL, NULL) the caller
+ * of this thread around a handler's dispatch. */
+void spd__rpc_caller_set(spd_auth *auth, const spd_principal *who);
+
+#endif
