@@ -26,13 +26,11 @@ typedef struct page {
 	size_t n;
 } page;
 
-static bool add(void *ctx, const spd_process *p, spd_note note, bool terminal)
+static bool add(void *ctx, const spd_watch_event *ev)
 {
 	page *pg = ctx;
-	Spawnd__V1__Process *m = spd_codec_process(&pg->arena, p, false);
+	Spawnd__V1__Process *m = spd_codec_process(&pg->arena, ev->p, false);
 
-	(void)note;
-	(void)terminal;
 	if (m != NULL)
 		pg->items[pg->n++] = m;
 	return false;
