@@ -3,7 +3,7 @@
 
 #include "service/registry/registry_impl.h"
 
-static bool matches(const entry *e, const spd_list_query *q)
+static bool matches(const spd__entry *e, const spd_list_query *q)
 {
 	bool state_ok = q->state_count == 0;
 
@@ -11,7 +11,7 @@ static bool matches(const entry *e, const spd_list_query *q)
 		return false;
 	for (size_t i = 0; i < q->state_count && !state_ok; i++)
 		state_ok = e->p.state == q->states[i];
-	return state_ok && spd__labels_match(e, (char *const *)q->selector, q->selector_count);
+	return state_ok && spd__labels_match(&e->p, q->selector, q->selector_count);
 }
 
 void spd_registry_list(spd_registry *r, const spd_list_query *q, spd_watch_fn fn, void *ctx,
@@ -19,17 +19,14 @@ void spd_registry_list(spd_registry *r, const spd_list_query *q, spd_watch_fn fn
 {
 	uint64_t last = 0;
 	size_t n = 0;
-	entry *e;
+	spd__entry *e;
 
 	*next_key = 0;
 	pthread_mutex_lock(&r->mu);
 	/* Keys grow with creation order, which is the list's order. */
 	e = r->oldest;
 	if (q->after_key != 0) {
-		entry *at = NULL;
-		for (entry *k = r->by_key[q->after_key % BUCKETS]; k != NULL; k = k->key_next)
-			if (k->p.key == q->after_key)
-				at = k;
+		spd__entry *at = spd__find_key(r, q->after_key);
 		if (at != NULL) {
 			e = at->newer;
 		} else {
@@ -44,7 +41,10 @@ void spd_registry_list(spd_registry *r, const spd_list_query *q, spd_watch_fn fn
 			*next_key = last; /* more match: continue after the last returned */
 			break;
 		}
-		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, spd_state_terminal(e->p.state));
+		spd_watch_event ev = {
+			.p = &e->p, .note = SPD_NOTE_SNAPSHOT, .terminal = spd_state_terminal(e->p.state),
+		};
+		fn(ctx, &ev);
 		last = e->p.key;
 		n++;
 	}

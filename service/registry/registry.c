@@ -13,6 +13,16 @@
 #include "service/common/utf8.h"
 #include "service/registry/outcome.h"
 #include "service/registry/registry_impl.h"
+#include "service/registry/ring.h"
+#include "service/registry/watchers.h"
+
+/* Output retained by every ring together: past it, the rings of the oldest
+ * ended processes are cut down to their terminal event. */
+#define RING_TOTAL_BYTES (32u * 1024u * 1024u)
+
+/* Watch ids carry their process's key, so that unwatch finds them at once:
+ * key << WATCH_SERIAL_BITS | serial; key 0 = a watch-all subscription. */
+#define WATCH_SERIAL_BITS 24
 
 /* Cap on strings a child supplies, after UTF-8 repair. */
 #define ERROR_TYPE_MAX 256u
@@ -22,7 +32,7 @@
 
 /* ---- tables ---------------------------------------------------------------- */
 
-uint32_t spd__hash_str(const char *s)
+static uint32_t hash_str(const char *s)
 {
 	uint32_t h = 2166136261u;
 
@@ -31,32 +41,32 @@ uint32_t spd__hash_str(const char *s)
 	return h % BUCKETS;
 }
 
-entry *spd__find_id(spd_registry *r, const char *id)
+static spd__entry *find_id(spd_registry *r, const char *id)
 {
-	for (entry *e = r->by_id[spd__hash_str(id)]; e != NULL; e = e->id_next)
+	for (spd__entry *e = r->by_id[hash_str(id)]; e != NULL; e = e->id_next)
 		if (strcmp(e->p.id, id) == 0)
 			return e;
 	return NULL;
 }
 
-static entry *find_key(spd_registry *r, uint64_t key)
+spd__entry *spd__find_key(spd_registry *r, uint64_t key)
 {
-	for (entry *e = r->by_key[key % BUCKETS]; e != NULL; e = e->key_next)
+	for (spd__entry *e = r->by_key[key % BUCKETS]; e != NULL; e = e->key_next)
 		if (e->p.key == key)
 			return e;
 	return NULL;
 }
 
-static void link_entry(spd_registry *r, entry *e)
+static void link_entry(spd_registry *r, spd__entry *e)
 {
-	uint32_t h = spd__hash_str(e->p.id);
+	uint32_t h = hash_str(e->p.id);
 
 	e->id_next = r->by_id[h];
 	r->by_id[h] = e;
 	e->key_next = r->by_key[e->p.key % BUCKETS];
 	r->by_key[e->p.key % BUCKETS] = e;
 	if (e->request_id != NULL) {
-		uint32_t rh = spd__hash_str(e->request_id);
+		uint32_t rh = hash_str(e->request_id);
 		e->rid_next = r->by_rid[rh];
 		r->by_rid[rh] = e;
 	}
@@ -69,18 +79,18 @@ static void link_entry(spd_registry *r, entry *e)
 	r->count++;
 }
 
-static void unlink_entry(spd_registry *r, entry *e)
+static void unlink_entry(spd_registry *r, spd__entry *e)
 {
-	entry **pp;
+	spd__entry **pp;
 
-	for (pp = &r->by_id[spd__hash_str(e->p.id)]; *pp != e; pp = &(*pp)->id_next)
+	for (pp = &r->by_id[hash_str(e->p.id)]; *pp != e; pp = &(*pp)->id_next)
 		;
 	*pp = e->id_next;
 	for (pp = &r->by_key[e->p.key % BUCKETS]; *pp != e; pp = &(*pp)->key_next)
 		;
 	*pp = e->key_next;
 	if (e->request_id != NULL) {
-		for (pp = &r->by_rid[spd__hash_str(e->request_id)]; *pp != e; pp = &(*pp)->rid_next)
+		for (pp = &r->by_rid[hash_str(e->request_id)]; *pp != e; pp = &(*pp)->rid_next)
 			;
 		*pp = e->rid_next;
 	}
@@ -95,32 +105,40 @@ static void unlink_entry(spd_registry *r, entry *e)
 	r->count--;
 }
 
-static void free_entry(spd_registry *r, entry *e)
+static void live_release(spd__entry *e)
 {
-	spd__entry_release_watch(r, e);
+	spd_tail_release(&e->live[0]);
+	spd_tail_release(&e->live[1]);
+}
+
+static void free_entry(spd_registry *r, spd__entry *e)
+{
+	spd__watchers_end_all(&e->watchers);
+	spd__ring_release(&e->ring, &r->ring_bytes);
+	live_release(e);
 	spd_process_release(&e->p);
 	free(e->input);
 	free(e->request_id);
 	free(e);
 }
 
-static bool evictable(const entry *e)
+static bool evictable(const spd__entry *e)
 {
 	return spd_state_terminal(e->p.state) && e->watchers == NULL;
 }
 
 /* Drops the oldest terminal records beyond history.max_records, and (at most
  * once a second, lazily: on the next start or end) those that ended more than
- * history.retention ago. Records with a watcher stay: it still reads them.
+ * history.retention ago. Records with a spd__watcher stay: it still reads them.
  * A record's request_id goes with it. */
 static void evict(spd_registry *r)
 {
 	int64_t now = spd_clock_real_ns();
 	int64_t retention_ns = r->cfg->history_retention_ms * 1000000;
-	entry *e = r->oldest;
+	spd__entry *e = r->oldest;
 
 	while (e != NULL && r->count - r->live > r->cfg->history_max_records) {
-		entry *next = e->newer;
+		spd__entry *next = e->newer;
 		if (evictable(e)) {
 			unlink_entry(r, e);
 			free_entry(r, e);
@@ -131,7 +149,7 @@ static void evict(spd_registry *r)
 		return;
 	r->retention_checked_ns = now;
 	for (e = r->oldest; e != NULL;) {
-		entry *next = e->newer;
+		spd__entry *next = e->newer;
 		if (evictable(e) && e->p.ended_ns != 0 && now - e->p.ended_ns > retention_ns) {
 			unlink_entry(r, e);
 			free_entry(r, e);
@@ -140,18 +158,99 @@ static void evict(spd_registry *r)
 	}
 }
 
-/* ---- events ---------------------------------------------------------------- */
+/* ---- events: the ring, then the watchers ------------------------------------ */
 
 static void dispatch(spd_registry *r);
 static void *timer_main(void *arg);
 
+/* Cuts the rings of the oldest ended processes to their terminal event until
+ * the retained output fits RING_TOTAL_BYTES again. */
+static void trim_rings(spd_registry *r)
+{
+	for (spd__entry *e = r->oldest; e != NULL && r->ring_bytes > RING_TOTAL_BYTES; e = e->newer)
+		if (spd_state_terminal(e->p.state))
+			spd__ring_cut(&e->ring, &r->ring_bytes);
+}
+
+/* The state E just entered: into its ring, then to its watchers and the
+ * matching watch-all subscribers (which drops those that are done). */
+static void notify_state(spd_registry *r, spd__entry *e)
+{
+	spd__ring_push_state(&e->ring, &r->ring_bytes, &e->p);
+	if (r->ring_bytes > RING_TOTAL_BYTES)
+		trim_rings(r);
+	spd__watchers_notify(&e->watchers, &r->global, &e->p);
+}
+
+/* An OUTPUT chunk, event E->p.seq: into its ring and live tail, then to the
+ * watchers of output. */
+static void notify_output(spd_registry *r, spd__entry *e, int stream, uint64_t offset,
+			  const void *chunk, size_t len)
+{
+	spd_output_event ev = {
+		.p = &e->p, .stream = stream, .offset = offset, .chunk = chunk, .len = len,
+	};
+
+	spd__ring_push_output(&e->ring, &r->ring_bytes, e->p.seq, stream, offset, chunk, len);
+	if (r->ring_bytes > RING_TOTAL_BYTES)
+		trim_rings(r);
+	if (stream == 1 || stream == 2)
+		spd_tail_write(&e->live[stream - 1], chunk, len);
+	spd__watchers_output(e->watchers, r->global, &ev);
+}
+
+/* A SNAPSHOT of E: its record, and for a live process the output seen so far
+ * as its tails (copied: released with view_release). */
+typedef struct view {
+	spd_process p;
+	uint8_t *bufs[2];
+} view;
+
+static void view_init(view *v, const spd__entry *e)
+{
+	v->p = e->p;
+	v->bufs[0] = v->bufs[1] = NULL;
+	if (spd_state_terminal(e->p.state) || (e->live[0].len == 0 && e->live[1].len == 0))
+		return;
+	for (int i = 0; i < 2; i++) {
+		v->bufs[i] = malloc(e->live[i].len ? e->live[i].len : 1);
+		if (v->bufs[i] == NULL)
+			continue;
+		if (i == 0) {
+			v->p.stdout_tail = v->bufs[i];
+			v->p.stdout_len = spd_tail_copy(&e->live[i], v->bufs[i], e->live[i].len);
+		} else {
+			v->p.stderr_tail = v->bufs[i];
+			v->p.stderr_len = spd_tail_copy(&e->live[i], v->bufs[i], e->live[i].len);
+		}
+	}
+	v->p.stdout_bytes = (int64_t)e->live[0].total;
+	v->p.stderr_bytes = (int64_t)e->live[1].total;
+	v->p.output_truncated = spd_tail_dropped(&e->live[0]) || spd_tail_dropped(&e->live[1]);
+}
+
+static void view_release(view *v)
+{
+	free(v->bufs[0]);
+	free(v->bufs[1]);
+}
+
+/* Answers a one-shot caller (StartProcess, GetProcess, Destroy, a listing):
+ * FN's return value does not matter. */
+static void answer(spd_watch_fn fn, void *ctx, const spd_process *p, spd_note note)
+{
+	spd_watch_event ev = {.p = p, .note = note, .terminal = spd_state_terminal(p->state)};
+
+	fn(ctx, &ev);
+}
+
 /* The one place a state changes: the table decides, then counters, sequence
  * and watchers follow. Returns false when the event is not allowed. */
-static bool apply(spd_registry *r, entry *e, spd_event ev)
+static bool apply(spd_registry *r, spd__entry *e, spd_event ev)
 {
 	spd_state from = e->p.state;
 	spd_state to = spd_state_next(from, ev);
-	target_state *ts = &r->targets[e->target_index];
+	spd__target_state *ts = &r->targets[e->target_index];
 
 	if (to == 0) {
 		spd_log(SPD_LOG_WARN, "event ignored in this state", SPD_LOG_STR("process_id", e->p.id),
@@ -176,7 +275,7 @@ static bool apply(spd_registry *r, entry *e, spd_event ev)
 		}
 		pthread_cond_broadcast(&r->idle);
 	}
-	spd__notify_state(r, e);
+	notify_state(r, e);
 	if (spd_state_terminal(to) && e->sent)
 		dispatch(r);
 	return true;
@@ -224,18 +323,11 @@ void spd_registry_destroy(spd_registry *r)
 		pthread_join(r->timer, NULL);
 	pthread_cond_destroy(&r->timer_cond);
 	while (r->oldest != NULL) {
-		entry *e = r->oldest;
+		spd__entry *e = r->oldest;
 		unlink_entry(r, e);
 		free_entry(r, e);
 	}
-	while (r->global != NULL) {
-		watcher *w = r->global;
-		r->global = w->next;
-		for (size_t i = 0; w->selector != NULL && w->selector[i] != NULL; i++)
-			free(w->selector[i]);
-		free(w->selector);
-		free(w);
-	}
+	spd__watchers_end_all(&r->global);
 	spd__health_release(r);
 	for (size_t i = 0; i < r->cfg->target_count; i++)
 		free(r->targets[i].error);
@@ -286,19 +378,17 @@ static int64_t clamp_grace_ms(int64_t requested, int64_t target)
 }
 
 /* The start waiter answers StartProcess at the first state change: RUNNING, or
- * FAILED when the launch failed. It is the first watcher of a record. */
-static void add_start_waiter(spd_registry *r, entry *e)
+ * FAILED when the launch failed. It is the first spd__watcher of a record. */
+static void add_start_waiter(spd_registry *r, spd__entry *e)
 {
-	watcher *w = calloc(1, sizeof *w);
+	spd_watch_spec ws = {.fn = e->start_fn, .ctx = e->start_ctx};
+	spd__watcher *w = spd__watcher_create(r->next_watch_id++, &ws, NULL);
 
 	if (w == NULL) {
 		/* Answer now rather than never. */
-		e->start_fn(e->start_ctx, &e->p, SPD_NOTE_SNAPSHOT, false);
+		answer(e->start_fn, e->start_ctx, &e->p, SPD_NOTE_SNAPSHOT);
 		return;
 	}
-	w->id = r->next_watch_id++;
-	w->fn = e->start_fn;
-	w->ctx = e->start_ctx;
 	w->once = true;
 	w->next = e->watchers;
 	e->watchers = w;
@@ -318,7 +408,7 @@ static bool can_run(spd_registry *r, size_t ti)
 }
 
 /* Ends E (PENDING, never started) with STATE_EV and no child. */
-static void end_unstarted(spd_registry *r, entry *e, spd_event ev, spd_error_kind kind,
+static void end_unstarted(spd_registry *r, spd__entry *e, spd_event ev, spd_error_kind kind,
 			  const char *type, const char *message)
 {
 	if (kind != SPD_ERR_NONE) {
@@ -333,7 +423,7 @@ static void end_unstarted(spd_registry *r, entry *e, spd_event ev, spd_error_kin
 }
 
 /* Sends START for E; its start waiter, if any, hears RUNNING or FAILED/LAUNCH. */
-static void send_entry(spd_registry *r, entry *e, const void *input, size_t input_len)
+static void send_entry(spd_registry *r, spd__entry *e, const void *input, size_t input_len)
 {
 	spd_start_req req = {
 		.process_id = e->p.id,
@@ -357,9 +447,9 @@ static void send_entry(spd_registry *r, entry *e, const void *input, size_t inpu
 			      "the launcher is unreachable");
 }
 
-static void dequeue(spd_registry *r, entry *e)
+static void dequeue(spd_registry *r, spd__entry *e)
 {
-	entry **pp;
+	spd__entry **pp;
 
 	for (pp = &r->queue_head; *pp != NULL && *pp != e; pp = &(*pp)->queue_next)
 		;
@@ -368,7 +458,7 @@ static void dequeue(spd_registry *r, entry *e)
 	*pp = e->queue_next;
 	if (r->queue_tail == e) {
 		r->queue_tail = NULL;
-		for (entry *q = r->queue_head; q != NULL; q = q->queue_next)
+		for (spd__entry *q = r->queue_head; q != NULL; q = q->queue_next)
 			r->queue_tail = q;
 	}
 	e->queue_next = NULL;
@@ -385,10 +475,10 @@ static bool congested(spd_registry *r)
  * target is at its max_concurrent waits without holding up other targets. */
 static void dispatch(spd_registry *r)
 {
-	entry *e = r->queue_head;
+	spd__entry *e = r->queue_head;
 
 	while (e != NULL && e->queued && !r->shutting_down && !r->launcher_lost) {
-		entry *next = e->queue_next;
+		spd__entry *next = e->queue_next;
 		if (r->cfg->max_running != 0 && r->active >= r->cfg->max_running)
 			break;
 		if (congested(r))
@@ -461,9 +551,9 @@ static uint64_t fingerprint(const spd_start_params *sp)
 	return h;
 }
 
-static entry *find_rid(spd_registry *r, const char *rid)
+static spd__entry *find_rid(spd_registry *r, const char *rid)
 {
-	for (entry *e = r->by_rid[spd__hash_str(rid)]; e != NULL; e = e->rid_next)
+	for (spd__entry *e = r->by_rid[hash_str(rid)]; e != NULL; e = e->rid_next)
 		if (strcmp(e->request_id, rid) == 0)
 			return e;
 	return NULL;
@@ -473,7 +563,7 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 {
 	const spd_target_config *tc = NULL;
 	size_t ti = 0;
-	entry *e;
+	spd__entry *e;
 	int rc = 0;
 
 	for (ti = 0; ti < r->cfg->target_count; ti++) {
@@ -518,12 +608,12 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 
 	pthread_mutex_lock(&r->mu);
 	if (e->request_id != NULL) {
-		entry *orig = find_rid(r, e->request_id);
+		spd__entry *orig = find_rid(r, e->request_id);
 		if (orig != NULL) {
 			/* A retry: the original, whatever became of it; nothing starts. */
 			rc = orig->fingerprint == e->fingerprint ? 0 : -EEXIST;
 			if (rc == 0)
-				fn(ctx, &orig->p, SPD_NOTE_SNAPSHOT, spd_state_terminal(orig->p.state));
+				answer(fn, ctx, &orig->p, SPD_NOTE_SNAPSHOT);
 			pthread_mutex_unlock(&r->mu);
 			free_entry(r, e); /* never linked: touches nothing shared */
 			return rc;
@@ -556,7 +646,7 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	link_entry(r, e);
 	r->live++;
 	r->targets[ti].pending++;
-	spd__notify_state(r, e); /* PENDING, sequence 1: into the ring, to watch-all */
+	notify_state(r, e); /* PENDING, sequence 1: into the ring, to watch-all */
 	spd_log(SPD_LOG_INFO, "process accepted", SPD_LOG_STR("process_id", e->p.id),
 		SPD_LOG_STR("target", e->p.target), SPD_LOG_END);
 	if (e->input != NULL) {
@@ -571,7 +661,7 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 		r->queued++;
 		/* Answered now, as PENDING; the start waiter is not needed. */
 		e->start_fn = NULL;
-		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, false);
+		answer(fn, ctx, &e->p, SPD_NOTE_SNAPSHOT);
 		dispatch(r);
 	} else {
 		add_start_waiter(r, e);
@@ -584,23 +674,169 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 
 int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx)
 {
-	entry *e;
+	spd__entry *e;
+	view v;
 
 	pthread_mutex_lock(&r->mu);
-	e = spd__find_id(r, id);
-	if (e != NULL)
-		spd__snapshot(e, fn, ctx, SPD_NOTE_SNAPSHOT);
+	e = find_id(r, id);
+	if (e != NULL) {
+		view_init(&v, e);
+		answer(fn, ctx, &v.p, SPD_NOTE_SNAPSHOT);
+		view_release(&v);
+	}
 	pthread_mutex_unlock(&r->mu);
 	return e != NULL ? 0 : -ENOENT;
 }
 
+
+/* ---- subscriptions (SPEC §11) ------------------------------------------------- */
+
+static uint64_t new_watch_id(spd_registry *r, uint64_t key)
+{
+	uint64_t serial = r->next_watch_id++ & ((1u << WATCH_SERIAL_BITS) - 1);
+
+	return key << WATCH_SERIAL_BITS | (serial ? serial : r->next_watch_id++);
+}
+
+/* Destroy with wait: FN hears E's states until the terminal one. */
+static int add_waiter(spd_registry *r, spd__entry *e, spd_watch_fn fn, void *ctx)
+{
+	spd_watch_spec ws = {.fn = fn, .ctx = ctx};
+	spd__watcher *w = spd__watcher_create(new_watch_id(r, e->p.key), &ws, NULL);
+
+	if (w == NULL)
+		return -ENOMEM;
+	w->next = e->watchers;
+	e->watchers = w;
+	return 0;
+}
+
+static void tell_snapshot(spd__watcher *w, const spd__entry *e, spd_note note)
+{
+	view v;
+
+	view_init(&v, e);
+	spd__watcher_tell(w, &v.p, note);
+	view_release(&v);
+}
+
+static void replay_one(void *ctx, const spd_process *then, const spd__ring_event *rec)
+{
+	spd__watcher *w = ctx;
+	spd_output_event ev = {
+		.p = then,
+		.stream = rec->stream,
+		.offset = rec->offset,
+		.chunk = rec->data,
+		.len = rec->len,
+	};
+
+	if (rec->output)
+		spd__watcher_tell_output(w, &ev);
+	else
+		spd__watcher_tell(w, then, SPD_NOTE_REPLAY);
+}
+
+static int watch_one(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_id)
+{
+	spd__entry *e = find_id(r, ws->id);
+	spd__watcher *w;
+
+	if (e == NULL)
+		return -ENOENT;
+	if (ws->after_sequence > e->p.seq)
+		return -ERANGE; /* a resume point this process never sent (SPEC §12) */
+	w = spd__watcher_create(new_watch_id(r, e->p.key), ws, NULL);
+	if (w == NULL)
+		return -ENOMEM;
+	/* What it missed first; FN's answers to those do not end it. */
+	if (ws->after_sequence == 0)
+		tell_snapshot(w, e, SPD_NOTE_SNAPSHOT);
+	else if (ws->after_sequence < e->p.seq &&
+		 !spd__ring_replay(&e->ring, &e->p, ws->after_sequence, ws->out_fn != NULL,
+				   replay_one, w))
+		tell_snapshot(w, e, SPD_NOTE_SNAPSHOT_GAP);
+	if (spd_state_terminal(e->p.state)) {
+		/* Everything was delivered: nothing to subscribe, nothing to release. */
+		w->release = NULL;
+		spd__watcher_end(w);
+		return 0;
+	}
+	w->next = e->watchers;
+	e->watchers = w;
+	*watch_id = w->id;
+	return 0;
+}
+
+static int watch_all(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_id)
+{
+	char **selector = dup_strv(ws->selector, 2 * (size_t)ws->selector_count);
+	spd__watcher *w;
+
+	if (selector == NULL)
+		return -ENOMEM;
+	w = spd__watcher_create(new_watch_id(r, 0), ws, selector);
+	if (w == NULL)
+		return -ENOMEM;
+	for (spd__entry *e = r->oldest; e != NULL; e = e->newer)
+		if (!spd_state_terminal(e->p.state) &&
+		    spd__labels_match(&e->p, ws->selector, ws->selector_count))
+			tell_snapshot(w, e, SPD_NOTE_SNAPSHOT);
+	w->next = r->global;
+	r->global = w;
+	*watch_id = w->id;
+	return 0;
+}
+
+int spd_registry_watch(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_id)
+{
+	int rc;
+
+	*watch_id = 0;
+	pthread_mutex_lock(&r->mu);
+	if (ws->id != NULL && ws->id[0] != '\0')
+		rc = watch_one(r, ws, watch_id);
+	else
+		rc = watch_all(r, ws, watch_id);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+bool spd_registry_unwatch(spd_registry *r, uint64_t watch_id)
+{
+	uint64_t key = watch_id >> WATCH_SERIAL_BITS;
+	spd__entry *e;
+	bool removed = false;
+
+	if (watch_id == 0)
+		return false;
+	pthread_mutex_lock(&r->mu);
+	if (key == 0) {
+		removed = spd__watchers_remove(&r->global, watch_id);
+	} else {
+		e = spd__find_key(r, key);
+		if (e != NULL)
+			removed = spd__watchers_remove(&e->watchers, watch_id);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return removed;
+}
+
+void spd_registry_abort_watchers(spd_registry *r)
+{
+	pthread_mutex_lock(&r->mu);
+	for (spd__entry *e = r->oldest; e != NULL; e = e->newer)
+		spd__watchers_abort(&e->watchers, &e->p);
+	spd__watchers_abort(&r->global, NULL);
+	pthread_mutex_unlock(&r->mu);
+}
 
 /* Destroys E (not terminal): a queued process ends CANCELED without ever
  * starting; a started one is handed to the launcher with GRACE_MS. A process
  * already being destroyed gets another DESTROY only if this one ends the grace
  * sooner (the launcher keeps the earlier SIGKILL time anyway): repeated
  * Destroy calls cost the launcher channel nothing. */
-static void request_destroy(spd_registry *r, entry *e, int64_t grace_ms)
+static void request_destroy(spd_registry *r, spd__entry *e, int64_t grace_ms)
 {
 	int64_t kill_at = spd_clock_mono_ns() + grace_ms * 1000000LL;
 	bool again = e->destroy_requested;
@@ -625,11 +861,11 @@ static void request_destroy(spd_registry *r, entry *e, int64_t grace_ms)
 int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_ms, bool wait,
 				 spd_watch_fn fn, void *ctx)
 {
-	entry *e;
+	spd__entry *e;
 	int rc = 0;
 
 	pthread_mutex_lock(&r->mu);
-	e = spd__find_id(r, id);
+	e = find_id(r, id);
 	if (e == NULL) {
 		rc = -ENOENT;
 		goto out;
@@ -641,9 +877,9 @@ int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_
 		request_destroy(r, e, clamp_grace_ms(grace_ms, e->p.grace_ms));
 	}
 	if (!wait || spd_state_terminal(e->p.state))
-		fn(ctx, &e->p, SPD_NOTE_SNAPSHOT, spd_state_terminal(e->p.state));
+		answer(fn, ctx, &e->p, SPD_NOTE_SNAPSHOT);
 	else
-		rc = spd__add_watcher(r, e, fn, NULL, ctx, NULL);
+		rc = add_waiter(r, e, fn, ctx);
 out:
 	pthread_mutex_unlock(&r->mu);
 	return rc;
@@ -714,8 +950,8 @@ static int64_t expire_zygote_waits(spd_registry *r, int64_t now)
 {
 	int64_t next = 0;
 
-	for (entry *e = r->queue_head, *nx; e != NULL; e = nx) {
-		const target_state *t = &r->targets[e->target_index];
+	for (spd__entry *e = r->queue_head, *nx; e != NULL; e = nx) {
+		const spd__target_state *t = &r->targets[e->target_index];
 		/* From when it began to wait for the zygote, not for a slot. */
 		int64_t since = e->queued_ns > t->zygote_down_ns ? e->queued_ns : t->zygote_down_ns;
 		int64_t at = since + r->cfg->targets[e->target_index].limits.zygote_wait_ms * 1000000;
@@ -760,10 +996,10 @@ static void *timer_main(void *arg)
 
 void spd_registry_on_started(spd_registry *r, uint64_t key, int32_t pid, int64_t started_ns)
 {
-	entry *e;
+	spd__entry *e;
 
 	pthread_mutex_lock(&r->mu);
-	e = find_key(r, key);
+	e = spd__find_key(r, key);
 	if (e != NULL) {
 		e->p.pid = pid;
 		e->p.started_ns = started_ns;
@@ -777,13 +1013,13 @@ void spd_registry_on_started(spd_registry *r, uint64_t key, int32_t pid, int64_t
 void spd_registry_on_output(spd_registry *r, uint64_t key, int stream, uint64_t offset,
 			    const void *chunk, size_t len)
 {
-	entry *e;
+	spd__entry *e;
 
 	pthread_mutex_lock(&r->mu);
-	e = find_key(r, key);
+	e = spd__find_key(r, key);
 	if (e != NULL && !spd_state_terminal(e->p.state)) {
 		e->p.seq++;
-		spd__notify_output(r, e, stream, offset, chunk, len);
+		notify_output(r, e, stream, offset, chunk, len);
 	}
 	pthread_mutex_unlock(&r->mu);
 }
@@ -794,7 +1030,7 @@ static char *sanitized(const char *s, size_t max)
 }
 
 /* Fills the record's error from a classified outcome and the report. */
-static void fill_error(entry *e, const spd_outcome *o, const spd_exit_report *rep,
+static void fill_error(spd__entry *e, const spd_outcome *o, const spd_exit_report *rep,
 		       const char *zygote_why)
 {
 	spd_process_error *err = &e->p.error;
@@ -853,11 +1089,11 @@ static void fill_error(entry *e, const spd_outcome *o, const spd_exit_report *re
 void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_report *rep)
 {
 	spd_outcome o;
-	entry *e;
+	spd__entry *e;
 	spd_event ev;
 
 	pthread_mutex_lock(&r->mu);
-	e = find_key(r, key);
+	e = spd__find_key(r, key);
 	if (e == NULL || spd_state_terminal(e->p.state))
 		goto out;
 	spd_outcome_classify(rep, e->destroy_requested, &o);
@@ -890,7 +1126,7 @@ void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_report *rep)
 		(size_t)rep->stderr_total > rep->stderr_head_len + rep->stderr_len;
 	rep->result = rep->stdout_tail = rep->stderr_tail = NULL;
 	rep->stdout_head = rep->stderr_head = NULL;
-	spd__live_release(e); /* the launcher's final tails replace them */
+	live_release(e); /* the launcher's final tails replace them */
 	if (o.state == SPD_STATE_FAILED) {
 		e->p.threw = true;
 		fill_error(e, &o, rep, r->targets[e->target_index].error);
@@ -907,7 +1143,7 @@ out:
 }
 
 /* Makes the output seen live E's final tails (when no report will come). */
-static void keep_live_tails(entry *e)
+static void keep_live_tails(spd__entry *e)
 {
 	uint8_t **tails[2] = {&e->p.stdout_tail, &e->p.stderr_tail};
 	size_t *lens[2] = {&e->p.stdout_len, &e->p.stderr_len};
@@ -920,7 +1156,7 @@ static void keep_live_tails(entry *e)
 	e->p.stdout_bytes = (int64_t)e->live[0].total;
 	e->p.stderr_bytes = (int64_t)e->live[1].total;
 	e->p.output_truncated = spd_tail_dropped(&e->live[0]) || spd_tail_dropped(&e->live[1]);
-	spd__live_release(e);
+	live_release(e);
 }
 
 void spd_registry_on_launcher_lost(spd_registry *r)
@@ -928,7 +1164,7 @@ void spd_registry_on_launcher_lost(spd_registry *r)
 	pthread_mutex_lock(&r->mu);
 	r->launcher_lost = true;
 	spd__health_changed(r);
-	for (entry *e = r->oldest; e != NULL; e = e->newer) {
+	for (spd__entry *e = r->oldest; e != NULL; e = e->newer) {
 		if (spd_state_terminal(e->p.state))
 			continue;
 		if (e->queued)
@@ -958,7 +1194,7 @@ size_t spd_registry_shutdown(spd_registry *r, int64_t grace_cap_ms, int64_t dead
 	spd__health_changed(r);
 	/* Processes already being destroyed too: their Destroy's grace may be
 	 * longer than the cap (the launcher keeps the earlier SIGKILL time). */
-	for (entry *e = r->oldest; e != NULL; e = e->newer) {
+	for (spd__entry *e = r->oldest; e != NULL; e = e->newer) {
 		if (spd_state_terminal(e->p.state))
 			continue;
 		request_destroy(r, e, e->p.grace_ms < grace_cap_ms ? e->p.grace_ms : grace_cap_ms);

@@ -2,14 +2,53 @@
  * bridge between RPCs and the launcher. No gRPC, no I/O of its own: it talks to
  * the launcher through the ops it is given, and to RPCs through callbacks.
  *
- * Thread-safety: every function takes the registry's one mutex. Callbacks
- * (spd_watch_fn) run with that mutex held, in event order, and must not block
- * or call back into the registry: they encode and enqueue.
- *
  * Lifecycle of a record: created PENDING by spd_registry_start (sequence 1),
  * STARTED/EXITED frames from the launcher move it on (spd_registry_on_*), and it
  * stays, terminal, until history eviction (oldest terminal records beyond
  * history.max_records, never one with a watcher) or spd_registry_destroy().
+ *
+ * Inside (service/registry): registry.c owns the records, the start queue, the
+ * launcher's events, subscriptions and shutdown, and calls down into one-way
+ * modules that never call back: ring.h (each process's retained events),
+ * watchers.h (subscriptions and delivery), process.h (the state table),
+ * outcome.h (classifying an exit). health.c and listing.c are the registry's
+ * own health and ListProcesses, on its state (registry_impl.h).
+ *
+ * Names: spd_registry_create/spd_registry_destroy make and free the registry
+ * (STYLE's heap lifecycle); the API's Destroy (SIGTERM, grace, SIGKILL) is
+ * spd_registry_destroy_process.
+ *
+ * ---- Locks, and what runs under them -----------------------------------------
+ *
+ * The registry has one mutex; every spd_registry_* function takes it (none may
+ * be called with it held). The front's locks, in the only order they nest
+ * (take a later one while holding an earlier one, never the reverse):
+ *
+ *   1. rpc/health.c's service lock (its list of Health.Watch streams);
+ *   2. the registry's mutex;
+ *   3. a stream's lock (rpc/call.c, spd_stream_*), and, beside it, the link's
+ *      queue lock (front/link.c send_mu, through spd_registry_ops);
+ *   then only gRPC core's own locks (grpc_call_start_batch never runs a
+ *   completion inline: completions come on the CQ thread).
+ *
+ * Under the registry's mutex run:
+ * - every spd_watch_fn, spd_output_fn, codec and release callback, and every
+ *   spd_health_fn: they format and queue on their own stream (lock 3) and
+ *   return; they must not block, nor call any spd_registry_* function;
+ * - spd_registry_ops (send_start, send_destroy, congested): they queue a frame
+ *   under the link's lock and return; the link's writer thread takes only that
+ *   lock (never the registry's) while it flushes, and the link's reader thread
+ *   calls the spd_registry_on_* functions holding no lock of its own;
+ * - the registry's timer thread (zygote_wait expiry) holds it while it works.
+ * Taken first, with no registry lock held: a stream's cancel callback
+ * (spd_stream_cancel_fn, on the CQ thread, no stream lock held) calls
+ * spd_registry_unwatch (lock 2); rpc/health.c takes lock 1 and then calls
+ * spd_registry_health_(un)watch (lock 2).
+ *
+ * Encoding: a subscription's events are encoded once per event (its
+ * spd_watch_codec), not once per watcher: 1,000 watchers of one process cost
+ * one encoding of each event, under the lock, and 1,000 reference-counted
+ * copies.
  */
 #ifndef SPAWND_REGISTRY_REGISTRY_H
 #define SPAWND_REGISTRY_REGISTRY_H
@@ -23,8 +62,8 @@
 
 typedef struct spd_registry spd_registry;
 
-/* How the registry reaches the launcher. Called with the registry lock held:
- * they must only send (or queue) a frame, never block. Return 0 or -errno.
+/* How the registry reaches the launcher. Called with the registry lock held
+ * (see "Locks" above): they must only send (or queue) a frame, never block. Return 0 or -errno.
  * congested (may be NULL: never) says the launcher is not taking frames: new
  * starts are refused (-EBUSY) and queued ones wait. */
 typedef struct spd_registry_ops {
@@ -44,15 +83,27 @@ typedef enum spd_note {
 				     * subscription ends now (P is NULL for watch-all) */
 } spd_note;
 
-/* A watcher. TERMINAL is true when P is in a terminal state. Returns true to
- * stay subscribed, false to be removed (it is always removed after the
- * terminal event). */
-typedef bool (*spd_watch_fn)(void *ctx, const spd_process *p, spd_note note, bool terminal);
+/* An event as a callback sees it. P is valid during the call only (NULL for
+ * the ABORT of a watch-all); TERMINAL is true when P is in a terminal state.
+ * MSG is the event as the subscription's codec encoded it (shared by every
+ * subscription with that codec: copy, do not keep), NULL without a codec,
+ * for ABORT, or when encoding failed (out of memory). */
+typedef struct spd_watch_event {
+	const spd_process *p;
+	spd_note note;
+	bool terminal;
+	const void *msg;
+} spd_watch_event;
+
+/* A watcher. Returns true to stay subscribed, false to end the subscription
+ * (it always ends after the terminal event of a one-process watch). */
+typedef bool (*spd_watch_fn)(void *ctx, const spd_watch_event *ev);
 
 /* Creates a registry for CFG (borrowed: must outlive the registry). */
 spd_registry *spd_registry_create(const spd_config *cfg, const spd_registry_ops *ops);
 
-/* Frees every record. No watcher may remain registered. */
+/* Frees every record. Subscriptions still registered end without a note (their
+ * release callback runs); spd_registry_abort_watchers first ends them properly. */
 void spd_registry_destroy(spd_registry *r);
 
 typedef struct spd_start_params {
@@ -97,9 +148,29 @@ int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_
 				 spd_watch_fn fn, void *ctx);
 
 /* An OUTPUT event: CHUNK of stream STREAM (1 stdout, 2 stderr) at byte OFFSET;
- * its sequence number is p->seq. Called with the lock held; must not block. */
-typedef void (*spd_output_fn)(void *ctx, const spd_process *p, int stream, uint64_t offset,
-			      const void *chunk, size_t len);
+ * its sequence number is P->seq. MSG as in spd_watch_event. */
+typedef struct spd_output_event {
+	const spd_process *p;
+	int stream;
+	uint64_t offset;
+	const void *chunk;
+	size_t len;
+	const void *msg;
+} spd_output_event;
+
+/* Called with the lock held; must not block. */
+typedef void (*spd_output_fn)(void *ctx, const spd_output_event *ev);
+
+/* How a subscription's events are encoded for its stream, once per event for
+ * every subscription with the same codec (1,000 watchers of one process: one
+ * encoding per event). ENCODE and ENCODE_OUTPUT return the message the
+ * callbacks get as MSG, or NULL (out of memory); FREE frees it after the last
+ * callback. All run with the lock held. */
+typedef struct spd_watch_codec {
+	void *(*encode)(const spd_watch_event *ev);
+	void *(*encode_output)(const spd_output_event *ev);
+	void (*free)(void *msg);
+} spd_watch_codec;
 
 typedef struct spd_watch_spec {
 	const char *id;                /* one process; NULL or "": watch-all */
@@ -108,6 +179,13 @@ typedef struct spd_watch_spec {
 	uint64_t after_sequence;       /* one process: resume after this event (0: none) */
 	spd_watch_fn fn;
 	spd_output_fn out_fn;          /* NULL: no OUTPUT events */
+	const spd_watch_codec *codec;  /* NULL: MSG is always NULL */
+	/* Runs exactly once when a subscription ends, whichever way: after the
+	 * terminal event, when FN returns false, in spd_registry_unwatch, or in
+	 * spd_registry_abort_watchers (or spd_registry_destroy). With the lock
+	 * held; no callback of the subscription runs after it. Never runs when
+	 * spd_registry_watch subscribed nothing (*watch_id 0). May be NULL. */
+	void (*release)(void *ctx);
 	void *ctx;
 } spd_watch_spec;
 
@@ -125,9 +203,10 @@ typedef struct spd_watch_spec {
  * after_sequence past the process's last sequence (nothing delivered), -ENOMEM. */
 int spd_registry_watch(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_id);
 
-/* Removes a subscription; no callback runs for it after this returns. Returns
- * true if it was removed here, false if it had already ended (its callback saw
- * the terminal event or returned false). */
+/* Ends a subscription: its release callback runs (before this returns), and
+ * no other callback runs for it after this returns. Returns true if it ended
+ * here, false if it had already ended (its callback saw the terminal event or
+ * returned false) or never was. */
 bool spd_registry_unwatch(spd_registry *r, uint64_t watch_id);
 
 typedef struct spd_list_query {
@@ -182,7 +261,7 @@ void spd_registry_on_launcher_lost(spd_registry *r);
  * CLOCK_MONOTONIC time DEADLINE_NS passes. Returns the number still live. */
 size_t spd_registry_shutdown(spd_registry *r, int64_t grace_cap_ms, int64_t deadline_ns);
 
-/* Ends every remaining subscription with an ABORT note (then frees it), so
+/* Ends every remaining subscription with an ABORT note (then its release), so
  * that no RPC waits for an event that will not come: for the end of shutdown,
  * when processes outlived its deadline. */
 void spd_registry_abort_watchers(spd_registry *r);
@@ -211,8 +290,8 @@ spd_health spd_registry_health(spd_registry *r, const char *target);
  * SERVING while nothing can connect. Any thread. */
 void spd_registry_set_listeners_down(spd_registry *r, unsigned down);
 
-/* A health subscriber. Runs with the registry lock held; it must not block or
- * call back into the registry. */
+/* A health subscriber. Runs with the registry lock held (see "Locks" above):
+ * it must not block or call back into the registry. */
 typedef void (*spd_health_fn)(void *ctx, spd_health h);
 
 /* Subscribes FN to TARGET's health (NULL: the server's): FN runs once with the

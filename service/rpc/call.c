@@ -352,6 +352,25 @@ static bool state_fits(const spd_stream *s, size_t n, bool initial)
 	return initial || mine + n <= SPD_STREAM_QUEUE_BYTES;
 }
 
+/* Appends M (its output and initial set) carrying BB, N bytes, and counts
+ * it. Called with s->mu held. */
+static void enqueue(spd_stream *s, qmsg *m, grpc_byte_buffer *bb, size_t n)
+{
+	m->bb = bb;
+	m->bytes = n;
+	if (s->tail != NULL)
+		s->tail->next = m;
+	else
+		s->head = m;
+	s->tail = m;
+	s->queued_bytes += n;
+	if (m->output != 0)
+		s->output_bytes += n;
+	if (m->initial)
+		s->initial_bytes += n;
+	atomic_fetch_add(&total_bytes, n);
+}
+
 static bool push(spd_stream *s, grpc_byte_buffer *bb, bool initial)
 {
 	size_t n = msg_bytes(bb);
@@ -383,18 +402,8 @@ static bool push(spd_stream *s, grpc_byte_buffer *bb, bool initial)
 		}
 	}
 	if (ok) {
-		m->bb = bb;
-		m->bytes = n;
 		m->initial = initial;
-		if (s->tail != NULL)
-			s->tail->next = m;
-		else
-			s->head = m;
-		s->tail = m;
-		s->queued_bytes += n;
-		if (initial)
-			s->initial_bytes += n;
-		atomic_fetch_add(&total_bytes, n);
+		enqueue(s, m, bb, n);
 	} else {
 		grpc_byte_buffer_destroy(bb);
 	}
@@ -433,17 +442,8 @@ int spd_stream_offer(spd_stream *s, grpc_byte_buffer *bb, size_t bytes)
 		s->dropped += bytes;
 		rc = 0;
 	} else {
-		m->bb = bb;
-		m->bytes = n;
 		m->output = bytes;
-		if (s->tail != NULL)
-			s->tail->next = m;
-		else
-			s->head = m;
-		s->tail = m;
-		s->queued_bytes += n;
-		s->output_bytes += n;
-		atomic_fetch_add(&total_bytes, n);
+		enqueue(s, m, bb, n);
 		bb = NULL;
 		rc = 1;
 		pump(s);

@@ -23,6 +23,11 @@
  *   SPD_STREAM_STUCK_NS is ended at its next message by cancelling (the
  *   status cannot queue behind messages nobody reads), and what it held is
  *   freed.
+ *
+ * Locks: a stream's lock is the innermost of the front's (registry.h
+ * "Locks"): spd_stream_* may be called holding the registry's lock, and
+ * nothing but gRPC core is called with a stream's lock held; the cancel
+ * callback runs with none.
  */
 #ifndef SPAWND_RPC_CALL_H
 #define SPAWND_RPC_CALL_H

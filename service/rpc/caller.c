@@ -27,13 +27,11 @@ struct touch {
 	bool allowed;
 };
 
-static bool note_target(void *ctx, const spd_process *p, spd_note note, bool terminal)
+static bool note_target(void *ctx, const spd_watch_event *ev)
 {
 	struct touch *t = ctx;
 
-	(void)note;
-	(void)terminal;
-	t->allowed = spd_rpc_caller_allows(p->target);
+	t->allowed = spd_rpc_caller_allows(ev->p->target);
 	return false;
 }
 

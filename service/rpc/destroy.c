@@ -9,14 +9,14 @@
 #include "service/rpc/codec.h"
 #include "service/rpc/handlers.h"
 
-static bool reply(void *ctx, const spd_process *p, spd_note note, bool terminal)
+static bool reply(void *ctx, const spd_watch_event *ev)
 {
 	Spawnd__V1__DestroyResponse resp = SPAWND__V1__DESTROY_RESPONSE__INIT;
 	spd_arena a = SPD_ARENA_INIT;
 
-	if (note == SPD_NOTE_STATE && !terminal)
+	if (ev->note == SPD_NOTE_STATE && !ev->terminal)
 		return true; /* waiting for the end */
-	resp.process = spd_codec_process(&a, p, terminal);
+	resp.process = spd_codec_process(&a, ev->p, ev->terminal);
 	if (resp.process == NULL)
 		spd_call_finish(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
 	else

@@ -7,13 +7,11 @@
 #include "service/rpc/codec.h"
 #include "service/rpc/handlers.h"
 
-static bool reply(void *ctx, const spd_process *p, spd_note note, bool terminal)
+static bool reply(void *ctx, const spd_watch_event *ev)
 {
 	spd_arena a = SPD_ARENA_INIT;
-	Spawnd__V1__Process *m = spd_codec_process(&a, p, true);
+	Spawnd__V1__Process *m = spd_codec_process(&a, ev->p, true);
 
-	(void)note;
-	(void)terminal;
 	if (m == NULL)
 		spd_call_finish(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
 	else

@@ -1,9 +1,10 @@
 /* grpc.health.v1.Health: Check (unary) and Watch (server streaming). See
  * health.h for the names and the end of a Watch.
  *
- * Locks, always in this order: the service's mu (its list of watches), the
- * registry's (a subscription's callback runs under it), a stream's. The
- * registry callback only pushes onto its own stream; it never takes mu.
+ * Locks, always in this order (registry.h "Locks" has the front's whole
+ * order): the service's mu (its list of watches), the registry's (a
+ * subscription's callback runs under it), a stream's. The registry callback
+ * only pushes onto its own stream; it never takes mu.
  *
  * Lifetime of a Watch: the handler's stream reference passes to the service's
  * list; whoever unlinks the watch (cancellation, or spd_rpc_health_stop) first

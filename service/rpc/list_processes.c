@@ -27,18 +27,16 @@ typedef struct page {
 	size_t n;
 } page;
 
-static bool add(void *ctx, const spd_process *p, spd_note note, bool terminal)
+static bool add(void *ctx, const spd_watch_event *ev)
 {
 	page *pg = ctx;
 	Spawnd__V1__Process *m;
 
-	(void)note;
-	(void)terminal;
 	/* A token sees only the processes of its targets (a page may come
 	 * out shorter than page_size; its token still continues the list). */
-	if (!spd_rpc_caller_allows(p->target))
+	if (!spd_rpc_caller_allows(ev->p->target))
 		return false;
-	m = spd_codec_process(&pg->arena, p, false);
+	m = spd_codec_process(&pg->arena, ev->p, false);
 	if (m != NULL)
 		pg->items[pg->n++] = m;
 	return false;

@@ -11,14 +11,13 @@
 #include "service/rpc/handlers.h"
 #include "service/rpc/validate.h"
 
-static bool reply(void *ctx, const spd_process *p, spd_note note, bool terminal)
+static bool reply(void *ctx, const spd_watch_event *ev)
 {
 	grpc_call *call = ctx;
 	Spawnd__V1__StartProcessResponse resp = SPAWND__V1__START_PROCESS_RESPONSE__INIT;
 	spd_arena a = SPD_ARENA_INIT;
 
-	(void)note;
-	resp.process = spd_codec_process(&a, p, terminal);
+	resp.process = spd_codec_process(&a, ev->p, ev->terminal);
 	if (resp.process == NULL)
 		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
 	else

@@ -3,12 +3,15 @@
  * then STATE_CHANGED events (and OUTPUT chunks with include_output), then OK
  * after the terminal event. Watch-all (empty id): a SNAPSHOT of each matching
  * live process, then every event of matching processes, until the client
- * cancels. Events are encoded in the registry callback, in order, and queued
- * on the stream; nothing here polls.
+ * cancels. Each event is encoded once, by the registry through this file's
+ * codec, for every Watch stream of it (1,000 watchers of one process: one
+ * encoding); each stream queues a copy (its slices are shared, not copied).
+ * Nothing here polls.
  *
- * Lifetime: the watch holds one stream reference for its registry subscription,
- * dropped when the subscription ends (terminal event) or is removed on
- * cancellation; the stream frees the watch with its last reference. */
+ * Lifetime: the watch's registry subscription holds the handler's stream
+ * reference; the subscription's release callback (run exactly once, however
+ * it ends: terminal event, a push refused, cancellation, shutdown's abort)
+ * drops it; the stream frees the watch with its last reference. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,85 +40,114 @@ static void watch_free(void *user)
 	free(w);
 }
 
-static bool on_event(void *ctx, const spd_process *p, spd_note note, bool terminal)
+/* ---- the codec: a packed ProcessEvent, shared by every stream of it ---------- */
+
+static void *encode_event(const spd_watch_event *ev)
+{
+	Spawnd__V1__ProcessEvent m = SPAWND__V1__PROCESS_EVENT__INIT;
+	bool snapshot = ev->note == SPD_NOTE_SNAPSHOT || ev->note == SPD_NOTE_SNAPSHOT_GAP;
+	spd_arena a = SPD_ARENA_INIT;
+	grpc_byte_buffer *bb = NULL;
+
+	m.sequence = ev->p->seq;
+	m.type = snapshot ? SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_SNAPSHOT
+			  : SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_STATE_CHANGED;
+	m.gap = ev->note == SPD_NOTE_SNAPSHOT_GAP;
+	m.process_id = (char *)ev->p->id;
+	/* dropped_bytes: stamped by each stream, which decides what is dropped. */
+	m.process = spd_codec_process(&a, ev->p, snapshot || ev->terminal);
+	if (m.process != NULL)
+		bb = spd_codec_pack(&m.base);
+	spd_arena_release(&a);
+	return bb;
+}
+
+static void *encode_output(const spd_output_event *ev)
+{
+	Spawnd__V1__ProcessEvent m = SPAWND__V1__PROCESS_EVENT__INIT;
+	Spawnd__V1__OutputChunk out = SPAWND__V1__OUTPUT_CHUNK__INIT;
+
+	m.sequence = ev->p->seq;
+	m.type = SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_OUTPUT;
+	m.process_id = (char *)ev->p->id;
+	out.stream = ev->stream == 1 ? SPAWND__V1__OUTPUT_CHUNK__STREAM__STREAM_STDOUT
+				     : SPAWND__V1__OUTPUT_CHUNK__STREAM__STREAM_STDERR;
+	out.offset = ev->offset;
+	out.data.data = (uint8_t *)ev->chunk;
+	out.data.len = ev->len;
+	m.output = &out;
+	return spd_codec_pack(&m.base);
+}
+
+static void free_msg(void *msg)
+{
+	grpc_byte_buffer_destroy(msg);
+}
+
+static const spd_watch_codec codec = {
+	.encode = encode_event,
+	.encode_output = encode_output,
+	.free = free_msg,
+};
+
+/* ---- the subscription's callbacks (registry lock held) ------------------------- */
+
+static bool on_event(void *ctx, const spd_watch_event *ev)
 {
 	watch *w = ctx;
-	Spawnd__V1__ProcessEvent ev = SPAWND__V1__PROCESS_EVENT__INIT;
-	spd_arena a = SPD_ARENA_INIT;
 	bool alive;
 
-	bool snapshot = note == SPD_NOTE_SNAPSHOT || note == SPD_NOTE_SNAPSHOT_GAP;
-
-	if (note == SPD_NOTE_ABORT) {
+	if (ev->note == SPD_NOTE_ABORT) {
 		/* spawnd stops and this process outlived it: no terminal event. */
 		spd_stream_finish(w->stream, GRPC_STATUS_UNAVAILABLE, "spawnd is shutting down");
-		spd_stream_unref(w->stream); /* the subscription ends here */
 		return false;
 	}
-	if (w->all && !spd_rpc_held_allows(&w->caller, p->target))
+	if (w->all && !spd_rpc_held_allows(&w->caller, ev->p->target))
 		return true;
-	ev.sequence = p->seq;
-	ev.type = snapshot ? SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_SNAPSHOT
-			   : SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_STATE_CHANGED;
-	ev.gap = note == SPD_NOTE_SNAPSHOT_GAP;
-	ev.process_id = (char *)p->id;
-	/* dropped_bytes: stamped by the stream, which decides what is dropped. */
-	ev.process = spd_codec_process(&a, p, snapshot || terminal);
-	if (ev.process == NULL) {
+	if (ev->msg == NULL) {
 		spd_stream_finish(w->stream, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		alive = false;
 	} else {
 		/* Snapshots and replays are the subscription's first burst. */
-		grpc_byte_buffer *bb = spd_codec_pack(&ev.base);
-		alive = note == SPD_NOTE_STATE ? spd_stream_push(w->stream, bb)
-					       : spd_stream_push_initial(w->stream, bb);
+		grpc_byte_buffer *bb = grpc_byte_buffer_copy((grpc_byte_buffer *)ev->msg);
+		alive = ev->note == SPD_NOTE_STATE ? spd_stream_push(w->stream, bb)
+						   : spd_stream_push_initial(w->stream, bb);
 	}
-	spd_arena_release(&a);
 	if (w->all)
 		return true; /* only a cancel ends it */
-	if (terminal)
+	if (ev->terminal)
 		spd_stream_finish(w->stream, GRPC_STATUS_OK, NULL);
-	/* Snapshots and replays come from inside spd_registry_watch, which
-	 * subscribes afterwards (unless terminal) whatever we answer: the
-	 * reference is still the handler's. */
-	if (note != SPD_NOTE_STATE)
-		return !terminal;
-	if (terminal || !alive) {
-		spd_stream_unref(w->stream); /* the subscription ends here */
-		return false;
-	}
-	return true;
+	return alive && !ev->terminal;
 }
 
 /* OUTPUT: offered to the stream, dropped and counted when the watcher is slow;
  * never allowed to hold up the launcher or other watchers. */
-static void on_output(void *ctx, const spd_process *p, int stream, uint64_t offset,
-		      const void *chunk, size_t len)
+static void on_output(void *ctx, const spd_output_event *ev)
 {
 	watch *w = ctx;
-	Spawnd__V1__ProcessEvent ev = SPAWND__V1__PROCESS_EVENT__INIT;
-	Spawnd__V1__OutputChunk out = SPAWND__V1__OUTPUT_CHUNK__INIT;
 
-	if (w->all && !spd_rpc_held_allows(&w->caller, p->target))
+	if (w->all && !spd_rpc_held_allows(&w->caller, ev->p->target))
 		return;
-	ev.sequence = p->seq;
-	ev.type = SPAWND__V1__PROCESS_EVENT__TYPE__TYPE_OUTPUT;
-	ev.process_id = (char *)p->id;
-	out.stream = stream == 1 ? SPAWND__V1__OUTPUT_CHUNK__STREAM__STREAM_STDOUT
-				 : SPAWND__V1__OUTPUT_CHUNK__STREAM__STREAM_STDERR;
-	out.offset = offset;
-	out.data.data = (uint8_t *)chunk;
-	out.data.len = len;
-	ev.output = &out;
-	spd_stream_offer(w->stream, spd_codec_pack(&ev.base), len);
+	if (ev->msg != NULL)
+		spd_stream_offer(w->stream, grpc_byte_buffer_copy((grpc_byte_buffer *)ev->msg),
+				 ev->len);
 }
 
+/* The subscription ended: its reference goes. */
+static void on_release(void *ctx)
+{
+	watch *w = ctx;
+
+	spd_stream_unref(w->stream);
+}
+
+/* The call is over (CQ thread, no lock held): end the subscription, if it
+ * has not ended yet (its release then runs here). */
 static void on_cancel(void *ctx)
 {
 	watch *w = ctx;
 
-	if (spd_registry_unwatch(w->registry, w->watch_id))
-		spd_stream_unref(w->stream);
+	spd_registry_unwatch(w->registry, w->watch_id);
 }
 
 void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload)
@@ -176,6 +208,8 @@ void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *pa
 		.after_sequence = req->after_sequence,
 		.fn = on_event,
 		.out_fn = req->include_output ? on_output : NULL,
+		.codec = &codec,
+		.release = on_release,
 		.ctx = w,
 	};
 	rc = spd_registry_watch(env->registry, &ws, &w->watch_id);
@@ -193,7 +227,7 @@ void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *pa
 	}
 	/* Without a subscription everything was delivered (or the id is
 	 * unknown): end the stream, and drop the handler's reference. With one,
-	 * the subscription owns that reference now. */
+	 * the subscription owns that reference now (on_release drops it). */
 	if (w->watch_id == 0) {
 		if (rc == 0)
 			spd_stream_finish(w->stream, GRPC_STATUS_OK, NULL);

@@ -56,22 +56,30 @@ static void fake_launcher(int sock, int gate)
 	_exit(n > 0 && want == n + 1 ? 0 : 5);
 }
 
-static void sends_do_not_block_on_a_stalled_launcher(void **state)
+/* A START request for process "p" of target "t" with INPUT. */
+static spd_start_req start_req(uint8_t *input, size_t len)
 {
-	int sv[2], gate[2], status;
-	uint8_t *input = calloc(1, BIG_INPUT);
-	char id[] = "p", target[] = "t";
-	char *argv[] = {NULL};
-	char *labels[] = {NULL};
+	static char id[] = "p", target[] = "t";
+	static char *argv[] = {NULL};
+	static char *labels[] = {NULL};
 	spd_start_req req = {
 		.process_id = id,
 		.target = target,
 		.argv = argv,
 		.input = input,
-		.input_len = BIG_INPUT,
+		.input_len = len,
 		.labels = labels,
 		.grace_ms = 1000,
 	};
+
+	return req;
+}
+
+static void sends_do_not_block_on_a_stalled_launcher(void **state)
+{
+	int sv[2], gate[2], status;
+	uint8_t *input = calloc(1, BIG_INPUT);
+	spd_start_req req = start_req(input, BIG_INPUT);
 	spd_registry_ops ops;
 	int64_t deadline;
 	uint64_t key = 0;
@@ -131,10 +139,41 @@ static void sends_do_not_block_on_a_stalled_launcher(void **state)
 	free(input);
 }
 
+/* A launcher that is gone (its end of the socket closed): every send fails at
+ * once, and keeps failing (the first error sticks), without blocking or
+ * queueing: the registry then ends the start LOST instead of waiting. */
+static void sends_fail_once_the_launcher_is_gone(void **state)
+{
+	spd_start_req req = start_req(NULL, 0);
+	spd_registry_ops ops;
+	int sv[2], status;
+	spd_link *l;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	close(sv[1]); /* before the fork: no process holds the launcher's end */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	l = spd_link_create(sv[0], pid);
+	assert_non_null(l);
+	ops = spd_link_ops(l);
+	assert_true(ops.send_destroy(ops.ctx, 1, 1000) < 0);
+	assert_true(ops.send_start(ops.ctx, 2, &req) < 0);
+	assert_true(ops.send_destroy(ops.ctx, 3, 1000) < 0);
+	assert_int_equal(spd_link_queued_bytes(l), 0);
+	assert_false(ops.congested(ops.ctx));
+	status = spd_link_close(l);
+	assert_true(WIFEXITED(status));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sends_do_not_block_on_a_stalled_launcher),
+		cmocka_unit_test(sends_fail_once_the_launcher_is_gone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -180,9 +180,12 @@ typedef struct recorder {
 	bool keep;  /* what the callback returns */
 } recorder;
 
-static bool record(void *ctx, const spd_process *p, spd_note note, bool terminal)
+static bool record(void *ctx, const spd_watch_event *ev)
 {
 	recorder *rc = ctx;
+	const spd_process *p = ev->p;
+	spd_note note = ev->note;
+	bool terminal = ev->terminal;
 	note_rec *n;
 
 	assert_true(rc->n < MAX_NOTES);
@@ -617,6 +620,212 @@ static void watch_finished_is_snapshot_only(void **state)
 	assert_int_equal(w.n, 1);
 	assert_int_equal(get(fx, s->id).state, SPD_STATE_FAILED);
 	assert_int_equal(get(fx, s->id).seq, 3);
+}
+
+/* A subscriber with a release callback and a codec: counts what the registry
+ * does for it. */
+typedef struct counted {
+	recorder rc;
+	int released;              /* release callback runs */
+	int all_aborted;           /* ABORT notes of a watch-all */
+	int msgs;                  /* callbacks that got a MSG */
+	const void *last_msg;
+	size_t outputs;
+	const void *last_out_msg;
+} counted;
+
+static int encodes, output_encodes, frees;
+
+static void *count_encode(const spd_watch_event *ev)
+{
+	int *m = malloc(sizeof *m);
+
+	assert_non_null(m);
+	*m = (int)ev->p->seq;
+	encodes++;
+	return m;
+}
+
+static void *count_encode_output(const spd_output_event *ev)
+{
+	int *m = malloc(sizeof *m);
+
+	assert_non_null(m);
+	*m = (int)ev->p->seq;
+	output_encodes++;
+	return m;
+}
+
+static void count_free(void *msg)
+{
+	frees++;
+	free(msg);
+}
+
+static const spd_watch_codec count_codec = {count_encode, count_encode_output, count_free};
+
+static bool counted_event(void *ctx, const spd_watch_event *ev)
+{
+	counted *c = ctx;
+
+	assert_int_equal(c->released, 0); /* nothing after the release */
+	if (ev->p == NULL) {
+		assert_int_equal(ev->note, SPD_NOTE_ABORT); /* a watch-all's end */
+		assert_null(ev->msg);
+		c->all_aborted++;
+		return false;
+	}
+	if (ev->msg != NULL) {
+		assert_int_equal(*(const int *)ev->msg, (int)ev->p->seq);
+		c->msgs++;
+		c->last_msg = ev->msg;
+	}
+	return record(&c->rc, ev);
+}
+
+static void counted_output(void *ctx, const spd_output_event *ev)
+{
+	counted *c = ctx;
+
+	assert_int_equal(c->released, 0);
+	assert_non_null(ev->msg);
+	assert_int_equal(*(const int *)ev->msg, (int)ev->p->seq);
+	c->outputs++;
+	c->last_out_msg = ev->msg;
+}
+
+static void counted_release(void *ctx)
+{
+	((counted *)ctx)->released++;
+}
+
+static int watch_counted(spd_registry *r, const char *id, counted *c, uint64_t *wid)
+{
+	spd_watch_spec ws = {
+		.id = id,
+		.fn = counted_event,
+		.out_fn = counted_output,
+		.codec = &count_codec,
+		.release = counted_release,
+		.ctx = c,
+	};
+
+	return spd_registry_watch(r, &ws, wid);
+}
+
+/* Every way a subscription ends runs its release callback exactly once: the
+ * terminal event, FN returning false, unwatch, the shutdown's abort, and the
+ * registry's end; a watch that subscribed nothing never does. */
+static void release_runs_once(void **state)
+{
+	fixture *fx = *state;
+	recorder start_rc = {0};
+	const sent_start *s = start(fx, "fn", &start_rc);
+	counted to_end = {.rc.keep = true}, refuses = {.rc.keep = false}, unwatched = {.rc.keep = true};
+	counted aborted = {.rc.keep = true}, late = {.rc.keep = true};
+	counted all_refuses = {.rc.keep = false}, all_left = {.rc.keep = true};
+	uint64_t id_end, id_refuses, id_unwatched, id_aborted, id_late = 1, id_all, id_left;
+	const sent_start *s2;
+
+	spd_registry_on_started(fx->r, s->key, 99, spd_clock_real_ns());
+	assert_int_equal(watch_counted(fx->r, s->id, &to_end, &id_end), 0);
+	assert_int_equal(watch_counted(fx->r, s->id, &refuses, &id_refuses), 0);
+	assert_int_equal(watch_counted(fx->r, s->id, &unwatched, &id_unwatched), 0);
+	assert_int_equal(watch_counted(fx->r, NULL, &all_refuses, &id_all), 0);
+	assert_int_equal(watch_counted(fx->r, NULL, &all_left, &id_left), 0);
+	/* The first burst (a SNAPSHOT) does not end even one that says false. */
+	assert_int_equal(refuses.released + all_refuses.released, 0);
+
+	assert_true(spd_registry_unwatch(fx->r, id_unwatched));
+	assert_int_equal(unwatched.released, 1);
+	assert_false(spd_registry_unwatch(fx->r, id_unwatched));
+	assert_int_equal(unwatched.released, 1);
+
+	s2 = start(fx, "fn", &start_rc); /* PENDING: watch-all hears it */
+	assert_int_equal(all_refuses.released, 1);
+	assert_int_equal(all_left.released, 0);
+	assert_false(spd_registry_unwatch(fx->r, id_all));
+
+	spd_registry_on_output(fx->r, s->key, 1, 0, "hi", 2);
+	assert_int_equal(refuses.released, 0); /* output's return is not asked */
+	spd_registry_on_started(fx->r, s2->key, 100, spd_clock_real_ns());
+	exit_status(fx, s->key, W_EXITCODE(0, 0), 0);
+	assert_int_equal(to_end.released, 1);
+	assert_int_equal(refuses.released, 1);
+	assert_false(spd_registry_unwatch(fx->r, id_end));
+	assert_false(spd_registry_unwatch(fx->r, id_refuses));
+
+	/* Already terminal: delivered at once, nothing subscribed, no release. */
+	assert_int_equal(watch_counted(fx->r, s->id, &late, &id_late), 0);
+	assert_int_equal(id_late, 0);
+	assert_int_equal(late.rc.n, 1);
+	assert_int_equal(late.released, 0);
+
+	assert_int_equal(watch_counted(fx->r, s2->id, &aborted, &id_aborted), 0);
+	spd_registry_abort_watchers(fx->r);
+	assert_int_equal(aborted.released, 1);
+	assert_int_equal(aborted.rc.notes[aborted.rc.n - 1].note, SPD_NOTE_ABORT);
+	assert_int_equal(all_left.released, 1);
+	assert_int_equal(all_left.all_aborted, 1);
+	assert_false(spd_registry_unwatch(fx->r, id_aborted));
+	assert_false(spd_registry_unwatch(fx->r, id_left));
+	assert_int_equal(to_end.released + refuses.released + unwatched.released + aborted.released +
+				 all_refuses.released + all_left.released + late.released,
+			 6);
+}
+
+/* A subscription left when the registry is freed is released then, once. */
+static void release_at_registry_end(void **state)
+{
+	fixture *fx = *state;
+	recorder start_rc = {0};
+	const sent_start *s = start(fx, "fn", &start_rc);
+	counted c = {.rc.keep = true};
+	uint64_t wid;
+
+	assert_int_equal(watch_counted(fx->r, s->id, &c, &wid), 0);
+	spd_registry_destroy(fx->r);
+	fx->r = NULL;
+	assert_int_equal(c.released, 1);
+}
+
+/* Every watcher of an event gets the one encoding of it: three watchers of
+ * one process and a watch-all cost one encode per state event and per output
+ * chunk, all freed after delivery. */
+static void events_encoded_once(void **state)
+{
+	fixture *fx = *state;
+	recorder start_rc = {0};
+	const sent_start *s = start(fx, "fn", &start_rc);
+	counted w[4] = {{.rc.keep = true}, {.rc.keep = true}, {.rc.keep = true}, {.rc.keep = true}};
+	uint64_t wid[4];
+
+	encodes = output_encodes = frees = 0;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(watch_counted(fx->r, s->id, &w[i], &wid[i]), 0);
+	assert_int_equal(watch_counted(fx->r, NULL, &w[3], &wid[3]), 0);
+	/* The first bursts: one SNAPSHOT each, encoded for each. */
+	assert_int_equal(encodes, 4);
+	assert_int_equal(frees, 4);
+
+	encodes = frees = 0;
+	spd_registry_on_started(fx->r, s->key, 99, spd_clock_real_ns());
+	assert_int_equal(encodes, 1);
+	spd_registry_on_output(fx->r, s->key, 1, 0, "out", 3);
+	spd_registry_on_output(fx->r, s->key, 2, 0, "err", 3);
+	assert_int_equal(output_encodes, 2);
+	exit_status(fx, s->key, W_EXITCODE(0, 0), 0);
+	assert_int_equal(encodes, 2);
+	assert_int_equal(frees, 4);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(w[i].msgs, 3);  /* SNAPSHOT, RUNNING, SUCCEEDED */
+		assert_int_equal(w[i].outputs, 2);
+		if (i > 0) {
+			assert_ptr_equal(w[i].last_msg, w[0].last_msg);
+			assert_ptr_equal(w[i].last_out_msg, w[0].last_out_msg);
+		}
+	}
+	assert_true(spd_registry_unwatch(fx->r, wid[3]));
 }
 
 /* ---- destroy ---------------------------------------------------------------------- */
@@ -1324,6 +1533,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(watch_to_terminal, setup, teardown),
 		cmocka_unit_test_setup_teardown(watcher_returning_false_is_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(watch_finished_is_snapshot_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(release_runs_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(release_at_registry_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(events_encoded_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(destroy_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(destroy_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(start_refused_while_congested, setup, teardown),
