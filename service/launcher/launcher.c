@@ -167,14 +167,6 @@ static void reap(spd__launcher *l)
 
 /* ---- frames to the front --------------------------------------------------- */
 
-/* Whether TC's processes get a memory cgroup. Forkserver children are forked
- * by their zygote, which does not put them in one: RLIMIT_AS applies there. */
-bool spd__uses_cgroup(const spd__launcher *l, const spd_target_config *tc)
-{
-	return tc->limits.memory_limit != 0 &&
-	       spd_cgroups_mechanism(l->cgroups) != SPD_MEMORY_RLIMIT_AS;
-}
-
 /* What enforces TC's memory_limit: "" when it has none. */
 static const char *memory_mechanism(const spd__launcher *l, const spd_target_config *tc)
 {

@@ -10,7 +10,7 @@
  *   child_io.c   a child's pipes: output, channel records, its report.
  *   zygotes.c    the forkserver zygote processes; knows no child struct.
  * The outbox (spd__send*, in launcher.c) is what every file may call: it only
- * queues a frame to the front. */
+ * queues a frame to the front, and never calls back. */
 #ifndef SPAWND_LAUNCHER_LAUNCHER_IMPL_H
 #define SPAWND_LAUNCHER_LAUNCHER_IMPL_H
 
@@ -158,7 +158,14 @@ static inline int spd__append(uint8_t **buf, size_t *len, size_t *cap, const voi
 	return 0;
 }
 
-/* --- launcher.c: the outbox, and what the loop knows --- */
+/* Whether TC's processes get a memory cgroup each (else RLIMIT_AS). */
+static inline bool spd__uses_cgroup(const spd__launcher *l, const spd_target_config *tc)
+{
+	return tc->limits.memory_limit != 0 &&
+	       spd_cgroups_mechanism(l->cgroups) != SPD_MEMORY_RLIMIT_AS;
+}
+
+/* --- launcher.c: the outbox (the only upward calls: each queues a frame) --- */
 
 /* Sends a frame to the front, or queues it (taking BODY's data) when the
  * socket is full or frames already wait; never blocks. BODY is left empty. */
@@ -167,8 +174,6 @@ void spd__send(spd__launcher *l, uint32_t type, uint64_t key, spd_wbuf *body);
 void spd__send_health(spd__launcher *l, const char *target, const char *why);
 /* Tells the front C runs (its pid and start time). */
 void spd__send_started(spd__launcher *l, spd__child *c);
-/* Whether TC's processes get a memory cgroup each (else RLIMIT_AS). */
-bool spd__uses_cgroup(const spd__launcher *l, const spd_target_config *tc);
 
 /* --- lifecycle.c: the child table --- */
 

@@ -290,7 +290,14 @@ static void lost(spd__launcher *l, spd__child *c, const spd__child_ev *e)
 
 /* Rows: state; columns: event. NULL: nothing to do (the event cannot change
  * that state: a destroy of what is already killed, a pipe's EOF while the
- * leader runs, ...). */
+ * leader runs, ...). In short:
+ *   NEW      -START->    SPAWNING (forkserver) | RUNNING | DONE (launch failed)
+ *   SPAWNING -STARTED->  RUNNING (then a DESTROY asked meanwhile) | DONE
+ *   RUNNING, STOPPING -DESTROY-> STOPPING (grace) | KILLED (none);
+ *            -TIMEOUT->  TIMED_OUT, then DESTROY with the timeout's grace
+ *   STOPPING -GRACE_OVER-> KILLED
+ *   RUNNING, STOPPING, KILLED -EXITED, ZYGOTE_LOST-> DRAINING
+ *   DRAINING -PIPE_EOF, STRAYS_GONE-> DONE once no pipe and no stray is left */
 static action *const actions[SPD__CHILD_STATE_COUNT][SPD__CEV_COUNT] = {
 	[SPD__CHILD_NEW] = {
 		[SPD__CEV_START] = launch,
