@@ -1,6 +1,5 @@
 #include "service/front/link.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -14,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "service/common/children.h"
 #include "service/common/clock.h"
 #include "service/common/log.h"
 #include "service/launcher/messages.h"
@@ -187,34 +187,11 @@ spd_registry_ops spd_link_ops(spd_link *l)
 	return ops;
 }
 
-/* SIGKILLs every direct child of this process (any thread's). Each is our
- * unreaped child, so its pid cannot have been reused. Returns how many. */
-static int kill_children(void)
+/* SIGKILLs PID, a direct child of ours (children.h). */
+static bool kill_child(pid_t pid, void *ctx)
 {
-	char path[300], buf[32];
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		FILE *f;
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "/proc/self/task/%s/children", de->d_name);
-		f = fopen(path, "re");
-		if (f == NULL)
-			continue;
-		while (fscanf(f, "%31s", buf) == 1) {
-			pid_t pid = (pid_t)strtol(buf, NULL, 10);
-			if (pid > 0 && kill(pid, SIGKILL) == 0)
-				n++;
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return n;
+	(void)ctx;
+	return kill(pid, SIGKILL) == 0;
 }
 
 /* The launcher is gone: its children died of PR_SET_PDEATHSIG and whatever they
@@ -230,7 +207,7 @@ static void reap_orphans(spd_link *l)
 		int status;
 		pid_t pid;
 
-		kill_children();
+		spd_children_each(kill_child, NULL);
 		pid = waitpid(-1, &status, WNOHANG | __WALL);
 		if (pid < 0 && errno == ECHILD)
 			break;

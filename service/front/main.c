@@ -5,7 +5,6 @@
  * (every later thread inherits the mask), then grpc_init and serve. The main
  * thread only waits for signals; a reaper thread reaps orphans (below).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grpc/grpc.h>
@@ -19,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "service/common/children.h"
 #include "service/common/clock.h"
 #include "service/common/log.h"
 #include "service/common/version.h"
@@ -76,34 +76,20 @@ static void on_launcher_lost(void *ctx)
  * namespace PID 1 (exec probes and `kubectl exec` leave such orphans). Each
  * is our unreaped child, so its pid cannot have been reused; the launcher's
  * pid stays ours until link.c reaps it, and then the front is stopping. */
+static bool reap_orphan(pid_t pid, void *ctx)
+{
+	int status;
+
+	(void)ctx;
+	if (pid == launcher_pid || waitpid(pid, &status, WNOHANG | __WALL) != pid)
+		return false;
+	spd_log(SPD_LOG_DEBUG, "reaped an orphan", SPD_LOG_INT("pid", pid), SPD_LOG_END);
+	return true;
+}
+
 static void reap_orphans(void)
 {
-	char path[300], buf[32];
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *de;
-
-	if (d == NULL)
-		return;
-	/* An orphan is the child of whichever of our threads adopted it. */
-	while ((de = readdir(d)) != NULL) {
-		FILE *f;
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "/proc/self/task/%s/children", de->d_name);
-		f = fopen(path, "re");
-		if (f == NULL)
-			continue;
-		while (fscanf(f, "%31s", buf) == 1) {
-			pid_t pid = (pid_t)strtol(buf, NULL, 10);
-			int status;
-			if (pid > 0 && pid != launcher_pid &&
-			    waitpid(pid, &status, WNOHANG | __WALL) == pid)
-				spd_log(SPD_LOG_DEBUG, "reaped an orphan", SPD_LOG_INT("pid", pid),
-					SPD_LOG_END);
-		}
-		fclose(f);
-	}
-	closedir(d);
+	spd_children_each(reap_orphan, NULL);
 }
 
 /* The reaper thread: SIGCHLD is blocked in every thread and waited for here

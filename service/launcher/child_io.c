@@ -1,7 +1,9 @@
 /* A child's output and result/error channel, as the launcher drains them:
  * stdout/stderr chunks are forwarded to the front as they come (OUTPUT) and
  * kept as head and tail; channel records build the result and the raised
- * error; the EXITED report carries what was kept. See launcher_impl.h. */
+ * error; the EXITED report carries what was kept. See launcher_impl.h. It
+ * changes a child's buffers and report, never its state: a pipe's EOF is for
+ * the caller to give to the child table. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +21,18 @@
  * others or the socket. */
 #define READ_BUDGET (256u * 1024u)
 
+void spd__set_launch_error(spd__child *c, const char *stage, int err, const char *msg)
+{
+	free(c->rep.launch_stage);
+	free(c->rep.launch_message);
+	c->rep.launch_stage = strdup(stage);
+	c->rep.launch_errno = err;
+	c->rep.launch_message = strdup(msg != NULL ? msg : strerror(err));
+}
+
 /* ---- child output and channel ---------------------------------------------- */
 
-static void handle_record(child *c, uint8_t type, const uint8_t *p, size_t n)
+static void handle_record(spd__child *c, uint8_t type, const uint8_t *p, size_t n)
 {
 	uint64_t max = c->target->cfg->limits.max_result_bytes;
 
@@ -87,7 +98,7 @@ static void handle_record(child *c, uint8_t type, const uint8_t *p, size_t n)
 	}
 }
 
-static void parse_channel(child *c)
+static void parse_channel(spd__child *c)
 {
 	size_t off = 0;
 
@@ -112,7 +123,7 @@ static void parse_channel(child *c)
 /* Forwards a chunk of the child's stdout (1) or stderr (2) to the front, which
  * numbers it and streams it to watchers. OFFSET is the stream's byte count
  * before the chunk. */
-static void send_output(launcher *l, child *c, int stream, uint64_t offset, const void *data,
+static void send_output(spd__launcher *l, spd__child *c, int stream, uint64_t offset, const void *data,
 			size_t len)
 {
 	spd_wbuf b = SPD_WBUF_INIT;
@@ -125,7 +136,7 @@ static void send_output(launcher *l, child *c, int stream, uint64_t offset, cons
 
 /* Keeps the first max_output_bytes / 2 of stream I (0 stdout, 1 stderr): the
  * head reported when the whole output did not fit. */
-static void keep_head(child *c, int i, const uint8_t *p, size_t n)
+static void keep_head(spd__child *c, int i, const uint8_t *p, size_t n)
 {
 	size_t cap = c->target->cfg->limits.max_output_bytes / 2;
 
@@ -140,7 +151,7 @@ static void keep_head(child *c, int i, const uint8_t *p, size_t n)
 }
 
 /* Drains one pipe (up to the budget). */
-void spd__drain(launcher *l, child *c, int *fd)
+void spd__drain(spd__launcher *l, spd__child *c, int *fd)
 {
 	uint8_t buf[SPD_WIRE_OUTPUT_CHUNK];
 	size_t budget = READ_BUDGET;
@@ -173,7 +184,7 @@ void spd__drain(launcher *l, child *c, int *fd)
 /* Fills the report's kept output of one stream: everything when it fit in
  * max_output_bytes, else the head and the last (max - head) bytes. Returns the
  * tail buffer (the caller frees it after sending). */
-static uint8_t *kept_output(const child *c, int i, uint8_t **tail, size_t *tail_len,
+static uint8_t *kept_output(const spd__child *c, int i, uint8_t **tail, size_t *tail_len,
 			    uint8_t **head, size_t *head_len)
 {
 	const spd_tail *t = i == 0 ? &c->out : &c->err;
@@ -192,7 +203,7 @@ static uint8_t *kept_output(const child *c, int i, uint8_t **tail, size_t *tail_
 	return buf;
 }
 
-void spd__send_exited(launcher *l, child *c)
+void spd__send_exited(spd__launcher *l, spd__child *c)
 {
 	spd_wbuf b = SPD_WBUF_INIT;
 	uint8_t *outbuf, *errbuf;
@@ -208,7 +219,7 @@ void spd__send_exited(launcher *l, child *c)
 			     &c->rep.stderr_head_len);
 	spd_exit_report_encode(&c->rep, &b);
 	spd__send(l, SPD_WIRE_EXITED, c->key, &b);
-	/* The report borrowed these; free_child() releases the rest. */
+	/* The report borrowed these; spd__child_free() releases the rest. */
 	c->rep.result = NULL;
 	c->rep.stdout_tail = c->rep.stderr_tail = NULL;
 	c->rep.stdout_head = c->rep.stderr_head = NULL;

@@ -1,13 +1,27 @@
-/* The launcher's state, shared by its files (launcher.c: the loop, children,
- * reaping; zygotes.c: forkserver zygotes). Internal: nothing outside
- * service/launcher includes this. Single-threaded. */
+/* The launcher's state, shared by its files. Internal: nothing outside
+ * service/launcher includes this. Single-threaded.
+ *
+ * The files, top down; each calls only the ones below it (and the outbox):
+ *   launcher.c   the loop: frames from the front, SIGCHLD (reaping, strays),
+ *                zygotes' news; turns each into an event of the child table.
+ *   lifecycle.c  the child table: what each event does in each state.
+ *   launch.c     the steps that start a child (pipes, stdin, cgroup, fork or
+ *                the zygote).
+ *   child_io.c   a child's pipes: output, channel records, its report.
+ *   zygotes.c    the forkserver zygote processes; knows no child struct.
+ * The outbox (spd__send*, in launcher.c) is what every file may call: it only
+ * queues a frame to the front, and never calls back. */
 #ifndef SPAWND_LAUNCHER_LAUNCHER_IMPL_H
 #define SPAWND_LAUNCHER_LAUNCHER_IMPL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "service/common/tail.h"
 #include "service/config/config.h"
@@ -16,18 +30,61 @@
 #include "service/launcher/targets.h"
 #include "service/launcher/wire.h"
 
-typedef struct child {
-	struct child *next;
+/* Where a child is in its life (lifecycle.c has the table). What reached the
+ * process is a separate matter: rep.flags SENT_* say which signals arrived
+ * while it was alive; the state says what the launcher has decided. A leader
+ * that exited but is not reaped yet (a zombie) is not a state: the launcher
+ * learns of an exit by reaping it in the same SIGCHLD pass, and a signal
+ * action checks for a zombie (children.h) before it signals. */
+typedef enum spd__child_state {
+	SPD__CHILD_NEW,      /* START decoded; nothing forked */
+	SPD__CHILD_SPAWNING, /* forkserver: SPAWN sent, its zygote has not said the pid */
+	SPD__CHILD_RUNNING,  /* a leader with a pid, not reaped (an exec that failed too) */
+	SPD__CHILD_STOPPING, /* destroyed: stop signal decided, SIGKILL at kill_at */
+	SPD__CHILD_KILLED,   /* SIGKILL decided; waiting for the leader's exit */
+	SPD__CHILD_DRAINING, /* leader reaped (or lost); pipes or strays remain */
+	SPD__CHILD_DONE,     /* nothing left: reported and freed at the end of the pass */
+	SPD__CHILD_STATE_COUNT
+} spd__child_state;
+
+typedef enum spd__child_event {
+	SPD__CEV_START,       /* START decoded: launch it */
+	SPD__CEV_STARTED,     /* its zygote said the pid (ev.pid > 0) or failed */
+	SPD__CEV_DESTROY,     /* DESTROY frame (ev.grace_ms; <= 0: SIGKILL now) */
+	SPD__CEV_TIMEOUT,     /* timeout_at passed */
+	SPD__CEV_GRACE_OVER,  /* kill_at passed */
+	SPD__CEV_EXITED,      /* its leader was reaped (by us, or its zygote says so) */
+	SPD__CEV_ZYGOTE_LOST, /* its zygote died */
+	SPD__CEV_PIPE_EOF,    /* one of its pipes closed */
+	SPD__CEV_STRAYS_GONE, /* no reparented process is left unreaped */
+	SPD__CEV_FRONT_GONE,  /* the front is gone: nothing may survive it */
+	SPD__CEV_COUNT
+} spd__child_event;
+
+/* An event's facts. Zero (SPD__CHILD_EV_INIT) for the events without any. */
+typedef struct spd__child_ev {
+	int64_t grace_ms;          /* DESTROY */
+	int32_t pid;               /* STARTED: the pid, or -errno */
+	int status;                /* EXITED: wait status */
+	const struct rusage *ru;   /* EXITED */
+	bool from_zygote;          /* EXITED: reported by its zygote, which says */
+	uint32_t sent;             /*   which of SPD_EXIT_SENT_* reached it alive */
+	const char *why;           /* ZYGOTE_LOST */
+} spd__child_ev;
+
+#define SPD__CHILD_EV_INIT {0, 0, 0, NULL, false, 0, NULL}
+
+typedef struct spd__child {
+	struct spd__child *next;
+	spd__child_state state;
 	uint64_t key;
 	spd_start_req req;
 	const spd_prepared_target *target;
 	pid_t pid;               /* 0 when no child was forked (yet) */
 	int pidfd;               /* pidfd of the leader (fork, spawn, exec), or -1 */
-	int reaped;
-	int cgroup;              /* its memory cgroup p-<key> exists (cgroup.h) */
+	bool cgroup;             /* its memory cgroup p-<key> exists (cgroup.h) */
 	int zygote;              /* forkserver: index of its target's zygote; else -1 */
-	bool awaiting_pid;       /* forkserver: SPAWN sent, STARTED not yet back */
-	int64_t pending_grace;   /* destroy asked before the pid was known; -1 none */
+	int64_t pending_grace;   /* SPAWNING: the shortest grace asked; -1 none */
 	bool stop_fatal;         /* our stop signal would have killed it when sent */
 	int fd_out, fd_err, fd_chan;  /* launcher-side read ends; -1 at EOF */
 	spd_tail out, err;       /* the last max_output_bytes of each stream */
@@ -37,10 +94,10 @@ typedef struct child {
 	size_t chan_len, chan_cap;
 	uint8_t *result;
 	size_t result_len, result_cap;
-	int64_t kill_at;         /* CLOCK_MONOTONIC ns: SIGKILL the group then; 0 = none */
+	int64_t kill_at;         /* STOPPING: CLOCK_MONOTONIC ns of the SIGKILL; else 0 */
 	int64_t timeout_at;      /* CLOCK_MONOTONIC ns: the timeout expires; 0 = none */
 	spd_exit_report rep;     /* facts gathered so far */
-} child;
+} spd__child;
 
 /* One forkserver zygote per forkserver target (indexed like cfg->targets). */
 typedef struct spd__zygote {
@@ -52,13 +109,13 @@ typedef struct spd__zygote {
 	bool reported_down;      /* HEALTH said it is down: READY says it is back */
 } spd__zygote;
 
-typedef struct launcher {
+typedef struct spd__launcher {
 	const spd_config *cfg;
 	spd_prepared_target *targets;
 	int sock;
 	int sigfd;
 	int devnull;
-	child *children;
+	spd__child *children;
 	pid_t *strays;           /* reparented processes SIGKILLed, not yet reaped */
 	size_t nstrays, strays_cap;
 	char *worker;            /* spawnd-worker, for spawn and forkserver */
@@ -69,60 +126,125 @@ typedef struct launcher {
 	 * itself be blocked sending to it. Past SPD__OUTQ_HIGH bytes, children's
 	 * pipes are not read, so children wait instead (pipes fill, writes block). */
 	spd_wire_outq outq;
-} launcher;
+} spd__launcher;
 
 #define SPD__OUTQ_HIGH (8u * 1024u * 1024u)
 
-/* --- launcher.c, for the other files --- */
+/* Closes *FD if open and sets it to -1. */
+static inline void spd__close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
 
-void spd__close_fd(int *fd);  /* closes *FD if open and sets it to -1 */
 /* Appends N bytes of P to a growable buffer. Returns 0 or -ENOMEM. */
-int spd__append(uint8_t **buf, size_t *len, size_t *cap, const void *p, size_t n);
+static inline int spd__append(uint8_t **buf, size_t *len, size_t *cap, const void *p, size_t n)
+{
+	if (*len + n > *cap) {
+		size_t c = *cap ? *cap : 4096;
+		uint8_t *b;
+		while (c < *len + n)
+			c *= 2;
+		b = realloc(*buf, c);
+		if (b == NULL)
+			return -ENOMEM;
+		*buf = b;
+		*cap = c;
+	}
+	memcpy(*buf + *len, p, n);
+	*len += n;
+	return 0;
+}
 
-child *spd__child_by_key(launcher *l, uint64_t key);
-void spd__send_started(launcher *l, child *c);
-void spd__record_exit(child *c, int status, const struct rusage *ru);
-void spd__set_launch_error(child *c, const char *stage, int err, const char *msg);
-void spd__destroy_child(launcher *l, child *c, int64_t grace_ms);
-/* SIGKILLs every direct child that is neither a live leader nor a zygote. */
-void spd__kill_strays(launcher *l);
-/* A pipe whose read end (ours) is non-blocking; both ends O_CLOEXEC. */
-int spd__make_pipe(int fds[2]);
 /* Whether TC's processes get a memory cgroup each (else RLIMIT_AS). */
-bool spd__uses_cgroup(const launcher *l, const spd_target_config *tc);
+static inline bool spd__uses_cgroup(const spd__launcher *l, const spd_target_config *tc)
+{
+	return tc->limits.memory_limit != 0 &&
+	       spd_cgroups_mechanism(l->cgroups) != SPD_MEMORY_RLIMIT_AS;
+}
+
+/* --- launcher.c: the outbox (the only upward calls: each queues a frame) --- */
+
 /* Sends a frame to the front, or queues it (taking BODY's data) when the
  * socket is full or frames already wait; never blocks. BODY is left empty. */
-void spd__send(launcher *l, uint32_t type, uint64_t key, spd_wbuf *body);
+void spd__send(spd__launcher *l, uint32_t type, uint64_t key, spd_wbuf *body);
 /* Tells the front that TARGET became usable (WHY NULL) or not. */
-void spd__send_health(launcher *l, const char *target, const char *why);
+void spd__send_health(spd__launcher *l, const char *target, const char *why);
+/* Tells the front C runs (its pid and start time). */
+void spd__send_started(spd__launcher *l, spd__child *c);
 
-/* --- child_io.c --- */
+/* --- lifecycle.c: the child table --- */
+
+/* A new child for the START frame of KEY, in state NEW, first in the list
+ * (NULL when out of memory). Freed by the table once it is DONE and reported. */
+spd__child *spd__child_create(spd__launcher *l, uint64_t key);
+/* Feeds EV (facts in *E, NULL for none) to C: the one place that changes
+ * C's state. C stays in the list; DONE children go in spd__children_report. */
+void spd__child_on(spd__launcher *l, spd__child *c, spd__child_event ev, const spd__child_ev *e);
+/* Sends the EXITED report of each DONE child and frees it. */
+void spd__children_report(spd__launcher *l);
+/* TIMEOUT and GRACE_OVER events for deadlines passed at NOW; the earliest
+ * deadline still ahead (CLOCK_MONOTONIC ns, 0 none). */
+void spd__children_tick(spd__launcher *l, int64_t now);
+int64_t spd__children_next_deadline(const spd__launcher *l);
+/* The child with pid PID whose leader is not reaped, or NULL. */
+spd__child *spd__child_by_pid(spd__launcher *l, pid_t pid);
+spd__child *spd__child_by_key(spd__launcher *l, uint64_t key);
+
+/* --- launch.c --- */
+
+/* Starts C (state NEW, target found): pipes, stdin, its memory cgroup, then
+ * its zygote or a fork. Returns the state it is in now: SPAWNING, RUNNING
+ * (also when exec failed: rep says so, and the pid is reaped as usual), or
+ * DONE (launch failed before any pid; rep says at which stage). */
+spd__child_state spd__launch(spd__launcher *l, spd__child *c);
+
+/* --- child_io.c: a child's pipes and report --- */
 
 /* Reads what pipe *FD of C has (up to a budget): output is forwarded and kept,
  * channel records parsed. At EOF or error *FD is closed and set to -1. */
-void spd__drain(launcher *l, child *c, int *fd);
+void spd__drain(spd__launcher *l, spd__child *c, int *fd);
 /* Sends C's EXITED report: its facts, result and kept output. */
-void spd__send_exited(launcher *l, child *c);
+void spd__send_exited(spd__launcher *l, spd__child *c);
+/* Sets the launch_* facts of C's report: STAGE, ERR and MSG (NULL: strerror).
+ * The caller sets the flag (LAUNCH_FAILED or SETUP_FAILED). */
+void spd__set_launch_error(spd__child *c, const char *stage, int err, const char *msg);
 
 /* --- zygotes.c --- */
 
+/* What a zygote said or did, for the loop to give to the child table. */
+typedef struct spd__zygote_news {
+	enum { SPD__ZNEWS_NONE, SPD__ZNEWS_STARTED, SPD__ZNEWS_EXITED, SPD__ZNEWS_DOWN } what;
+	size_t zygote;           /* its index */
+	uint64_t key;            /* STARTED, EXITED: the child's */
+	int32_t pid;             /* STARTED: the pid, or -errno */
+	int status;              /* EXITED: wait status, rusage, and which */
+	struct rusage ru;        /*   SPD_EXIT_SENT_* reached it alive */
+	uint32_t sent;
+	char why[128];           /* DOWN: its children are lost */
+} spd__zygote_news;
+
 /* Starts the zygotes of targets with zygote_start: boot. */
-void spd__zygotes_boot(launcher *l);
-/* Hands C (a forkserver target's process) to its zygote, starting it if
- * needed. FDS: stdin, stdout, stderr, channel, and optionally the cgroup.procs
- * the child joins (child ends; the caller closes them). NFDS is 4 or 5.
- * Returns 0, or -errno with C marked launch-failed. */
-int spd__zygote_spawn(launcher *l, child *c, const int *fds, size_t nfds);
-/* Signals C's group through its zygote (which knows whether it is reaped). */
-void spd__zygote_signal(launcher *l, child *c, int sig);
-/* True if PID is a zygote; then it was reaped (status STATUS): its children
- * end LOST and a restart is scheduled. */
-bool spd__zygote_reaped(launcher *l, pid_t pid, int status);
-bool spd__zygote_is(const launcher *l, pid_t pid);
-/* Frames from zygote I. */
-void spd__zygote_readable(launcher *l, size_t i);
+void spd__zygotes_boot(spd__launcher *l);
+/* Hands a process of forkserver target T (KEY, REQ) to its zygote, starting
+ * it if needed. FDS: stdin, stdout, stderr, channel, and optionally the
+ * cgroup.procs the child joins (child ends; the caller closes them). NFDS is
+ * 4 or 5. Returns 0, or -errno with *WHY set to the LAUNCH error's message
+ * (NULL: strerror). A zygote started or taken down here had no children. */
+int spd__zygote_spawn(spd__launcher *l, size_t t, uint64_t key, const spd_start_req *req,
+		      const int *fds, size_t nfds, const char **why);
+/* Signals the group of KEY through zygote Z (which knows whether it is reaped). */
+void spd__zygote_signal(spd__launcher *l, size_t z, uint64_t key, int sig);
+/* True if PID is a zygote; then it was reaped (status STATUS): *NEWS says it
+ * is DOWN (its children are lost) and a restart is scheduled. */
+bool spd__zygote_reaped(spd__launcher *l, pid_t pid, int status, spd__zygote_news *news);
+bool spd__zygote_is(const spd__launcher *l, pid_t pid);
+/* Reads a frame from zygote I into *NEWS (NONE when it concerns no child). */
+void spd__zygote_readable(spd__launcher *l, size_t i, spd__zygote_news *news);
 /* Restarts that are due; the earliest deadline (CLOCK_MONOTONIC ns, 0 none). */
-void spd__zygotes_tick(launcher *l, int64_t now);
-int64_t spd__zygotes_next_deadline(const launcher *l);
+void spd__zygotes_tick(spd__launcher *l, int64_t now);
+int64_t spd__zygotes_next_deadline(const spd__launcher *l);
 
 #endif

@@ -10,6 +10,10 @@
  * knows whether the child is reaped. When a zygote dies its children die too
  * (their parent-death signal) and end FAILED/LOST; it is restarted with an
  * exponential backoff, and the target reports NOT_SERVING until it is back.
+ *
+ * This file knows zygotes, not children: what a zygote says about a child
+ * (STARTED, EXITED) or its death comes back to the loop as spd__zygote_news,
+ * which the loop gives to the child table (lifecycle.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,12 +42,7 @@ static bool is_forkserver(const spd_target_config *t)
 	return t->kind == SPD_TARGET_FUNCTION && t->limits.start_method == SPD_START_FORKSERVER;
 }
 
-static size_t target_index(const launcher *l, const child *c)
-{
-	return (size_t)(c->target - l->targets);
-}
-
-bool spd__zygote_is(const launcher *l, pid_t pid)
+bool spd__zygote_is(const spd__launcher *l, pid_t pid)
 {
 	for (size_t i = 0; l->zygotes != NULL && i < l->cfg->target_count; i++)
 		if (l->zygotes[i].pid == pid && pid > 0)
@@ -52,7 +51,7 @@ bool spd__zygote_is(const launcher *l, pid_t pid)
 }
 
 /* Starts zygote I. Returns 0 or -errno (logged). */
-static int start(launcher *l, size_t i)
+static int start(spd__launcher *l, size_t i)
 {
 	spd__zygote *z = &l->zygotes[i];
 	const spd_prepared_target *t = &l->targets[i];
@@ -139,8 +138,9 @@ out:
 	return rc;
 }
 
-/* Zygote I is gone: its children end LOST; a restart is scheduled. */
-static void down(launcher *l, size_t i, const char *why)
+/* Zygote I is gone: a restart is scheduled; NEWS (if any) says its children
+ * are lost. */
+static void down(spd__launcher *l, size_t i, const char *why, spd__zygote_news *news)
 {
 	spd__zygote *z = &l->zygotes[i];
 	int64_t now = spd_clock_mono_ns();
@@ -154,22 +154,10 @@ static void down(launcher *l, size_t i, const char *why)
 	else if (z->backoff_ms < BACKOFF_MAX_MS)
 		z->backoff_ms *= 2;
 	z->restart_at = now + z->backoff_ms * 1000000;
-	for (child *c = l->children; c != NULL; c = c->next) {
-		if (c->zygote != (int)i || c->reaped)
-			continue;
-		c->rep.flags |= SPD_EXIT_LOST;
-		if (c->awaiting_pid) {
-			/* Never started: a launch failure. */
-			c->awaiting_pid = false;
-			c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
-			spd__set_launch_error(c, "zygote", EPIPE, why);
-		} else {
-			/* It dies of its parent-death signal; if it comes to us it is
-			 * reaped as a stray. */
-			struct rusage ru;
-			memset(&ru, 0, sizeof ru);
-			spd__record_exit(c, W_EXITCODE(0, SIGKILL), &ru);
-		}
+	if (news != NULL) {
+		news->what = SPD__ZNEWS_DOWN;
+		news->zygote = i;
+		snprintf(news->why, sizeof news->why, "%s", why);
 	}
 	spd_log(SPD_LOG_ERROR, "zygote down; restarting", SPD_LOG_STR("target", l->cfg->targets[i].name),
 		SPD_LOG_STR("why", why), SPD_LOG_INT("backoff_ms", z->backoff_ms), SPD_LOG_END);
@@ -177,7 +165,7 @@ static void down(launcher *l, size_t i, const char *why)
 	spd__send_health(l, l->cfg->targets[i].name, why);
 }
 
-void spd__zygotes_boot(launcher *l)
+void spd__zygotes_boot(spd__launcher *l)
 {
 	for (size_t i = 0; i < l->cfg->target_count; i++) {
 		const spd_target_config *t = &l->cfg->targets[i];
@@ -185,57 +173,52 @@ void spd__zygotes_boot(launcher *l)
 		    l->targets[i].error != NULL)
 			continue;
 		if (start(l, i) < 0)
-			down(l, i, "cannot start the zygote");
+			down(l, i, "cannot start the zygote", NULL);
 	}
 }
 
-int spd__zygote_spawn(launcher *l, child *c, const int *fds, size_t nfds)
+int spd__zygote_spawn(spd__launcher *l, size_t i, uint64_t key, const spd_start_req *req,
+		      const int *fds, size_t nfds, const char **why)
 {
-	size_t i = target_index(l, c);
 	spd__zygote *z = &l->zygotes[i];
 	spd_wbuf b = SPD_WBUF_INIT;
 	int rc;
 
+	*why = NULL;
 	if (z->sock < 0) {
+		/* Down since its last down() (which lost its children), or never
+		 * started: it has no children to lose here. */
 		if (z->restart_at != 0) {
 			rc = -EAGAIN; /* down, restarting after its backoff */
 		} else {
 			rc = start(l, i);
 			if (rc < 0)
-				down(l, i, "cannot start the zygote");
+				down(l, i, "cannot start the zygote", NULL);
 		}
 		if (rc < 0) {
-			c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
-			spd__set_launch_error(c, "zygote", -rc, "the target's zygote is down");
+			*why = "the target's zygote is down";
 			return rc;
 		}
 	}
-	spd_start_req_encode(&c->req, &b);
-	rc = spd_wire_send_fds(z->sock, SPD_ZYGOTE_SPAWN, c->key, &b, fds, nfds);
+	spd_start_req_encode(req, &b);
+	rc = spd_wire_send_fds(z->sock, SPD_ZYGOTE_SPAWN, key, &b, fds, nfds);
 	spd_wbuf_release(&b);
-	if (rc < 0) {
-		c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
-		spd__set_launch_error(c, "zygote", -rc, NULL);
-		return rc;
-	}
-	c->zygote = (int)i;
-	c->awaiting_pid = true;
-	return 0;
+	return rc;
 }
 
-void spd__zygote_signal(launcher *l, child *c, int sig)
+void spd__zygote_signal(spd__launcher *l, size_t i, uint64_t key, int sig)
 {
-	spd__zygote *z = &l->zygotes[c->zygote];
+	spd__zygote *z = &l->zygotes[i];
 	spd_wbuf b = SPD_WBUF_INIT;
 
 	if (z->sock < 0)
 		return; /* gone: its children die of their parent-death signal */
 	spd_wbuf_u32(&b, (uint32_t)sig);
-	spd_wire_send(z->sock, SPD_ZYGOTE_SIGNAL, c->key, &b);
+	spd_wire_send(z->sock, SPD_ZYGOTE_SIGNAL, key, &b);
 	spd_wbuf_release(&b);
 }
 
-bool spd__zygote_reaped(launcher *l, pid_t pid, int status)
+bool spd__zygote_reaped(spd__launcher *l, pid_t pid, int status, spd__zygote_news *news)
 {
 	char why[128];
 
@@ -246,34 +229,24 @@ bool spd__zygote_reaped(launcher *l, pid_t pid, int status)
 			snprintf(why, sizeof why, "the zygote was killed by signal %d", WTERMSIG(status));
 		else
 			snprintf(why, sizeof why, "the zygote exited with code %d", WEXITSTATUS(status));
-		down(l, i, why);
+		down(l, i, why, news);
 		return true;
 	}
 	return false;
 }
 
-static void on_started(launcher *l, child *c, const uint8_t *body, size_t len)
+static void on_started(spd__zygote_news *news, const uint8_t *body, size_t len)
 {
 	spd_wreader r;
 	int32_t pid;
 
 	spd_wreader_init(&r, body, len);
 	pid = (int32_t)spd_wreader_u32(&r);
-	c->awaiting_pid = false;
-	if (r.err != 0 || pid <= 0) {
-		c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
-		spd__set_launch_error(c, "fork", r.err != 0 ? EBADMSG : -pid, NULL);
-		return;
-	}
-	c->pid = pid;
-	spd__send_started(l, c);
-	if (c->req.timeout_ms > 0)
-		c->timeout_at = spd_clock_mono_ns() + c->req.timeout_ms * 1000000;
-	if (c->pending_grace >= 0)
-		spd__destroy_child(l, c, c->pending_grace);
+	news->what = SPD__ZNEWS_STARTED;
+	news->pid = r.err != 0 ? -EBADMSG : pid;
 }
 
-static void on_exited(launcher *l, child *c, const uint8_t *body, size_t len)
+static void on_exited(spd__zygote_news *news, const uint8_t *body, size_t len)
 {
 	spd_wreader r;
 	struct rusage ru;
@@ -294,21 +267,22 @@ static void on_exited(launcher *l, child *c, const uint8_t *body, size_t len)
 	sent = spd_wreader_u32(&r) & (SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL);
 	if (r.err != 0)
 		return;
-	/* Only the zygote knows whether a signal reached its child alive. */
-	c->rep.flags = (c->rep.flags & ~(uint32_t)(SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL)) | sent;
-	spd__record_exit(c, status, &ru);
-	/* Its leader's children were reparented to us: kill what escaped. */
-	spd__kill_strays(l);
+	news->what = SPD__ZNEWS_EXITED;
+	news->status = status;
+	news->ru = ru;
+	news->sent = sent;
 }
 
-void spd__zygote_readable(launcher *l, size_t i)
+void spd__zygote_readable(spd__launcher *l, size_t i, spd__zygote_news *news)
 {
 	spd__zygote *z = &l->zygotes[i];
 	spd_wire_hdr hdr;
 	uint8_t *body = NULL;
 	size_t len = 0;
-	child *c;
 	int rc = spd_wire_recv(z->sock, &hdr, &body, &len);
+
+	memset(news, 0, sizeof *news);
+	news->zygote = i;
 
 	if (rc <= 0) {
 		/* EOF or a broken frame: it is gone or useless. Take it down now,
@@ -317,7 +291,8 @@ void spd__zygote_readable(launcher *l, size_t i)
 		 * unreaped child, so the pid is still its own. */
 		if (z->pid > 0)
 			kill(z->pid, SIGKILL);
-		down(l, i, rc == 0 ? "the zygote closed its socket" : "the zygote sent a broken frame");
+		down(l, i, rc == 0 ? "the zygote closed its socket" : "the zygote sent a broken frame",
+		     news);
 		return;
 	}
 	if (hdr.type == SPD_ZYGOTE_READY) {
@@ -328,17 +303,15 @@ void spd__zygote_readable(launcher *l, size_t i)
 		free(body);
 		return;
 	}
-	c = spd__child_by_key(l, hdr.key);
-	if (c != NULL && c->zygote == (int)i) {
-		if (hdr.type == SPD_ZYGOTE_STARTED)
-			on_started(l, c, body, len);
-		else if (hdr.type == SPD_ZYGOTE_EXITED && !c->reaped)
-			on_exited(l, c, body, len);
-	}
+	news->key = hdr.key;
+	if (hdr.type == SPD_ZYGOTE_STARTED)
+		on_started(news, body, len);
+	else if (hdr.type == SPD_ZYGOTE_EXITED)
+		on_exited(news, body, len);
 	free(body);
 }
 
-void spd__zygotes_tick(launcher *l, int64_t now)
+void spd__zygotes_tick(spd__launcher *l, int64_t now)
 {
 	for (size_t i = 0; i < l->cfg->target_count; i++) {
 		spd__zygote *z = &l->zygotes[i];
@@ -348,11 +321,11 @@ void spd__zygotes_tick(launcher *l, int64_t now)
 		/* SERVING again only once it says READY: a zygote that cannot load
 		 * its target exits, and starts wait for it meanwhile. */
 		if (start(l, i) < 0)
-			down(l, i, "cannot restart the zygote");
+			down(l, i, "cannot restart the zygote", NULL);
 	}
 }
 
-int64_t spd__zygotes_next_deadline(const launcher *l)
+int64_t spd__zygotes_next_deadline(const spd__launcher *l)
 {
 	int64_t next = 0;
 

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "service/common/children.h"
 #include "service/launcher/child.h"
 #include "service/launcher/messages.h"
 #include "service/launcher/wire.h"
@@ -128,13 +129,8 @@ static void on_signal(zygote *z, uint64_t key, const uint8_t *body, size_t len)
 		return; /* already reaped and reported */
 	/* Exited on its own already (a zombie, reaped on the next SIGCHLD):
 	 * the destroy did not end it, and the report must not say so. */
-	{
-		siginfo_t si;
-		memset(&si, 0, sizeof si);
-		if (waitid(P_PID, (id_t)k->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-		    si.si_pid == k->pid)
-			return;
-	}
+	if (spd_child_exited(k->pid))
+		return;
 	if (sig != SIGKILL && !(k->sent & SPD_EXIT_SENT_STOP))
 		k->stop_fatal = spd_signal_would_kill(k->pid, sig, true); /* function children */
 	/* Unreaped: its pid still pins the group id. */
@@ -143,24 +139,35 @@ static void on_signal(zygote *z, uint64_t key, const uint8_t *body, size_t len)
 	k->sent |= sig == SIGKILL ? SPD_EXIT_SENT_KILL : SPD_EXIT_SENT_STOP;
 }
 
+static size_t kid_index(const zygote *z, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < z->nkids && z->kids[i].pid != pid; i++)
+		;
+	return i;
+}
+
+static bool is_kid(pid_t pid, void *ctx)
+{
+	zygote *z = ctx;
+
+	return kid_index(z, pid) < z->nkids;
+}
+
 static void reap(zygote *z)
 {
 	for (;;) {
-		siginfo_t si;
 		struct rusage ru;
 		spd_wbuf b = SPD_WBUF_INIT;
 		int status;
+		pid_t pid;
 		size_t i;
 
-		memset(&si, 0, sizeof si);
-		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+		/* Each leader's group is SIGKILLed while its pid still pins it. */
+		if (spd_children_reap_one(is_kid, z, &pid, &status, &ru) <= 0)
 			return;
-		for (i = 0; i < z->nkids && z->kids[i].pid != si.si_pid; i++)
-			;
-		if (i < z->nkids)
-			kill(-si.si_pid, SIGKILL); /* what is left of its group */
-		if (wait4(si.si_pid, &status, 0, &ru) < 0)
-			return;
+		i = kid_index(z, pid);
 		if (i == z->nkids)
 			continue;
 		spd_wbuf_u32(&b, (uint32_t)status);
