@@ -374,32 +374,42 @@ static int config_listen(struct loader *ld, const yaml_node_t *node, const char 
 	return r;
 }
 
+/* A top-level section of path settings (tls, auth) in which the keys NEED
+ * (NULL-terminated) must be given. */
+static int section_parse_needing(struct loader *ld, const struct pair *p,
+				 const struct setting *table, size_t count,
+				 const char *const *need)
+{
+	int r = section_parse(ld, p->value, p->path, table, count, ld->cfg, NULL);
+
+	for (; r == 0 && *need != NULL; need++) {
+		const struct setting *st = setting_find(table, count, *need);
+
+		if (*(char **)((char *)ld->cfg + st->offset) == NULL)
+			r = spd__cfg_fail(ld, p->value, p->path, "missing %s", *need);
+	}
+	return r;
+}
+
 int spd__cfg_top_key(struct loader *ld, const struct pair *p, void *arg)
 {
 	spd_config *cfg = ld->cfg;
 	const struct setting *st;
-	int r;
 
 	(void)arg;
 	if (strcmp(p->name, "listen") == 0)
 		return config_listen(ld, p->value, p->path);
 	if (strcmp(p->name, "tls") == 0) {
+		static const char *const need[] = {"cert", "key", NULL};
+
 		ld->tls_key = p->key;
-		r = section_parse(ld, p->value, p->path, tls_settings, COUNT(tls_settings), cfg,
-				  NULL);
-		if (r == 0 && cfg->tls_cert == NULL)
-			r = spd__cfg_fail(ld, p->value, p->path, "missing cert");
-		if (r == 0 && cfg->tls_key == NULL)
-			r = spd__cfg_fail(ld, p->value, p->path, "missing key");
-		return r;
+		return section_parse_needing(ld, p, tls_settings, COUNT(tls_settings), need);
 	}
 	if (strcmp(p->name, "auth") == 0) {
+		static const char *const need[] = {"tokens_file", NULL};
+
 		ld->auth_key = p->key;
-		r = section_parse(ld, p->value, p->path, auth_settings, COUNT(auth_settings), cfg,
-				  NULL);
-		if (r == 0 && cfg->auth_tokens_file == NULL)
-			r = spd__cfg_fail(ld, p->value, p->path, "missing tokens_file");
-		return r;
+		return section_parse_needing(ld, p, auth_settings, COUNT(auth_settings), need);
 	}
 	if (strcmp(p->name, "history") == 0)
 		return section_parse(ld, p->value, p->path, history_settings,
