@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "service/common/strv.h"
+
 #define MAX_COUNT 1000000u
 
 /* Optional strings carry a presence flag: NULL and "" stay apart. */
@@ -54,13 +56,6 @@ static char **get_strv(spd_wreader *r, size_t *n)
 		v[i] = spd_wreader_strdup(r);
 	*n = count;
 	return v;
-}
-
-static void strv_free(char **v)
-{
-	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
 }
 
 /* The value of NAME in ENVP ("NAME=value"), or NULL. */
@@ -164,9 +159,9 @@ static void target_free(spd_target_config *t)
 	free(t->builtin);
 	free(t->library);
 	free(t->symbol);
-	strv_free(t->exec_argv);
-	strv_free(t->env);
-	strv_free(t->inherit_env);
+	spd_strv_free(t->exec_argv);
+	spd_strv_free(t->env);
+	spd_strv_free(t->inherit_env);
 	free(t->cwd);
 	free(t->user);
 	free(t->group);

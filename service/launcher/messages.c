@@ -4,10 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bounds on what a START may carry (the front validated them already; the
- * launcher checks again rather than trust a frame). */
-#define MAX_ARGS 1024u
-#define MAX_LABELS 64u
+#include "service/common/limits.h"
+#include "service/common/strv.h"
+
+/* Bounds on what a START may carry are common/limits.h's (the front validated
+ * them already; the launcher checks again rather than trust a frame). */
 
 int spd_start_req_encode(const spd_start_req *req, spd_wbuf *out)
 {
@@ -39,13 +40,6 @@ static char **read_strv(spd_wreader *r, uint32_t n)
 	return v;
 }
 
-static void free_strv(char **v)
-{
-	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
-}
-
 int spd_start_req_decode(spd_start_req *req, const void *body, size_t len)
 {
 	spd_wreader r;
@@ -57,7 +51,7 @@ int spd_start_req_decode(spd_start_req *req, const void *body, size_t len)
 	req->process_id = spd_wreader_strdup(&r);
 	req->target = spd_wreader_strdup(&r);
 	req->argc = spd_wreader_u32(&r);
-	if (req->argc > MAX_ARGS)
+	if (req->argc > SPD_ARGS_MAX)
 		r.err = -EBADMSG;
 	if (r.err == 0)
 		req->argv = read_strv(&r, req->argc);
@@ -67,7 +61,7 @@ int spd_start_req_decode(spd_start_req *req, const void *body, size_t len)
 		req->input_len = n;
 	}
 	req->label_count = spd_wreader_u32(&r);
-	if (req->label_count > MAX_LABELS)
+	if (req->label_count > SPD_LABELS_MAX)
 		r.err = -EBADMSG;
 	if (r.err == 0)
 		req->labels = read_strv(&r, 2 * req->label_count);
@@ -87,9 +81,9 @@ void spd_start_req_release(spd_start_req *req)
 {
 	free(req->process_id);
 	free(req->target);
-	free_strv(req->argv);
+	spd_strv_free(req->argv);
 	free(req->input);
-	free_strv(req->labels);
+	spd_strv_free(req->labels);
 	memset(req, 0, sizeof *req);
 }
 

@@ -2,6 +2,8 @@
 
 #include <stdlib.h>
 
+#include "service/common/strv.h"
+
 /* The lifecycle in one place (s6-supervise style). Rows: state; columns: event.
  * A process can be destroyed in any state; only flags change then (the launcher
  * turns the destroy into a CANCELED exit later). 0 = cannot happen. */
@@ -38,18 +40,11 @@ const char *spd_state_name(spd_state state)
 	return names[state];
 }
 
-static void free_strv(char **v)
-{
-	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
-}
-
 void spd_process_release(spd_process *p)
 {
 	free(p->target);
-	free_strv(p->argv);
-	free_strv(p->labels);
+	spd_strv_free(p->argv);
+	spd_strv_free(p->labels);
 	free(p->error.type);
 	free(p->error.message);
 	free(p->error.backtrace);

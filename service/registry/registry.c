@@ -10,6 +10,7 @@
 
 #include "service/common/clock.h"
 #include "service/common/log.h"
+#include "service/common/strv.h"
 #include "service/common/utf8.h"
 #include "service/registry/outcome.h"
 #include "service/registry/registry_impl.h"
@@ -339,24 +340,6 @@ void spd_registry_destroy(spd_registry *r)
 
 /* ---- RPC side ---------------------------------------------------------------- */
 
-static char **dup_strv(const char *const *v, size_t n)
-{
-	char **out = calloc(n + 1, sizeof *out);
-
-	if (out == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		out[i] = strdup(v[i]);
-		if (out[i] == NULL) {
-			for (size_t j = 0; j < i; j++)
-				free(out[j]);
-			free(out);
-			return NULL;
-		}
-	}
-	return out;
-}
-
 /* A request's timeout, capped by the target's. 0 means none on both sides, so
  * a request for "none" (0) on a target with a timeout gets the target's. */
 static int64_t clamp_timeout_ms(int64_t requested, int64_t target)
@@ -582,9 +565,9 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	e->target_index = ti;
 	spd_id_new(e->p.id);
 	e->p.target = strdup(tc->name);
-	e->p.argv = dup_strv(sp->argv, sp->argc);
+	e->p.argv = spd_strv_dup(sp->argv, sp->argc);
 	e->p.argc = sp->argc;
-	e->p.labels = dup_strv(sp->labels, 2 * (size_t)sp->label_count);
+	e->p.labels = spd_strv_dup(sp->labels, 2 * (size_t)sp->label_count);
 	e->p.label_count = sp->label_count;
 	e->p.start_method = tc->limits.start_method;
 	e->p.state = SPD_STATE_PENDING;
@@ -770,7 +753,7 @@ static int watch_one(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_
 
 static int watch_all(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_id)
 {
-	char **selector = dup_strv(ws->selector, 2 * (size_t)ws->selector_count);
+	char **selector = spd_strv_dup(ws->selector, 2 * (size_t)ws->selector_count);
 	spd__watcher *w;
 
 	if (selector == NULL)

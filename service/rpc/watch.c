@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "service/common/limits.h"
 #include "service/rpc/call.h"
 #include "service/rpc/caller.h"
 #include "service/rpc/codec.h"
@@ -174,9 +175,9 @@ void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *pa
 		spd_call_finish(call, GRPC_STATUS_PERMISSION_DENIED, msg, NULL);
 		goto out;
 	}
-	if (req->n_label_selector > 64) {
+	if (req->n_label_selector > SPD_LABELS_MAX) {
 		spd_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
-				"label_selector: more than 64 labels", NULL);
+				"label_selector: more than " SPD_LIMIT_STR(SPD_LABELS_MAX) " labels", NULL);
 		goto out;
 	}
 	selector = calloc(2 * req->n_label_selector + 1, sizeof *selector);

@@ -3,7 +3,6 @@
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -185,13 +184,12 @@ class BadInputTest(h.E2ETest):
         s = self.server()
         for path in ("/spawnd.v1.ProcessService/Nope", "/x.Y/Z"):
             raw = s.channel.unary_unary(path)
-            t0 = time.monotonic()
-            err = self.assertRpcError(grpc.StatusCode.UNIMPLEMENTED, raw, b"", timeout=2.0)
-            self.assertLess(time.monotonic() - t0, 2.0, path)
+            # Answered UNIMPLEMENTED, not left to its deadline (DEADLINE_EXCEEDED).
+            err = self.assertRpcError(grpc.StatusCode.UNIMPLEMENTED, raw, b"", timeout=h.RPC_TIMEOUT)
             self.assertTrue(err.details() is None or isinstance(err.details(), str))
         # A streaming call to an unknown method too.
         st = s.channel.unary_stream("/x.Y/Stream")
-        self.assertRpcError(grpc.StatusCode.UNIMPLEMENTED, st, b"", timeout=2.0)
+        self.assertRpcError(grpc.StatusCode.UNIMPLEMENTED, st, b"", timeout=h.RPC_TIMEOUT)
         self.assertServing(s)
 
     def test_many_bad_requests_in_a_row(self):

@@ -4,7 +4,6 @@ slow watcher that never slows a fast one (SPEC §2, §3, §11)."""
 import os
 import sys
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -78,9 +77,7 @@ class OutputTest(h.E2ETest):
         slow = s.watch(p.id, timeout=120, include_output=True)
         first = next(slow)  # subscribed; then it reads nothing for a while
         self.assertEqual(h.event_type(first), "SNAPSHOT")
-        t0 = time.monotonic()
         fast = s.watch_all_events(p.id, deadline=60, include_output=True)
-        fast_time = time.monotonic() - t0
         self.assertState(fast[-1].process, "SUCCEEDED")
         # The child writes far faster than any gRPC client reads, so even a
         # reading watcher may drop some; what it gets plus what it was told it
@@ -96,7 +93,6 @@ class OutputTest(h.E2ETest):
         self.assertEqual(self.accounted(rest), 32 * MIB, "delivered + dropped = written")
         self.assertGreaterEqual(end.dropped_bytes, fast[-1].dropped_bytes,
                                 "the watcher that did not read lost at least as much")
-        self.assertLess(fast_time, 60)
 
     def test_running_snapshot_has_output_so_far(self):
         s = self.server(h.minimal_config({

@@ -1,6 +1,7 @@
 """How processes end: results, errors, flags (SPEC §2, §4, §11)."""
 
 import os
+import signal
 import sys
 import time
 
@@ -181,9 +182,8 @@ class ResultsTest(h.E2ETest):
         self.assertKind(p, "TIMEOUT")
         self.assertFlags(p, ran=True, threw=True, destroyed=False, canceled=False)
         self.assertFalse(p.error.oom_suspected)
-        if not h.SANITIZED:
-            self.assertGreaterEqual(elapsed, 0.2)
-            self.assertLess(elapsed, 1.0, "timeout 200 ms took %.3fs" % elapsed)
+        # sleep (forever) ended by its timeout, and not before it.
+        self.assertGreaterEqual(elapsed, 0.2, "the 200 ms timeout fired early")
 
     def test_timeout_escalates_after_grace(self):
         s = self.server()
@@ -194,9 +194,10 @@ class ResultsTest(h.E2ETest):
         self.assertKind(p, "TIMEOUT")
         self.assertFlags(p, destroyed=False, canceled=False)
         self.assertFalse(p.error.oom_suspected, "spawnd's own SIGKILL is never OOM")
-        if not h.SANITIZED:
-            self.assertGreaterEqual(elapsed, 0.4, "timeout 200 ms + grace 200 ms")
-            self.assertLess(elapsed, 1.2)
+        # stubborn ignores the timeout's SIGTERM: the SIGKILL after the grace
+        # ended it, not before timeout + grace.
+        self.assertEqual(p.signal, signal.SIGKILL, h.show(p))
+        self.assertGreaterEqual(elapsed, 0.4, "timeout 200 ms + grace 200 ms")
 
     def test_result_too_large(self):
         s = self.server()

@@ -243,11 +243,10 @@ class ResumeTest(h.E2ETest):
         p = s.run("echo", input=b"done")
         last = s.watch_all_events(p.id)[0].sequence
         self.assertEqual(last, 3)
-        t0 = time.monotonic()
+        # The stream ends with OK on its own (drain fails on its deadline).
         events = s.watch_all_events(p.id, after_sequence=last)
         self.assertEqual(events, [], "after_sequence = last: no event, then OK:\n%s"
                          % h.show_events(events))
-        self.assertLess(time.monotonic() - t0, h.RPC_TIMEOUT / 2, "the stream ends at once")
         # Past the last: a resume point never sent (SPEC §12 "Resume points").
         for n in (last + 1, 1 << 40):
             self.assertRpcError(grpc.StatusCode.INVALID_ARGUMENT, s.watch_all_events, p.id,
@@ -671,7 +670,6 @@ class ResumeTest(h.E2ETest):
                 c.close()
         sys.stderr.write("[watch cycles] 10000 in %.1fs; RSS %d -> %d KiB; fds %d -> %d\n"
                          % (took, rss0, rss1, fds0, fds1))
-        self.assertLess(took, 60 * h.SLOW)
         limit = (32 if h.SANITIZED else 8) * 1024
         self.assertLess(rss1 - rss0, limit, "RSS grew by %d KiB over 10000 watches" % (rss1 - rss0))
         self.assertLessEqual(abs(fds1 - fds0), 2)
@@ -692,18 +690,19 @@ class ResumeTest(h.E2ETest):
         h.wait_until(lambda: h.signal_ignored(p.pid, signal.SIGTERM), 5 * h.SLOW,
                      "the stubborn child to ignore SIGTERM")
         t0 = time.monotonic()
+        # DEADLINE_EXCEEDED, not the CANCELED process: the deadline, not the
+        # grace, ended the call.
         self.assertRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, s.destroy, p.id, wait=True,
                             rpc_timeout=0.3)
-        if not h.SANITIZED:
-            self.assertLess(time.monotonic() - t0, 0.9, "the deadline, not the grace, ended it")
-            self.assertFalse(h.is_terminal(s.get(p.id)), "within the 1 s grace")
+        now = s.get(p.id)
+        if time.monotonic() - t0 < 1.0:
+            self.assertFalse(h.is_terminal(now), "ended within the 1 s grace: %s" % h.show(now))
         end = h.wait_until(lambda: (lambda q: q if h.is_terminal(q) else None)(s.get(p.id)),
                            5 * h.SLOW, "the destroy to complete after the RPC's deadline")
         self.assertState(end, "CANCELED")
         self.assertFlags(end, destroyed=True, canceled=True)
-        if not h.SANITIZED:
-            took = (end.ended_at.ToNanoseconds() - end.created_at.ToNanoseconds()) / 1e9
-            self.assertGreater(took, 0.9, "SIGKILL came after the grace period")
+        took = (end.ended_at.ToNanoseconds() - end.created_at.ToNanoseconds()) / 1e9
+        self.assertGreater(took, 0.9, "SIGKILL came after the grace period")
         self.assertServing(s)
 
     def test_request_over_max_request_bytes(self):

@@ -83,7 +83,10 @@ class StartMethodsTest(h.E2ETest):
             end = s.destroy(p.id, wait=True)
             self.assertState(end, "CANCELED")
             self.assertFlags(end, destroyed=True, canceled=True, ran=True)
-            self.assertLess(time.monotonic() - t0, 3.0)
+            # sleep honours SIGTERM: it ended it, before the grace period and
+            # its SIGKILL (10 s in the default config).
+            self.assertEqual(end.signal, 15, h.show(end))
+            self.assertLess(time.monotonic() - t0, 10.0, "Destroy waited for the grace period")
             p = s.start_process("stubborn")
             # Destroy once it ignores SIGTERM (a spawn worker takes a moment to
             # reach the function), so that SIGKILL after the grace is what ends it.

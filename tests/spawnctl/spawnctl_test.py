@@ -617,12 +617,10 @@ class TransportTest(unittest.TestCase):
         addr = "127.0.0.1:%d" % self.dead_port()
         for args in (["--timeout", "2s", "targets"], ["watch", "some-id"],
                      ["start", "--watch", "echo"]):
-            t0 = time.monotonic()
+            # It exits on its own (ctl's subprocess timeout raises otherwise).
             rc, out, err = ctl(*args, addr=addr, timeout=REFUSED_TIMEOUT)
-            took = time.monotonic() - t0
             self.assertEqual(rc, EXIT_RPC, "%s: %s" % (args, err))
             self.assertRegex(err, r"^spawnctl: (UNAVAILABLE|DEADLINE_EXCEEDED): ")
-            self.assertLess(took, REFUSED_TIMEOUT)
 
     def test_unix_socket_address(self):
         # A short path: sun_path holds 107 bytes, Bazel's TEST_TMPDIR is longer.

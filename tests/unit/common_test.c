@@ -17,6 +17,7 @@
 #include "service/common/clock.h"
 #include "service/common/id.h"
 #include "service/common/signame.h"
+#include "service/common/strv.h"
 #include "service/common/tail.h"
 #include "service/common/utf8.h"
 
@@ -344,6 +345,36 @@ static void ids_unique_and_ordered(void **state)
 	free(ids);
 }
 
+/* spd_strv_dup copies the strings (not the pointers), NULL-terminates, and
+ * count/free accept NULL. */
+static void strv_dup_count_free(void **state)
+{
+	const char *src[] = {"a", "", "bc"};
+	char buf[] = "xy";
+	const char *mutable_src[] = {buf};
+	char **v = spd_strv_dup(src, 3), **w = spd_strv_dup(mutable_src, 1), **e = spd_strv_dup(NULL, 0);
+
+	(void)state;
+	assert_non_null(v);
+	assert_int_equal(spd_strv_count((const char *const *)v), 3);
+	assert_string_equal(v[0], "a");
+	assert_string_equal(v[1], "");
+	assert_string_equal(v[2], "bc");
+	assert_null(v[3]);
+	assert_true(v[0] != src[0]);
+	assert_non_null(w);
+	buf[0] = 'z';
+	assert_string_equal(w[0], "xy");
+	assert_non_null(e);
+	assert_null(e[0]);
+	assert_int_equal(spd_strv_count((const char *const *)e), 0);
+	assert_int_equal(spd_strv_count(NULL), 0);
+	spd_strv_free(v);
+	spd_strv_free(w);
+	spd_strv_free(e);
+	spd_strv_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +391,7 @@ int main(void)
 		cmocka_unit_test(signal_round_trip),
 		cmocka_unit_test(id_format),
 		cmocka_unit_test(ids_unique_and_ordered),
+		cmocka_unit_test(strv_dup_count_free),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -598,6 +598,17 @@ static void test_errors(void **state)
 		 "t.yaml:2:31: targets.t.user: must not be empty"},
 		{"listen: []\n", "t.yaml:1:9: listen: must not be empty"},
 		{"listen: [\"a:1\", \"\"]\n", "t.yaml:1:17: listen[1]: must not be empty"},
+		/* the string lists (exec, inherit_env, listen) check each item in place */
+		{"targets:\n  t: {exec: [\"\", x]}\n", "t.yaml:2:14: targets.t.exec[0]: must not be empty"},
+		{"targets:\n  t: {exec: [/bin/echo, \"\"]}\n  u: {exec: [/bin/echo, [x]]}\n",
+		 "t.yaml:3:25: targets.u.exec[1]: expected a string, got a list"},
+		{"targets:\n  t: {exec: [/bin/env], inherit_env: [PATH, \"A=B\"]}\n",
+		 "t.yaml:2:45: targets.t.inherit_env[1]: bad variable name"},
+		{"listen: \"\"\n", "t.yaml:1:9: listen: must not be empty"},
+		{"listen: [\"a:1\", \"b:x\"]\n",
+		 "t.yaml:1:17: listen[1]: b:x: the port must be a number from 0 to 65535, not 'x'"},
+		{"auth: {protect_health: true}\n", "t.yaml:1:7: auth: missing tokens_file"},
+		{"tls: {key: a.key}\n", "t.yaml:1:6: tls: missing cert"},
 		/* tls and auth */
 		{"tls: {cert: a.crt}\n", "t.yaml:1:6: tls: missing key"},
 		{"auth: {protect_health: maybe}\n",

@@ -1,0 +1,77 @@
+/* Validation: the checks that look at more than one value, run once the values
+ * they compare are parsed (a target's kind against its other keys, max_running
+ * against the descriptor limit, listen addresses against common/address.h), and
+ * the refusal of what parses but is not built yet (tls, auth). */
+#include "service/config/config_impl.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "service/common/address.h"
+
+int spd__cfg_check_target(struct loader *ld, const struct pair *p, const spd_target_config *t,
+			  const struct target_seen *seen, const yaml_node_t *kind_key,
+			  const yaml_node_t *allow_args_key)
+{
+	const yaml_node_t *method = seen->limits_set[LIMIT_START_METHOD];
+	char child[CONFIG_KEY_MAX];
+
+	if (kind_key == NULL)
+		return spd__cfg_fail(ld, p->value, p->path, "needs function or exec");
+	if (t->kind == SPD_TARGET_FUNCTION && allow_args_key != NULL) {
+		spd__cfg_key_child(child, sizeof child, p->path, "allow_args", strlen("allow_args"));
+		return spd__cfg_fail(ld, allow_args_key, child, "only for exec targets");
+	}
+	if (t->kind == SPD_TARGET_EXEC && method != NULL &&
+	    t->limits.start_method != SPD_START_SPAWN) {
+		spd__cfg_key_child(child, sizeof child, p->path, "start_method",
+				   strlen("start_method"));
+		return spd__cfg_fail(ld, method, child, "exec targets always use spawn");
+	}
+	return 0;
+}
+
+int spd__cfg_check_listen(struct loader *ld, const yaml_node_t *item, const char *path,
+			  size_t i, const char *s)
+{
+	char why[SPD_CONFIG_ERR_MAX];
+	spd_address a;
+
+	(void)i;
+	if (s[0] == '\0')
+		return spd__cfg_fail(ld, item, path, "must not be empty");
+	if (spd_address_parse(s, &a, why, sizeof why) < 0)
+		return spd__cfg_fail(ld, item, path, "%s", why);
+	return 0;
+}
+
+/* The launcher holds SPD_LAUNCHER_FDS_PER_PROCESS descriptors per running
+ * process and raises its soft RLIMIT_NOFILE to the hard one (launcher.h): a
+ * max_running that the hard limit cannot carry would fail starts with EMFILE. */
+int spd__cfg_check_fd_limit(struct loader *ld)
+{
+	const spd_config *cfg = ld->cfg;
+	uint64_t need = spd_config_launcher_fds(cfg);
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY ||
+	    need <= (uint64_t)rl.rlim_max)
+		return 0;
+	if (ld->max_running == NULL) {
+		spd__cfg_printf(ld->err, SPD_CONFIG_ERR_MAX,
+			   "%s: max_running: the default %u needs %llu file descriptors in the "
+			   "launcher, but the hard limit (RLIMIT_NOFILE) is %llu: set a lower "
+			   "max_running or raise the hard limit",
+			   ld->name, cfg->max_running, (unsigned long long)need,
+			   (unsigned long long)rl.rlim_max);
+		return -EINVAL;
+	}
+	return spd__cfg_fail(ld, ld->max_running, "max_running",
+			   "%u needs %llu file descriptors in the launcher, but the hard limit "
+			   "(RLIMIT_NOFILE) is %llu: set a lower max_running or raise the hard "
+			   "limit",
+			   cfg->max_running, (unsigned long long)need,
+			   (unsigned long long)rl.rlim_max);
+}
+
