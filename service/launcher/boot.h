@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 #include "service/config/config.h"
-#include "service/launcher/wire.h"
+#include "service/wire/wire.h"
 
 typedef struct spd_launcher_boot {
 	pid_t front;                 /* the front's pid: the launcher's parent */

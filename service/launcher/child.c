@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "service/launcher/cgroup.h"
-#include "service/launcher/messages.h"
+#include "service/wire/messages.h"
 #include "service/target/call.h"
 #include "service/target/channel.h"
 

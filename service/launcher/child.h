@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "service/launcher/messages.h"
+#include "service/wire/messages.h"
 #include "service/launcher/targets.h"
 
 /* Setup stages reported on failure, before the child runs anything. */

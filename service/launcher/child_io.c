@@ -11,8 +11,8 @@
 #include "service/common/log.h"
 #include "service/common/tail.h"
 #include "service/launcher/launcher_impl.h"
-#include "service/launcher/messages.h"
-#include "service/launcher/wire.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
 #include "service/target/channel.h"
 
 /* Bytes read from one pipe per wakeup, so one chatty child cannot starve the
@@ -115,11 +115,10 @@ static void parse_channel(child *c)
 static void send_output(launcher *l, child *c, int stream, uint64_t offset, const void *data,
 			size_t len)
 {
+	spd_output_msg m = {.stream = (uint32_t)stream, .offset = offset, .data = data, .len = len};
 	spd_wbuf b = SPD_WBUF_INIT;
 
-	spd_wbuf_u32(&b, (uint32_t)stream);
-	spd_wbuf_i64(&b, (int64_t)offset);
-	spd_wbuf_bytes(&b, data, len);
+	spd_output_msg_encode(&m, &b);
 	spd__send(l, SPD_WIRE_OUTPUT, c->key, &b);
 }
 

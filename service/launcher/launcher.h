@@ -49,18 +49,4 @@ int spd_launcher_fork(const spd_config *cfg, pid_t *pid, int *fd);
  * Returns only when its boot data is unusable (the exit status). */
 int spd_launcher_exec_main(void);
 
-/* The per-target readiness the launcher sends in HELLO. */
-typedef struct spd_launcher_hello {
-	size_t count;
-	char **names;     /* count entries */
-	char **errors;    /* count entries; NULL where the target is usable */
-	/* count entries: what enforces the target's memory_limit, as ListTargets
-	 * reports it: "cgroup_v2", "cgroup_v1", "rlimit_as", or "" (no limit). */
-	char **memory_limit_mechanisms;
-} spd_launcher_hello;
-
-/* Decodes a HELLO body. Returns 0 or -EBADMSG/-ENOMEM. */
-int spd_launcher_hello_decode(spd_launcher_hello *h, const void *body, size_t len);
-void spd_launcher_hello_release(spd_launcher_hello *h);
-
 #endif

@@ -12,9 +12,9 @@
 #include "service/common/tail.h"
 #include "service/config/config.h"
 #include "service/launcher/cgroup.h"
-#include "service/launcher/messages.h"
+#include "service/wire/messages.h"
 #include "service/launcher/targets.h"
-#include "service/launcher/wire.h"
+#include "service/wire/wire.h"
 
 typedef struct child {
 	struct child *next;

@@ -150,6 +150,20 @@ int spd_target_spec_decode(spd_wreader *r, spd_target_spec *s)
 	return 0;
 }
 
+int spd_target_spec_decode_body(const void *data, size_t len, spd_target_spec *spec)
+{
+	spd_wreader r;
+	int rc;
+
+	spd_wreader_init(&r, data, len);
+	rc = spd_target_spec_decode(&r, spec);
+	if (rc == 0 && spd_wreader_end(&r) != 0) {
+		spd_target_spec_release(spec);
+		rc = -EBADMSG;
+	}
+	return rc;
+}
+
 void spd_target_spec_release(spd_target_spec *s)
 {
 	spd_prepared_target *p = &s->prepared;
@@ -166,4 +180,39 @@ void spd_target_spec_release(spd_target_spec *s)
 	if (p->dl != NULL)
 		dlclose(p->dl);
 	memset(s, 0, sizeof *s);
+}
+
+int spd_call_spec_encode(const spd_prepared_target *t, const spd_start_req *req, spd_wbuf *out)
+{
+	spd_wbuf body = SPD_WBUF_INIT;
+
+	spd_target_spec_encode(t, out);
+	spd_start_req_encode(req, &body);
+	if (body.err != 0)
+		out->err = body.err;
+	spd_wbuf_bytes(out, body.data, body.len);
+	spd_wbuf_release(&body);
+	return out->err;
+}
+
+int spd_call_spec_decode(const void *data, size_t len, spd_target_spec *spec,
+			 spd_start_req *req)
+{
+	spd_wreader r;
+	const void *req_body;
+	size_t req_len;
+	int rc;
+
+	memset(req, 0, sizeof *req);
+	spd_wreader_init(&r, data, len);
+	rc = spd_target_spec_decode(&r, spec);
+	if (rc < 0)
+		return rc;
+	req_body = spd_wreader_bytes(&r, &req_len);
+	rc = spd_wreader_end(&r);
+	if (rc == 0)
+		rc = spd_start_req_decode(req, req_body, req_len);
+	if (rc < 0)
+		spd_target_spec_release(spec);
+	return rc;
 }

@@ -26,7 +26,8 @@
 #include "service/launcher/child.h"
 #include "service/launcher/launcher_impl.h"
 #include "service/launcher/target_spec.h"
-#include "service/launcher/wire.h"
+#include "service/wire/wire.h"
+#include "service/wire/zygote_frames.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
@@ -226,11 +227,12 @@ int spd__zygote_spawn(launcher *l, child *c, const int *fds, size_t nfds)
 void spd__zygote_signal(launcher *l, child *c, int sig)
 {
 	spd__zygote *z = &l->zygotes[c->zygote];
+	spd_zygote_signal_msg m = {.sig = sig};
 	spd_wbuf b = SPD_WBUF_INIT;
 
 	if (z->sock < 0)
 		return; /* gone: its children die of their parent-death signal */
-	spd_wbuf_u32(&b, (uint32_t)sig);
+	spd_zygote_signal_msg_encode(&m, &b);
 	spd_wire_send(z->sock, SPD_ZYGOTE_SIGNAL, c->key, &b);
 	spd_wbuf_release(&b);
 }
@@ -254,18 +256,16 @@ bool spd__zygote_reaped(launcher *l, pid_t pid, int status)
 
 static void on_started(launcher *l, child *c, const uint8_t *body, size_t len)
 {
-	spd_wreader r;
-	int32_t pid;
+	spd_zygote_started_msg m;
+	int rc = spd_zygote_started_msg_decode(&m, body, len);
 
-	spd_wreader_init(&r, body, len);
-	pid = (int32_t)spd_wreader_u32(&r);
 	c->awaiting_pid = false;
-	if (r.err != 0 || pid <= 0) {
+	if (rc < 0 || m.pid_or_err <= 0) {
 		c->rep.flags |= SPD_EXIT_LAUNCH_FAILED;
-		spd__set_launch_error(c, "fork", r.err != 0 ? EBADMSG : -pid, NULL);
+		spd__set_launch_error(c, "fork", rc < 0 ? EBADMSG : -m.pid_or_err, NULL);
 		return;
 	}
-	c->pid = pid;
+	c->pid = m.pid_or_err;
 	spd__send_started(l, c);
 	if (c->req.timeout_ms > 0)
 		c->timeout_at = spd_clock_mono_ns() + c->req.timeout_ms * 1000000;
@@ -275,28 +275,20 @@ static void on_started(launcher *l, child *c, const uint8_t *body, size_t len)
 
 static void on_exited(launcher *l, child *c, const uint8_t *body, size_t len)
 {
-	spd_wreader r;
+	spd_zygote_exited_msg m;
 	struct rusage ru;
-	uint32_t sent;
-	int status;
-	int64_t us;
 
-	memset(&ru, 0, sizeof ru);
-	spd_wreader_init(&r, body, len);
-	status = (int)spd_wreader_u32(&r);
-	us = spd_wreader_i64(&r);
-	ru.ru_utime.tv_sec = us / 1000000;
-	ru.ru_utime.tv_usec = us % 1000000;
-	us = spd_wreader_i64(&r);
-	ru.ru_stime.tv_sec = us / 1000000;
-	ru.ru_stime.tv_usec = us % 1000000;
-	ru.ru_maxrss = spd_wreader_i64(&r) / 1024;
-	sent = spd_wreader_u32(&r) & (SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL);
-	if (r.err != 0)
+	if (spd_zygote_exited_msg_decode(&m, body, len) < 0)
 		return;
+	memset(&ru, 0, sizeof ru);
+	ru.ru_utime.tv_sec = m.utime_us / 1000000;
+	ru.ru_utime.tv_usec = m.utime_us % 1000000;
+	ru.ru_stime.tv_sec = m.stime_us / 1000000;
+	ru.ru_stime.tv_usec = m.stime_us % 1000000;
+	ru.ru_maxrss = m.maxrss_bytes / 1024;
 	/* Only the zygote knows whether a signal reached its child alive. */
-	c->rep.flags = (c->rep.flags & ~(uint32_t)(SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL)) | sent;
-	spd__record_exit(c, status, &ru);
+	c->rep.flags = (c->rep.flags & ~(uint32_t)(SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL)) | m.sent;
+	spd__record_exit(c, m.wait_status, &ru);
 	/* Its leader's children were reparented to us: kill what escaped. */
 	spd__kill_strays(l);
 }

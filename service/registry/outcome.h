@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "service/launcher/messages.h"
+#include "service/wire/messages.h"
 #include "service/registry/process.h"
 
 typedef struct spd_outcome {

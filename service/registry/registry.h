@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "service/config/config.h"
-#include "service/launcher/messages.h"
+#include "service/wire/messages.h"
 #include "service/registry/process.h"
 
 typedef struct spd_registry spd_registry;

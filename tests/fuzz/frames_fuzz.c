@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "service/launcher/launcher.h"
-#include "service/launcher/messages.h"
+#include "service/wire/messages.h"
 #include "service/launcher/target_spec.h"
-#include "service/launcher/wire.h"
+#include "service/wire/wire.h"
 #include "tests/fuzz/fuzz.h"
 
 /* Frames are at most a memfd's SPD_WIRE_MAX_BODY; past 64 KiB an input only

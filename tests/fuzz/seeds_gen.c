@@ -11,9 +11,9 @@
 #include <string.h>
 
 #include "grpc/health/v1/health.pb-c.h"
-#include "service/launcher/messages.h"
+#include "service/wire/messages.h"
 #include "service/launcher/target_spec.h"
-#include "service/launcher/wire.h"
+#include "service/wire/wire.h"
 #include "spawnd/v1/spawnd.pb-c.h"
 
 static const char *root;

@@ -30,8 +30,8 @@
 #include "service/common/log.h"
 #include "service/config/config.h"
 #include "service/launcher/launcher.h"
-#include "service/launcher/messages.h"
-#include "service/launcher/wire.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
 
 #define FRAME_DEADLINE_MS 15000
 #define PROC_DEADLINE_MS 10000

@@ -19,8 +19,8 @@
 
 #include "service/common/clock.h"
 #include "service/front/link.h"
-#include "service/launcher/messages.h"
-#include "service/launcher/wire.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
 
 #define BIG_INPUT (1024u * 1024u)
 /* START frames with a 1 MiB input queued behind a full socket: past

@@ -14,8 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "service/launcher/messages.h"
-#include "service/launcher/wire.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
 
 /* ---- spd_wbuf / spd_wreader ------------------------------------------------ */
 

@@ -1,7 +1,10 @@
-/* The front <-> launcher channel (SPEC §11): a SOCK_SEQPACKET socketpair carrying
- * one frame per datagram. A frame is a fixed header and a body of fields packed
- * with the spd_wbuf writer and read back with the spd_wreader reader. Both ends
- * are the same build, so fields are in host order and unversioned.
+/* The framing of spawnd's internal protocol (SPEC §11): the front <-> launcher
+ * channel and the launcher <-> zygote ones, each a SOCK_SEQPACKET socketpair
+ * carrying one frame per datagram. A frame is a fixed header and a body of
+ * fields packed with the spd_wbuf writer and read back with the spd_wreader
+ * reader. Both ends are the same build, so fields are in host order and
+ * unversioned. Only the codecs (messages.h, zygote_frames.h) pack and unpack
+ * bodies; everyone else sends and receives them whole.
  *
  * Datagrams stay <= SPD_WIRE_MAX_DGRAM. A larger body travels in a sealed memfd
  * passed with SCM_RIGHTS; the datagram then carries only the header with
@@ -11,8 +14,8 @@
  * No gRPC here: the launcher links this. Thread: a socket end may be sent on and
  * received on by one thread each at a time; the helpers keep no global state.
  */
-#ifndef SPAWND_LAUNCHER_WIRE_H
-#define SPAWND_LAUNCHER_WIRE_H
+#ifndef SPAWND_WIRE_WIRE_H
+#define SPAWND_WIRE_WIRE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -82,10 +85,18 @@ const void *spd_wreader_bytes(spd_wreader *r, size_t *len);
 /* Copies a string into a new NUL-terminated heap string (caller frees), or NULL
  * on error. Strings containing NUL are cut there. */
 char *spd_wreader_strdup(spd_wreader *r);
+/* Ends a whole body: bytes left unread are an error (-EBADMSG) too. Returns
+ * `err`. */
+int spd_wreader_end(spd_wreader *r);
 
 /* A new sealed, O_CLOEXEC memfd holding LEN bytes of DATA, positioned at 0.
  * Returns the fd or -errno. */
 int spd_memfd_from(const void *data, size_t len);
+
+/* Reads the whole of memfd FD (at most SPD_WIRE_MAX_BODY bytes, else -EBADMSG)
+ * into a new heap buffer *DATA (the caller frees it; never NULL on success)
+ * of *LEN bytes. FD stays open. Returns 0 or -errno. */
+int spd_memfd_read(int fd, uint8_t **data, size_t *len);
 
 /* Sends one frame. Blocks while the socket buffer is full. Returns 0 or -errno. */
 int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body);

@@ -1,13 +1,13 @@
-#include "service/launcher/messages.h"
+#include "service/wire/messages.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Bounds on what a START may carry (the front validated them already; the
- * launcher checks again rather than trust a frame). */
-#define MAX_ARGS 1024u
-#define MAX_LABELS 64u
+/* The caps on what a START may carry (messages.h): the front validated them
+ * already; the launcher checks again rather than trust a frame. */
+#define MAX_ARGS SPD_START_MAX_ARGS
+#define MAX_LABELS SPD_START_MAX_LABELS
 
 int spd_start_req_encode(const spd_start_req *req, spd_wbuf *out)
 {
@@ -73,6 +73,7 @@ int spd_start_req_decode(spd_start_req *req, const void *body, size_t len)
 		req->labels = read_strv(&r, 2 * req->label_count);
 	req->grace_ms = spd_wreader_i64(&r);
 	req->timeout_ms = spd_wreader_i64(&r);
+	spd_wreader_end(&r);
 	if (r.err == 0 && req->input == NULL)
 		r.err = -ENOMEM;
 	if (r.err != 0) {
@@ -165,7 +166,7 @@ int spd_exit_report_decode(spd_exit_report *r, const void *body, size_t len)
 	r->stderr_total = spd_wreader_i64(&rd);
 	r->stdout_head = read_blob(&rd, &r->stdout_head_len);
 	r->stderr_head = read_blob(&rd, &r->stderr_head_len);
-	if (rd.err != 0) {
+	if (spd_wreader_end(&rd) != 0) {
 		int err = rd.err;
 		spd_exit_report_release(r);
 		return err;
@@ -186,4 +187,163 @@ void spd_exit_report_release(spd_exit_report *r)
 	free(r->stdout_head);
 	free(r->stderr_head);
 	memset(r, 0, sizeof *r);
+}
+
+int spd_launcher_hello_encode(const spd_launcher_hello *h, spd_wbuf *out)
+{
+	spd_wbuf_u32(out, (uint32_t)h->count);
+	for (size_t i = 0; i < h->count; i++) {
+		spd_wbuf_str(out, h->names[i]);
+		spd_wbuf_u32(out, h->errors[i] == NULL);
+		spd_wbuf_str(out, h->errors[i]);
+	}
+	/* Then what enforces each target's memory_limit. */
+	for (size_t i = 0; i < h->count; i++)
+		spd_wbuf_str(out, h->memory_limit_mechanisms[i]);
+	return out->err;
+}
+
+int spd_launcher_hello_decode(spd_launcher_hello *h, const void *body, size_t len)
+{
+	spd_wreader r;
+	uint32_t count;
+
+	memset(h, 0, sizeof *h);
+	spd_wreader_init(&r, body, len);
+	count = spd_wreader_u32(&r);
+	/* *h stays empty on failure: a count kept here would make a release
+	 * walk up to 2^32 entries of arrays that were never allocated. */
+	if (r.err != 0 || count > SPD_HELLO_MAX_TARGETS)
+		return -EBADMSG;
+	h->count = count;
+	h->names = calloc(h->count + 1, sizeof *h->names);
+	h->errors = calloc(h->count + 1, sizeof *h->errors);
+	h->memory_limit_mechanisms = calloc(h->count + 1, sizeof *h->memory_limit_mechanisms);
+	if (h->names == NULL || h->errors == NULL || h->memory_limit_mechanisms == NULL) {
+		spd_launcher_hello_release(h);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < h->count && r.err == 0; i++) {
+		uint32_t ok;
+		h->names[i] = spd_wreader_strdup(&r);
+		ok = spd_wreader_u32(&r);
+		h->errors[i] = spd_wreader_strdup(&r);
+		if (ok) {
+			free(h->errors[i]);
+			h->errors[i] = NULL;
+		}
+	}
+	for (size_t i = 0; i < h->count && r.err == 0; i++)
+		h->memory_limit_mechanisms[i] = spd_wreader_strdup(&r);
+	if (spd_wreader_end(&r) != 0) {
+		spd_launcher_hello_release(h);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+void spd_launcher_hello_release(spd_launcher_hello *h)
+{
+	for (size_t i = 0; i < h->count; i++) {
+		if (h->names != NULL)
+			free(h->names[i]);
+		if (h->errors != NULL)
+			free(h->errors[i]);
+		if (h->memory_limit_mechanisms != NULL)
+			free(h->memory_limit_mechanisms[i]);
+	}
+	free(h->names);
+	free(h->errors);
+	free(h->memory_limit_mechanisms);
+	memset(h, 0, sizeof *h);
+}
+
+int spd_health_msg_encode(const spd_health_msg *m, spd_wbuf *out)
+{
+	spd_wbuf_str(out, m->target);
+	spd_wbuf_u32(out, m->why == NULL);
+	spd_wbuf_str(out, m->why);
+	return out->err;
+}
+
+int spd_health_msg_decode(spd_health_msg *m, const void *body, size_t len)
+{
+	spd_wreader r;
+	uint32_t ok;
+
+	memset(m, 0, sizeof *m);
+	spd_wreader_init(&r, body, len);
+	m->target = spd_wreader_strdup(&r);
+	ok = spd_wreader_u32(&r);
+	m->why = spd_wreader_strdup(&r);
+	if (spd_wreader_end(&r) != 0) {
+		int err = r.err;
+		spd_health_msg_release(m);
+		return err;
+	}
+	if (ok) {
+		free(m->why);
+		m->why = NULL;
+	}
+	return 0;
+}
+
+void spd_health_msg_release(spd_health_msg *m)
+{
+	free(m->target);
+	free(m->why);
+	memset(m, 0, sizeof *m);
+}
+
+int spd_started_msg_encode(const spd_started_msg *m, spd_wbuf *out)
+{
+	spd_wbuf_u32(out, (uint32_t)m->pid);
+	spd_wbuf_i64(out, m->started_ns);
+	return out->err;
+}
+
+int spd_started_msg_decode(spd_started_msg *m, const void *body, size_t len)
+{
+	spd_wreader r;
+
+	spd_wreader_init(&r, body, len);
+	m->pid = (int32_t)spd_wreader_u32(&r);
+	m->started_ns = spd_wreader_i64(&r);
+	return spd_wreader_end(&r);
+}
+
+int spd_output_msg_encode(const spd_output_msg *m, spd_wbuf *out)
+{
+	spd_wbuf_u32(out, m->stream);
+	spd_wbuf_i64(out, (int64_t)m->offset);
+	spd_wbuf_bytes(out, m->data, m->len);
+	return out->err;
+}
+
+int spd_output_msg_decode(spd_output_msg *m, const void *body, size_t len)
+{
+	spd_wreader r;
+
+	spd_wreader_init(&r, body, len);
+	m->stream = spd_wreader_u32(&r);
+	m->offset = (uint64_t)spd_wreader_i64(&r);
+	m->data = spd_wreader_bytes(&r, &m->len);
+	if (r.err == 0 && m->stream != SPD_OUTPUT_STDOUT && m->stream != SPD_OUTPUT_STDERR)
+		r.err = -EBADMSG;
+	return spd_wreader_end(&r);
+}
+
+int spd_destroy_msg_encode(const spd_destroy_msg *m, spd_wbuf *out)
+{
+	spd_wbuf_i64(out, m->grace_ms);
+	return out->err;
+}
+
+int spd_destroy_msg_decode(spd_destroy_msg *m, const void *body, size_t len)
+{
+	spd_wreader r;
+
+	spd_wreader_init(&r, body, len);
+	m->grace_ms = spd_wreader_i64(&r);
+	return spd_wreader_end(&r);
 }

@@ -1,4 +1,4 @@
-#include "service/launcher/wire.h"
+#include "service/wire/wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -114,6 +114,13 @@ const void *spd_wreader_bytes(spd_wreader *r, size_t *len)
 	r->left -= n;
 	*len = (size_t)n;
 	return p;
+}
+
+int spd_wreader_end(spd_wreader *r)
+{
+	if (r->err == 0 && r->left != 0)
+		r->err = -EBADMSG;
+	return r->err;
 }
 
 char *spd_wreader_strdup(spd_wreader *r)
@@ -235,8 +242,7 @@ int spd_wire_send_nonblock(int fd, uint32_t type, uint64_t key, const spd_wbuf *
 	return rc == -EWOULDBLOCK ? -EAGAIN : rc;
 }
 
-/* Reads the whole body out of a received memfd. */
-static int body_from_memfd(int mfd, uint8_t **body, size_t *body_len)
+int spd_memfd_read(int mfd, uint8_t **body, size_t *body_len)
 {
 	off_t size = lseek(mfd, 0, SEEK_END);
 	uint8_t *buf;
@@ -333,7 +339,7 @@ int spd_wire_recv_fds(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_le
 		}
 		memfd = got[0];
 		first = 1;
-		rc = body_from_memfd(memfd, body, body_len);
+		rc = spd_memfd_read(memfd, body, body_len);
 		if (rc < 0)
 			goto out;
 	} else {
