@@ -1,16 +1,19 @@
-/* Fuzzes the decoders of the launcher's frames (service/launcher): the bodies of
- * START (spd_start_req), EXITED (spd_exit_report) and HELLO, and the target spec
- * a spawn worker or zygote receives. Each decoder reads the whole input; what
- * decodes must re-encode to bytes that decode to the same thing. */
+/* Fuzzes the decoder of every frame body of service/wire/: the front <->
+ * launcher frames (messages.h: START, EXITED, HELLO, HEALTH, STARTED, OUTPUT,
+ * DESTROY), the launcher <-> zygote ones (zygote_frames.h: SPAWN is a START,
+ * SIGNAL, STARTED, EXITED; READY has no body), and the memfds a zygote and a
+ * spawn worker receive (target_spec.h: the target spec, the call spec). Each
+ * decoder reads the whole input; what decodes must re-encode to bytes that
+ * decode to the same thing; what does not leaves nothing to release. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "service/launcher/launcher.h"
-#include "service/wire/messages.h"
 #include "service/launcher/target_spec.h"
+#include "service/wire/messages.h"
 #include "service/wire/wire.h"
+#include "service/wire/zygote_frames.h"
 #include "tests/fuzz/fuzz.h"
 
 /* Frames are at most a memfd's SPD_WIRE_MAX_BODY; past 64 KiB an input only
@@ -86,20 +89,77 @@ static void fuzz_exit_report(const uint8_t *data, size_t size)
 
 static void fuzz_hello(const uint8_t *data, size_t size)
 {
-	spd_launcher_hello h;
+	spd_launcher_hello a, b;
+	spd_wbuf ea = SPD_WBUF_INIT, eb = SPD_WBUF_INIT;
 	int r;
 
-	memset(&h, 0x5a, sizeof h);
-	r = spd_launcher_hello_decode(&h, data, size);
+	memset(&a, 0x5a, sizeof a);
+	r = spd_launcher_hello_decode(&a, data, size);
 	if (r != 0) {
 		FUZZ_CHECK(r == -EBADMSG || r == -ENOMEM);
-		FUZZ_CHECK(h.count == 0 && h.names == NULL);
+		FUZZ_CHECK(a.count == 0 && a.names == NULL);
 		return;
 	}
-	for (size_t i = 0; i < h.count; i++)
-		FUZZ_CHECK(h.names[i] != NULL && h.memory_limit_mechanisms[i] != NULL);
-	FUZZ_CHECK(h.names[h.count] == NULL && h.errors[h.count] == NULL);
-	spd_launcher_hello_release(&h);
+	for (size_t i = 0; i < a.count; i++)
+		FUZZ_CHECK(a.names[i] != NULL && a.memory_limit_mechanisms[i] != NULL);
+	FUZZ_CHECK(a.names[a.count] == NULL && a.errors[a.count] == NULL);
+
+	FUZZ_CHECK(spd_launcher_hello_encode(&a, &ea) == 0);
+	FUZZ_CHECK(spd_launcher_hello_decode(&b, ea.data, ea.len) == 0);
+	FUZZ_CHECK(spd_launcher_hello_encode(&b, &eb) == 0);
+	same_bytes(&ea, &eb);
+	spd_wbuf_release(&ea);
+	spd_wbuf_release(&eb);
+	spd_launcher_hello_release(&a);
+	spd_launcher_hello_release(&b);
+}
+
+static void fuzz_health(const uint8_t *data, size_t size)
+{
+	spd_health_msg a, b;
+	spd_wbuf ea = SPD_WBUF_INIT, eb = SPD_WBUF_INIT;
+	int r;
+
+	memset(&a, 0x5a, sizeof a);
+	r = spd_health_msg_decode(&a, data, size);
+	if (r != 0) {
+		FUZZ_CHECK(r == -EBADMSG || r == -ENOMEM);
+		FUZZ_CHECK(a.target == NULL && a.why == NULL);
+		return;
+	}
+	FUZZ_CHECK(a.target != NULL);
+	FUZZ_CHECK(spd_health_msg_encode(&a, &ea) == 0);
+	FUZZ_CHECK(spd_health_msg_decode(&b, ea.data, ea.len) == 0);
+	FUZZ_CHECK(spd_health_msg_encode(&b, &eb) == 0);
+	FUZZ_CHECK((a.why == NULL) == (b.why == NULL));
+	same_bytes(&ea, &eb);
+	spd_wbuf_release(&ea);
+	spd_wbuf_release(&eb);
+	spd_health_msg_release(&a);
+	spd_health_msg_release(&b);
+}
+
+/* The frames whose decode allocates nothing (no _release()): decode, encode,
+ * decode again, encode again; both encodings must match, and with EXACT
+ * (every field kept as it came) they must be the input itself. */
+#define FUZZ_FLAT(T, data, size, exact)                                                     	do {                                                                               		T a, b;                                                                    		spd_wbuf ea = SPD_WBUF_INIT, eb = SPD_WBUF_INIT;                           		int r_ = T##_decode(&a, (data), (size));                                   		if (r_ != 0) {                                                             			FUZZ_CHECK(r_ == -EBADMSG);                                        			break;                                                             		}                                                                          		FUZZ_CHECK(T##_encode(&a, &ea) == 0);                                      		FUZZ_CHECK(T##_decode(&b, ea.data, ea.len) == 0);                          		FUZZ_CHECK(T##_encode(&b, &eb) == 0);                                      		same_bytes(&ea, &eb);                                                      		if (exact)                                                                 			FUZZ_CHECK(ea.len == (size) && memcmp(ea.data, (data), (size)) == 0); 		spd_wbuf_release(&ea);                                                     		spd_wbuf_release(&eb);                                                     	} while (0)
+
+static void fuzz_flat_frames(const uint8_t *data, size_t size)
+{
+	spd_output_msg out;
+
+	FUZZ_FLAT(spd_started_msg, data, size, true);
+	FUZZ_FLAT(spd_output_msg, data, size, true);
+	FUZZ_FLAT(spd_destroy_msg, data, size, true);
+	FUZZ_FLAT(spd_zygote_signal_msg, data, size, true);
+	FUZZ_FLAT(spd_zygote_started_msg, data, size, true);
+	/* EXITED keeps only the SENT bits of its flags. */
+	FUZZ_FLAT(spd_zygote_exited_msg, data, size, false);
+	/* OUTPUT's data points into the body, within it. */
+	if (spd_output_msg_decode(&out, data, size) == 0) {
+		FUZZ_CHECK(out.stream == SPD_OUTPUT_STDOUT || out.stream == SPD_OUTPUT_STDERR);
+		FUZZ_CHECK(out.data >= data && out.data + out.len == data + size);
+	}
 }
 
 /* spd_target_spec_decode() dlopen()s the library a function target names: a
@@ -155,6 +215,61 @@ static void fuzz_target_spec(const uint8_t *data, size_t size)
 	spd_target_spec_release(&b);
 }
 
+/* The spawn worker's call spec: a target spec (skipped when it names a
+ * library, as above), then a START body. */
+static void fuzz_call_spec(const uint8_t *data, size_t size)
+{
+	spd_target_spec spec, spec2;
+	spd_start_req req, req2;
+	spd_wbuf ea = SPD_WBUF_INIT, eb = SPD_WBUF_INIT;
+	int rc;
+
+	if (names_a_library(data, size))
+		return;
+	memset(&spec, 0x5a, sizeof spec);
+	memset(&req, 0x5a, sizeof req);
+	rc = spd_call_spec_decode(data, size, &spec, &req);
+	if (rc != 0) {
+		FUZZ_CHECK(rc == -EBADMSG || rc == -ENOMEM);
+		FUZZ_CHECK(spec.cfg.name == NULL && spec.prepared.envp == NULL);
+		FUZZ_CHECK(req.process_id == NULL && req.argv == NULL);
+		return;
+	}
+	FUZZ_CHECK(spd_call_spec_encode(&spec.prepared, &req, &ea) == 0);
+	FUZZ_CHECK(spd_call_spec_decode(ea.data, ea.len, &spec2, &req2) == 0);
+	FUZZ_CHECK(spd_call_spec_encode(&spec2.prepared, &req2, &eb) == 0);
+	same_bytes(&ea, &eb);
+	spd_wbuf_release(&ea);
+	spd_wbuf_release(&eb);
+	spd_target_spec_release(&spec);
+	spd_target_spec_release(&spec2);
+	spd_start_req_release(&req);
+	spd_start_req_release(&req2);
+}
+
+/* The zygote's fd 4: a target spec and nothing after it. */
+static void fuzz_target_spec_body(const uint8_t *data, size_t size)
+{
+	spd_target_spec spec;
+	spd_wreader r;
+	int rc;
+
+	if (names_a_library(data, size))
+		return;
+	memset(&spec, 0x5a, sizeof spec);
+	rc = spd_target_spec_decode_body(data, size, &spec);
+	if (rc != 0) {
+		FUZZ_CHECK(rc == -EBADMSG || rc == -ENOMEM);
+		FUZZ_CHECK(spec.cfg.name == NULL && spec.prepared.envp == NULL);
+		return;
+	}
+	spd_target_spec_release(&spec);
+	/* What decodes whole also decodes as a stream, to its end. */
+	spd_wreader_init(&r, data, size);
+	FUZZ_CHECK(spd_target_spec_decode(&r, &spec) == 0 && r.left == 0);
+	spd_target_spec_release(&spec);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > INPUT_MAX)
@@ -162,6 +277,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_start_req(data, size);
 	fuzz_exit_report(data, size);
 	fuzz_hello(data, size);
+	fuzz_health(data, size);
+	fuzz_flat_frames(data, size);
 	fuzz_target_spec(data, size);
+	fuzz_target_spec_body(data, size);
+	fuzz_call_spec(data, size);
 	return 0;
 }
