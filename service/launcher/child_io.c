@@ -11,9 +11,9 @@
 #include "service/common/log.h"
 #include "service/common/tail.h"
 #include "service/launcher/launcher_impl.h"
+#include "service/target/channel.h"
 #include "service/wire/messages.h"
 #include "service/wire/wire.h"
-#include "service/target/channel.h"
 
 /* Bytes read from one pipe per wakeup, so one chatty child cannot starve the
  * others or the socket. */

@@ -22,16 +22,16 @@
 #include "service/common/clock.h"
 #include "service/common/log.h"
 #include "service/common/tail.h"
-#include "service/launcher/boot.h"
 #include "service/launcher/cgroup.h"
 #include "service/launcher/child.h"
 #include "service/launcher/launcher_impl.h"
-#include "service/wire/messages.h"
 #include "service/launcher/target_spec.h"
 #include "service/launcher/targets.h"
-#include "service/wire/wire.h"
 #include "service/target/call.h"
 #include "service/target/channel.h"
+#include "service/wire/boot.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
 
 /* How long the launcher waits for its children to die when the front is gone. */
 #define FINAL_REAP_SECONDS 10

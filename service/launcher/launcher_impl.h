@@ -12,8 +12,8 @@
 #include "service/common/tail.h"
 #include "service/config/config.h"
 #include "service/launcher/cgroup.h"
-#include "service/wire/messages.h"
 #include "service/launcher/targets.h"
+#include "service/wire/messages.h"
 #include "service/wire/wire.h"
 
 typedef struct child {

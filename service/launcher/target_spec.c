@@ -10,13 +10,6 @@
 
 #define MAX_STRV 4096u
 
-static void put_strv(spd_wbuf *b, char *const *v, size_t n)
-{
-	spd_wbuf_u32(b, (uint32_t)n);
-	for (size_t i = 0; i < n; i++)
-		spd_wbuf_str(b, v[i]);
-}
-
 int spd_target_spec_encode(const spd_prepared_target *t, spd_wbuf *out)
 {
 	const spd_target_config *c = t->cfg;
@@ -35,7 +28,7 @@ int spd_target_spec_encode(const spd_prepared_target *t, spd_wbuf *out)
 	spd_wbuf_u32(out, (uint32_t)t->uid);
 	spd_wbuf_u32(out, t->set_gid);
 	spd_wbuf_u32(out, (uint32_t)t->gid);
-	put_strv(out, t->envp, nenv);
+	spd_wbuf_strv(out, t->envp, nenv);
 	spd_wbuf_u32(out, (uint32_t)l->start_method);
 	spd_wbuf_i64(out, l->destroy_grace_ms);
 	spd_wbuf_u32(out, (uint32_t)l->stop_signal);
@@ -58,27 +51,6 @@ static char *opt_str(spd_wreader *r)
 		return NULL;
 	}
 	return s;
-}
-
-static char **get_strv(spd_wreader *r, size_t *n)
-{
-	uint32_t count = spd_wreader_u32(r);
-	char **v;
-
-	*n = 0;
-	if (r->err != 0 || count > MAX_STRV) {
-		r->err = -EBADMSG;
-		return NULL;
-	}
-	v = calloc((size_t)count + 1, sizeof *v);
-	if (v == NULL) {
-		r->err = -ENOMEM;
-		return NULL;
-	}
-	for (uint32_t i = 0; i < count && r->err == 0; i++)
-		v[i] = spd_wreader_strdup(r);
-	*n = count;
-	return v;
 }
 
 static void resolve(spd_prepared_target *p)
@@ -131,7 +103,7 @@ int spd_target_spec_decode(spd_wreader *r, spd_target_spec *s)
 	p->uid = (uid_t)spd_wreader_u32(r);
 	p->set_gid = spd_wreader_u32(r) != 0;
 	p->gid = (gid_t)spd_wreader_u32(r);
-	p->envp = get_strv(r, &nenv);
+	p->envp = spd_wreader_strv(r, MAX_STRV, &nenv);
 	l->start_method = (spd_start_method)spd_wreader_u32(r);
 	l->destroy_grace_ms = spd_wreader_i64(r);
 	l->stop_signal = (int)spd_wreader_u32(r);
@@ -173,9 +145,7 @@ void spd_target_spec_release(spd_target_spec *s)
 	free(s->cfg.library);
 	free(s->cfg.symbol);
 	free(s->cfg.cwd);
-	for (size_t i = 0; p->envp != NULL && p->envp[i] != NULL; i++)
-		free(p->envp[i]);
-	free(p->envp);
+	spd_strv_free(p->envp);
 	free(p->error);
 	if (p->dl != NULL)
 		dlclose(p->dl);

@@ -6,8 +6,8 @@
 
 #include <stdbool.h>
 
-#include "service/wire/messages.h"
 #include "service/registry/process.h"
+#include "service/wire/messages.h"
 
 typedef struct spd_outcome {
 	spd_state state;          /* SUCCEEDED, FAILED or CANCELED */

@@ -18,8 +18,8 @@
 #include <stdint.h>
 
 #include "service/config/config.h"
-#include "service/wire/messages.h"
 #include "service/registry/process.h"
+#include "service/wire/messages.h"
 
 typedef struct spd_registry spd_registry;
 

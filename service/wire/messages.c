@@ -13,9 +13,7 @@ int spd_start_req_encode(const spd_start_req *req, spd_wbuf *out)
 {
 	spd_wbuf_str(out, req->process_id);
 	spd_wbuf_str(out, req->target);
-	spd_wbuf_u32(out, req->argc);
-	for (uint32_t i = 0; i < req->argc; i++)
-		spd_wbuf_str(out, req->argv[i]);
+	spd_wbuf_strv(out, req->argv, req->argc);
 	spd_wbuf_bytes(out, req->input, req->input_len);
 	spd_wbuf_u32(out, req->label_count);
 	for (uint32_t i = 0; i < 2 * req->label_count; i++)
@@ -23,27 +21,6 @@ int spd_start_req_encode(const spd_start_req *req, spd_wbuf *out)
 	spd_wbuf_i64(out, req->grace_ms);
 	spd_wbuf_i64(out, req->timeout_ms);
 	return out->err;
-}
-
-/* Reads N strings into a new NULL-terminated array. */
-static char **read_strv(spd_wreader *r, uint32_t n)
-{
-	char **v = calloc((size_t)n + 1, sizeof *v);
-
-	if (v == NULL) {
-		r->err = -ENOMEM;
-		return NULL;
-	}
-	for (uint32_t i = 0; i < n && r->err == 0; i++)
-		v[i] = spd_wreader_strdup(r);
-	return v;
-}
-
-static void free_strv(char **v)
-{
-	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
 }
 
 int spd_start_req_decode(spd_start_req *req, const void *body, size_t len)
@@ -56,11 +33,8 @@ int spd_start_req_decode(spd_start_req *req, const void *body, size_t len)
 	spd_wreader_init(&r, body, len);
 	req->process_id = spd_wreader_strdup(&r);
 	req->target = spd_wreader_strdup(&r);
-	req->argc = spd_wreader_u32(&r);
-	if (req->argc > MAX_ARGS)
-		r.err = -EBADMSG;
-	if (r.err == 0)
-		req->argv = read_strv(&r, req->argc);
+	req->argv = spd_wreader_strv(&r, MAX_ARGS, &n);
+	req->argc = (uint32_t)n;
 	p = spd_wreader_bytes(&r, &n);
 	if (r.err == 0 && (req->input = malloc(n ? n : 1)) != NULL) {
 		memcpy(req->input, p, n);
@@ -69,8 +43,7 @@ int spd_start_req_decode(spd_start_req *req, const void *body, size_t len)
 	req->label_count = spd_wreader_u32(&r);
 	if (req->label_count > MAX_LABELS)
 		r.err = -EBADMSG;
-	if (r.err == 0)
-		req->labels = read_strv(&r, 2 * req->label_count);
+	req->labels = spd_wreader_strv_n(&r, 2 * (size_t)req->label_count);
 	req->grace_ms = spd_wreader_i64(&r);
 	req->timeout_ms = spd_wreader_i64(&r);
 	spd_wreader_end(&r);
@@ -88,9 +61,9 @@ void spd_start_req_release(spd_start_req *req)
 {
 	free(req->process_id);
 	free(req->target);
-	free_strv(req->argv);
+	spd_strv_free(req->argv);
 	free(req->input);
-	free_strv(req->labels);
+	spd_strv_free(req->labels);
 	memset(req, 0, sizeof *req);
 }
 

@@ -116,6 +116,54 @@ const void *spd_wreader_bytes(spd_wreader *r, size_t *len)
 	return p;
 }
 
+void spd_wbuf_strv(spd_wbuf *b, char *const *v, size_t n)
+{
+	spd_wbuf_u32(b, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		spd_wbuf_str(b, v[i]);
+}
+
+void spd_strv_free(char **v)
+{
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+char **spd_wreader_strv_n(spd_wreader *r, size_t n)
+{
+	char **v;
+
+	if (r->err != 0)
+		return NULL;
+	v = calloc(n + 1, sizeof *v);
+	if (v == NULL) {
+		r->err = -ENOMEM;
+		return NULL;
+	}
+	for (size_t i = 0; i < n && r->err == 0; i++)
+		v[i] = spd_wreader_strdup(r);
+	if (r->err != 0) {
+		spd_strv_free(v);
+		return NULL;
+	}
+	return v;
+}
+
+char **spd_wreader_strv(spd_wreader *r, uint32_t max, size_t *n)
+{
+	uint32_t count = spd_wreader_u32(r);
+	char **v;
+
+	*n = 0;
+	if (r->err == 0 && count > max)
+		r->err = -EBADMSG;
+	v = spd_wreader_strv_n(r, count);
+	if (v != NULL)
+		*n = count;
+	return v;
+}
+
 int spd_wreader_end(spd_wreader *r)
 {
 	if (r->err == 0 && r->left != 0)

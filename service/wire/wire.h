@@ -67,6 +67,8 @@ void spd_wbuf_u32(spd_wbuf *b, uint32_t v);
 void spd_wbuf_i64(spd_wbuf *b, int64_t v);
 void spd_wbuf_bytes(spd_wbuf *b, const void *p, size_t len);
 void spd_wbuf_str(spd_wbuf *b, const char *s);  /* NULL is written as "" */
+/* A string vector: u32 N, then N strings. */
+void spd_wbuf_strv(spd_wbuf *b, char *const *v, size_t n);
 void spd_wbuf_release(spd_wbuf *b);
 
 /* Reads a body. Pointers returned point into the body. Errors are sticky: after
@@ -85,6 +87,15 @@ const void *spd_wreader_bytes(spd_wreader *r, size_t *len);
 /* Copies a string into a new NUL-terminated heap string (caller frees), or NULL
  * on error. Strings containing NUL are cut there. */
 char *spd_wreader_strdup(spd_wreader *r);
+/* Reads N strings into a new NULL-terminated array of N + 1 entries (free it
+ * with spd_strv_free), or returns NULL with `err` set (-EBADMSG, -ENOMEM). */
+char **spd_wreader_strv_n(spd_wreader *r, size_t n);
+/* Reads a string vector (spd_wbuf_strv) of at most MAX entries, as
+ * spd_wreader_strv_n, and sets *N to its length (0 on error). More than MAX
+ * is -EBADMSG, before anything is allocated. */
+char **spd_wreader_strv(spd_wreader *r, uint32_t max, size_t *n);
+/* Frees a NULL-terminated string array (NULL is fine). */
+void spd_strv_free(char **v);
 /* Ends a whole body: bytes left unread are an error (-EBADMSG) too. Returns
  * `err`. */
 int spd_wreader_end(spd_wreader *r);

@@ -25,11 +25,11 @@
 #include <unistd.h>
 
 #include "service/launcher/child.h"
+#include "service/target/call.h"
+#include "service/target/channel.h"
 #include "service/wire/messages.h"
 #include "service/wire/wire.h"
 #include "service/wire/zygote_frames.h"
-#include "service/target/call.h"
-#include "service/target/channel.h"
 
 #define SOCK 3
 

@@ -2,7 +2,8 @@
  * launcher frames (messages.h: START, EXITED, HELLO, HEALTH, STARTED, OUTPUT,
  * DESTROY), the launcher <-> zygote ones (zygote_frames.h: SPAWN is a START,
  * SIGNAL, STARTED, EXITED; READY has no body), and the memfds a zygote and a
- * spawn worker receive (target_spec.h: the target spec, the call spec). Each
+ * spawn worker receive (target_spec.h: the target spec, the call spec), and
+ * the launcher's boot data (boot.h). Each
  * decoder reads the whole input; what decodes must re-encode to bytes that
  * decode to the same thing; what does not leaves nothing to release. */
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "service/launcher/target_spec.h"
+#include "service/wire/boot.h"
 #include "service/wire/messages.h"
 #include "service/wire/wire.h"
 #include "service/wire/zygote_frames.h"
@@ -270,6 +272,35 @@ static void fuzz_target_spec_body(const uint8_t *data, size_t size)
 	spd_target_spec_release(&spec);
 }
 
+/* The launcher's boot data. Re-encoded with no environment: the decoded
+ * targets' inherit_env is empty already (boot.h). */
+static void fuzz_boot(const uint8_t *data, size_t size)
+{
+	spd_launcher_boot a, b;
+	spd_wbuf ea = SPD_WBUF_INIT, eb = SPD_WBUF_INIT;
+	int rc;
+
+	memset(&a, 0x5a, sizeof a);
+	rc = spd_launcher_boot_decode(data, size, &a);
+	if (rc != 0) {
+		FUZZ_CHECK(rc == -EBADMSG || rc == -ENOMEM);
+		FUZZ_CHECK(a.cfg == NULL && a.worker == NULL && a.memory_mechanism == NULL);
+		return;
+	}
+	for (size_t i = 0; i < a.cfg->target_count; i++)
+		FUZZ_CHECK(a.cfg->targets[i].name != NULL && a.cfg->targets[i].inherit_env_count == 0);
+	FUZZ_CHECK(spd_launcher_boot_encode(a.cfg, a.front, a.worker, a.memory_mechanism, NULL,
+					    &ea) == 0);
+	FUZZ_CHECK(spd_launcher_boot_decode(ea.data, ea.len, &b) == 0);
+	FUZZ_CHECK(spd_launcher_boot_encode(b.cfg, b.front, b.worker, b.memory_mechanism, NULL,
+					    &eb) == 0);
+	same_bytes(&ea, &eb);
+	spd_wbuf_release(&ea);
+	spd_wbuf_release(&eb);
+	spd_launcher_boot_release(&a);
+	spd_launcher_boot_release(&b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > INPUT_MAX)
@@ -282,5 +313,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_target_spec(data, size);
 	fuzz_target_spec_body(data, size);
 	fuzz_call_spec(data, size);
+	fuzz_boot(data, size);
 	return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "service/launcher/target_spec.h"
+#include "service/wire/boot.h"
 #include "service/wire/messages.h"
 #include "service/wire/wire.h"
 #include "service/wire/zygote_frames.h"
@@ -215,6 +216,34 @@ static void target_specs(void)
 	frame("target_spec_library", &b);
 }
 
+/* The launcher's boot data, with one inherit_env variable found in the
+ * environment and one not. */
+static void boots(void)
+{
+	char *argv[] = {"/bin/echo", "-n", NULL};
+	char *env[] = {"LANG=C", NULL};
+	char *inherit[] = {"HOME", "NOT_SET_HERE", NULL};
+	char *envp[] = {"HOME=/root", "PATH=/bin", NULL};
+	spd_target_config t[] = {
+		{.name = "echo", .kind = SPD_TARGET_EXEC, .exec_argv = argv, .exec_argc = 2,
+		 .env = env, .env_count = 1, .inherit_env = inherit, .inherit_env_count = 2,
+		 .cwd = "/tmp", .limits = {.start_method = SPD_START_FORK, .stop_signal = 15}},
+		{.name = "sum", .description = "", .kind = SPD_TARGET_FUNCTION, .builtin = "sum",
+		 .limits = {.start_method = SPD_START_FORKSERVER, .memory_limit = 64u << 20,
+			    .zygote_start = SPD_ZYGOTE_BOOT}},
+	};
+	spd_config cfg = {.path = "/etc/spawnd.yaml", .dir = "/etc", .max_running = 64,
+			  .targets = t, .target_count = 2};
+	spd_config none = {.path = "<default>"};
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	spd_launcher_boot_encode(&cfg, 4242, "/usr/lib/spawnd/spawnd-worker", "cgroup_v2", envp,
+				 &b);
+	frame("boot", &b);
+	spd_launcher_boot_encode(&none, 1, NULL, NULL, NULL, &b);
+	frame("boot_no_targets", &b);
+}
+
 /* ---- spawnd.v1 requests ---------------------------------------------------------- */
 
 static void requests(void)
@@ -332,6 +361,7 @@ int main(int argc, char **argv)
 	hellos();
 	small_frames();
 	target_specs();
+	boots();
 	requests();
 	return 0;
 }

@@ -1,4 +1,4 @@
-#include "service/launcher/boot.h"
+#include "service/wire/boot.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -26,41 +26,6 @@ static char *get_opt(spd_wreader *r)
 	if (s == NULL)
 		r->err = -ENOMEM;
 	return s;
-}
-
-static void put_strv(spd_wbuf *b, char *const *v, size_t n)
-{
-	spd_wbuf_u32(b, (uint32_t)n);
-	for (size_t i = 0; i < n; i++)
-		spd_wbuf_str(b, v[i]);
-}
-
-static char **get_strv(spd_wreader *r, size_t *n)
-{
-	uint32_t count = spd_wreader_u32(r);
-	char **v;
-
-	*n = 0;
-	if (r->err != 0 || count > MAX_COUNT) {
-		r->err = -EBADMSG;
-		return NULL;
-	}
-	v = calloc((size_t)count + 1, sizeof *v);
-	if (v == NULL) {
-		r->err = -ENOMEM;
-		return NULL;
-	}
-	for (uint32_t i = 0; i < count && r->err == 0; i++)
-		v[i] = spd_wreader_strdup(r);
-	*n = count;
-	return v;
-}
-
-static void strv_free(char **v)
-{
-	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
 }
 
 /* The value of NAME in ENVP ("NAME=value"), or NULL. */
@@ -144,7 +109,7 @@ int spd_launcher_boot_encode(const spd_config *cfg, pid_t front, const char *wor
 		put_opt(out, t->builtin);
 		put_opt(out, t->library);
 		put_opt(out, t->symbol);
-		put_strv(out, t->exec_argv, t->exec_argc);
+		spd_wbuf_strv(out, t->exec_argv, t->exec_argc);
 		spd_wbuf_u32(out, t->allow_args);
 		put_env(out, t, envp);
 		put_opt(out, t->cwd);
@@ -164,9 +129,9 @@ static void target_free(spd_target_config *t)
 	free(t->builtin);
 	free(t->library);
 	free(t->symbol);
-	strv_free(t->exec_argv);
-	strv_free(t->env);
-	strv_free(t->inherit_env);
+	spd_strv_free(t->exec_argv);
+	spd_strv_free(t->env);
+	spd_strv_free(t->inherit_env);
 	free(t->cwd);
 	free(t->user);
 	free(t->group);
@@ -224,9 +189,9 @@ int spd_launcher_boot_decode(const void *data, size_t len, spd_launcher_boot *b)
 		t->builtin = get_opt(&r);
 		t->library = get_opt(&r);
 		t->symbol = get_opt(&r);
-		t->exec_argv = get_strv(&r, &t->exec_argc);
+		t->exec_argv = spd_wreader_strv(&r, MAX_COUNT, &t->exec_argc);
 		t->allow_args = spd_wreader_u32(&r) != 0;
-		t->env = get_strv(&r, &t->env_count);
+		t->env = spd_wreader_strv(&r, MAX_COUNT, &t->env_count);
 		t->inherit_env = calloc(1, sizeof *t->inherit_env);
 		if (t->inherit_env == NULL && r.err == 0)
 			r.err = -ENOMEM;
@@ -239,9 +204,7 @@ int spd_launcher_boot_decode(const void *data, size_t len, spd_launcher_boot *b)
 		if (r.err == 0 && t->name == NULL)
 			r.err = -ENOMEM;
 	}
-	if (r.err == 0 && r.left != 0)
-		r.err = -EBADMSG;
-	if (r.err != 0) {
+	if (spd_wreader_end(&r) != 0) {
 		int err = r.err;
 		spd_launcher_boot_release(b);
 		return err;
