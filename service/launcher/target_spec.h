@@ -2,7 +2,9 @@
  * launcher's memory: a spawn worker (one call) or a zygote (forkserver). The
  * receiver gets its own spd_target_config and spd_prepared_target, with the
  * function resolved there (builtin, or dlopen() of the library), so that the
- * child code (child.h) runs the same in the launcher, a zygote or a worker. */
+ * child code (child.h) runs the same in the launcher, a zygote or a worker.
+ * The bytes are service/wire/target.h's; this adds the prepared target on
+ * both sides (what to send of it, and the resolution on receipt). */
 #ifndef SPAWND_LAUNCHER_TARGET_SPEC_H
 #define SPAWND_LAUNCHER_TARGET_SPEC_H
 
