@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "service/wire/target.h"
+
 #define MAX_COUNT 1000000u
 
 /* Optional strings carry a presence flag: NULL and "" stay apart. */
@@ -57,36 +59,6 @@ static void put_env(spd_wbuf *b, const spd_target_config *t, char *const *envp)
 	}
 }
 
-static void put_limits(spd_wbuf *b, const spd_target_limits *l)
-{
-	spd_wbuf_u32(b, (uint32_t)l->start_method);
-	spd_wbuf_i64(b, l->destroy_grace_ms);
-	spd_wbuf_u32(b, (uint32_t)l->stop_signal);
-	spd_wbuf_i64(b, l->timeout_ms);
-	spd_wbuf_u32(b, l->max_concurrent);
-	spd_wbuf_i64(b, (int64_t)l->max_result_bytes);
-	spd_wbuf_i64(b, (int64_t)l->max_output_bytes);
-	spd_wbuf_i64(b, (int64_t)l->memory_limit);
-	spd_wbuf_i64(b, l->cpu_time_limit_ms);
-	spd_wbuf_i64(b, (int64_t)l->open_files_limit);
-	spd_wbuf_u32(b, (uint32_t)l->zygote_start);
-}
-
-static void get_limits(spd_wreader *r, spd_target_limits *l)
-{
-	l->start_method = (spd_start_method)spd_wreader_u32(r);
-	l->destroy_grace_ms = spd_wreader_i64(r);
-	l->stop_signal = (int)spd_wreader_u32(r);
-	l->timeout_ms = spd_wreader_i64(r);
-	l->max_concurrent = spd_wreader_u32(r);
-	l->max_result_bytes = (uint64_t)spd_wreader_i64(r);
-	l->max_output_bytes = (uint64_t)spd_wreader_i64(r);
-	l->memory_limit = (uint64_t)spd_wreader_i64(r);
-	l->cpu_time_limit_ms = spd_wreader_i64(r);
-	l->open_files_limit = (uint64_t)spd_wreader_i64(r);
-	l->zygote_start = (spd_zygote_start)spd_wreader_u32(r);
-}
-
 int spd_launcher_boot_encode(const spd_config *cfg, pid_t front, const char *worker,
 			     const char *memory_mechanism, char *const *envp, spd_wbuf *out)
 {
@@ -98,7 +70,7 @@ int spd_launcher_boot_encode(const spd_config *cfg, pid_t front, const char *wor
 	spd_wbuf_u32(out, cfg->max_running);
 	spd_wbuf_u32(out, (uint32_t)cfg->log_format);
 	spd_wbuf_u32(out, (uint32_t)cfg->log_level);
-	put_limits(out, &cfg->defaults);
+	spd_wire_limits_encode(&cfg->defaults, out);
 	spd_wbuf_u32(out, (uint32_t)cfg->target_count);
 	for (size_t i = 0; i < cfg->target_count; i++) {
 		const spd_target_config *t = &cfg->targets[i];
@@ -115,7 +87,7 @@ int spd_launcher_boot_encode(const spd_config *cfg, pid_t front, const char *wor
 		put_opt(out, t->cwd);
 		put_opt(out, t->user);
 		put_opt(out, t->group);
-		put_limits(out, &t->limits);
+		spd_wire_limits_encode(&t->limits, out);
 		spd_wbuf_u32(out, (uint32_t)t->line);
 		spd_wbuf_u32(out, (uint32_t)t->column);
 	}
@@ -169,7 +141,7 @@ int spd_launcher_boot_decode(const void *data, size_t len, spd_launcher_boot *b)
 	cfg->max_running = spd_wreader_u32(&r);
 	cfg->log_format = (spd_log_format)spd_wreader_u32(&r);
 	cfg->log_level = (spd_config_log_level)spd_wreader_u32(&r);
-	get_limits(&r, &cfg->defaults);
+	spd_wire_limits_decode(&r, &cfg->defaults);
 	count = spd_wreader_u32(&r);
 	if (r.err == 0 && count > MAX_COUNT)
 		r.err = -EBADMSG;
@@ -198,7 +170,7 @@ int spd_launcher_boot_decode(const void *data, size_t len, spd_launcher_boot *b)
 		t->cwd = get_opt(&r);
 		t->user = get_opt(&r);
 		t->group = get_opt(&r);
-		get_limits(&r, &t->limits);
+		spd_wire_limits_decode(&r, &t->limits);
 		t->line = (int)spd_wreader_u32(&r);
 		t->column = (int)spd_wreader_u32(&r);
 		if (r.err == 0 && t->name == NULL)

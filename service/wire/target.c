@@ -4,10 +4,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+void spd_wire_limits_encode(const spd_target_limits *l, spd_wbuf *b)
+{
+	spd_wbuf_u32(b, (uint32_t)l->start_method);
+	spd_wbuf_i64(b, l->destroy_grace_ms);
+	spd_wbuf_u32(b, (uint32_t)l->stop_signal);
+	spd_wbuf_i64(b, l->timeout_ms);
+	spd_wbuf_u32(b, l->max_concurrent);
+	spd_wbuf_i64(b, (int64_t)l->max_result_bytes);
+	spd_wbuf_i64(b, (int64_t)l->max_output_bytes);
+	spd_wbuf_i64(b, (int64_t)l->memory_limit);
+	spd_wbuf_i64(b, l->cpu_time_limit_ms);
+	spd_wbuf_i64(b, (int64_t)l->open_files_limit);
+	spd_wbuf_u32(b, (uint32_t)l->zygote_start);
+}
+
+void spd_wire_limits_decode(spd_wreader *r, spd_target_limits *l)
+{
+	l->start_method = (spd_start_method)spd_wreader_u32(r);
+	l->destroy_grace_ms = spd_wreader_i64(r);
+	l->stop_signal = (int)spd_wreader_u32(r);
+	l->timeout_ms = spd_wreader_i64(r);
+	l->max_concurrent = spd_wreader_u32(r);
+	l->max_result_bytes = (uint64_t)spd_wreader_i64(r);
+	l->max_output_bytes = (uint64_t)spd_wreader_i64(r);
+	l->memory_limit = (uint64_t)spd_wreader_i64(r);
+	l->cpu_time_limit_ms = spd_wreader_i64(r);
+	l->open_files_limit = (uint64_t)spd_wreader_i64(r);
+	l->zygote_start = (spd_zygote_start)spd_wreader_u32(r);
+}
+
 int spd_wire_target_encode(const spd_wire_target *t, spd_wbuf *out)
 {
 	const spd_target_config *c = &t->cfg;
-	const spd_target_limits *l = &c->limits;
 	size_t nenv = 0;
 
 	while (t->envp != NULL && t->envp[nenv] != NULL)
@@ -23,15 +52,7 @@ int spd_wire_target_encode(const spd_wire_target *t, spd_wbuf *out)
 	spd_wbuf_u32(out, t->set_gid);
 	spd_wbuf_u32(out, (uint32_t)t->gid);
 	spd_wbuf_strv(out, t->envp, nenv);
-	spd_wbuf_u32(out, (uint32_t)l->start_method);
-	spd_wbuf_i64(out, l->destroy_grace_ms);
-	spd_wbuf_u32(out, (uint32_t)l->stop_signal);
-	spd_wbuf_i64(out, l->timeout_ms);
-	spd_wbuf_i64(out, (int64_t)l->max_result_bytes);
-	spd_wbuf_i64(out, (int64_t)l->max_output_bytes);
-	spd_wbuf_i64(out, (int64_t)l->memory_limit);
-	spd_wbuf_i64(out, l->cpu_time_limit_ms);
-	spd_wbuf_i64(out, (int64_t)l->open_files_limit);
+	spd_wire_limits_encode(&c->limits, out);
 	return out->err;
 }
 
@@ -50,7 +71,6 @@ static char *opt_str(spd_wreader *r)
 int spd_wire_target_decode(spd_wreader *r, spd_wire_target *t)
 {
 	spd_target_config *c = &t->cfg;
-	spd_target_limits *l = &c->limits;
 	size_t nenv;
 
 	memset(t, 0, sizeof *t);
@@ -65,15 +85,7 @@ int spd_wire_target_decode(spd_wreader *r, spd_wire_target *t)
 	t->set_gid = spd_wreader_u32(r) != 0;
 	t->gid = (gid_t)spd_wreader_u32(r);
 	t->envp = spd_wreader_strv(r, SPD_WIRE_TARGET_MAX_ENV, &nenv);
-	l->start_method = (spd_start_method)spd_wreader_u32(r);
-	l->destroy_grace_ms = spd_wreader_i64(r);
-	l->stop_signal = (int)spd_wreader_u32(r);
-	l->timeout_ms = spd_wreader_i64(r);
-	l->max_result_bytes = (uint64_t)spd_wreader_i64(r);
-	l->max_output_bytes = (uint64_t)spd_wreader_i64(r);
-	l->memory_limit = (uint64_t)spd_wreader_i64(r);
-	l->cpu_time_limit_ms = spd_wreader_i64(r);
-	l->open_files_limit = (uint64_t)spd_wreader_i64(r);
+	spd_wire_limits_decode(r, &c->limits);
 	if (r->err != 0 || c->name == NULL) {
 		int err = r->err ? r->err : -EBADMSG;
 		spd_wire_target_release(t);

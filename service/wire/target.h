@@ -24,13 +24,19 @@
 
 typedef struct spd_wire_target {
 	/* name, kind, builtin, library, symbol, cwd (NULL travels as "" and
-	 * comes back NULL), and limits but max_concurrent and zygote_start. */
+	 * comes back NULL), and limits. */
 	spd_target_config cfg;
 	char **envp;  /* NULL-terminated */
 	bool set_uid, set_gid;
 	uid_t uid;
 	gid_t gid;
 } spd_wire_target;
+
+/* A target's limits, as the boot data and a target carry them: the encoder
+ * appends them to OUT (check OUT's err); the decoder reads them from R (check
+ * R's err). */
+void spd_wire_limits_encode(const spd_target_limits *l, spd_wbuf *out);
+void spd_wire_limits_decode(spd_wreader *r, spd_target_limits *l);
 
 /* Appends T to OUT. Returns OUT's error state (0 or -ENOMEM). */
 int spd_wire_target_encode(const spd_wire_target *t, spd_wbuf *out);
