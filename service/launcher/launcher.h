@@ -5,13 +5,13 @@
  * with an empty environment: it carries none of the front's memory, threads or
  * environment, so neither do the children it forks (a fork-method target's
  * /proc/self/environ is empty). What it needs travels in a sealed memfd
- * (boot.h). The front talks to it over a SOCK_SEQPACKET socketpair (wire.h). Its loop polls one
+ * (wire/boot.h). The front talks to it over a SOCK_SEQPACKET socketpair (wire/wire.h). Its loop polls one
  * signalfd (SIGCHLD, and SIGHUP as its parent-death signal), the socket, and
  * each child's stdout, stderr and result channel; deadlines (grace periods,
  * timeouts) are the poll timeout. Nothing on the path from a child's exit to
  * the EXITED frame waits on a timer.
  *
- * Frames it answers (wire.h): START -> STARTED then EXITED (or only EXITED when
+ * Frames it answers (wire/messages.h): START -> STARTED then EXITED (or only EXITED when
  * the launch failed); DESTROY -> the stop signal to the group, SIGKILL after the
  * grace period. It sends HELLO once, when its targets are prepared.
  *
@@ -33,7 +33,7 @@
 
 /* Forks and execs the launcher for CFG: spawnd-worker (at $SPAWND_WORKER, else
  * next to this executable) with an empty environment, the socket on fd
- * SPD_LAUNCHER_SOCK_FD and the boot data (boot.h: CFG with inherit_env
+ * SPD_LAUNCHER_SOCK_FD and the boot data (wire/boot.h: CFG with inherit_env
  * resolved from this environment, the worker's path, our pid,
  * $SPAWND_MEMORY_LIMIT_MECHANISM) in a sealed memfd on SPD_LAUNCHER_BOOT_FD;
  * every other descriptor is closed. Call it while the process has one thread.

@@ -4,11 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The caps on what a START may carry (messages.h): the front validated them
- * already; the launcher checks again rather than trust a frame. */
-#define MAX_ARGS SPD_START_MAX_ARGS
-#define MAX_LABELS SPD_START_MAX_LABELS
-
 int spd_start_req_encode(const spd_start_req *req, spd_wbuf *out)
 {
 	spd_wbuf_str(out, req->process_id);
@@ -33,7 +28,7 @@ int spd_start_req_decode(spd_start_req *req, const void *body, size_t len)
 	spd_wreader_init(&r, body, len);
 	req->process_id = spd_wreader_strdup(&r);
 	req->target = spd_wreader_strdup(&r);
-	req->argv = spd_wreader_strv(&r, MAX_ARGS, &n);
+	req->argv = spd_wreader_strv(&r, SPD_START_MAX_ARGS, &n);
 	req->argc = (uint32_t)n;
 	p = spd_wreader_bytes(&r, &n);
 	if (r.err == 0 && (req->input = malloc(n ? n : 1)) != NULL) {
@@ -41,7 +36,7 @@ int spd_start_req_decode(spd_start_req *req, const void *body, size_t len)
 		req->input_len = n;
 	}
 	req->label_count = spd_wreader_u32(&r);
-	if (req->label_count > MAX_LABELS)
+	if (req->label_count > SPD_START_MAX_LABELS)
 		r.err = -EBADMSG;
 	req->labels = spd_wreader_strv_n(&r, 2 * (size_t)req->label_count);
 	req->grace_ms = spd_wreader_i64(&r);

@@ -24,7 +24,8 @@
 
 /* START, F->L: start a process (also the body of the zygote's SPAWN, and of
  * a spawn worker's call spec). Decode caps argc at SPD_START_MAX_ARGS and
- * label_count at SPD_START_MAX_LABELS. */
+ * label_count at SPD_START_MAX_LABELS: the front validated the request
+ * already; the launcher checks again rather than trust a frame. */
 #define SPD_START_MAX_ARGS 1024u
 #define SPD_START_MAX_LABELS 64u
 
