@@ -153,10 +153,23 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-static int send_start(void *ctx, uint64_t key, const spd_start_req *req)
+static int send_start(void *ctx, uint64_t key, const spd_launch_req *launch)
 {
+	/* The registry's request, as the START frame says it (borrowed). */
+	spd_start_req req = {
+		.process_id = launch->process_id,
+		.target = launch->target,
+		.argv = launch->argv,
+		.argc = launch->argc,
+		.input = launch->input,
+		.input_len = launch->input_len,
+		.labels = launch->labels,
+		.label_count = launch->label_count,
+		.grace_ms = launch->grace_ms,
+		.timeout_ms = launch->timeout_ms,
+	};
 	spd_wbuf b = SPD_WBUF_INIT;
-	int rc = spd_start_req_encode(req, &b);
+	int rc = spd_start_req_encode(&req, &b);
 
 	if (rc == 0)
 		rc = send_frame(ctx, SPD_WIRE_START, key, &b);

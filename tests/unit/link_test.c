@@ -63,7 +63,7 @@ static void sends_do_not_block_on_a_stalled_launcher(void **state)
 	char id[] = "p", target[] = "t";
 	char *argv[] = {NULL};
 	char *labels[] = {NULL};
-	spd_start_req req = {
+	spd_launch_req req = {
 		.process_id = id,
 		.target = target,
 		.argv = argv,
