@@ -45,8 +45,9 @@ config_fuzz)
 	libs=(-lyaml)
 	;;
 frames_fuzz)
-	# hello's decoder lives in launcher.c, which pulls in the whole launcher.
-	srcs=(service/launcher/*.c service/target/builtins.c service/target/call.c
+	# The frame codecs are service/wire/; the target and call specs'
+	# (launcher/target_spec.c) resolve functions, which pulls in the launcher.
+	srcs=(service/wire/*.c service/launcher/*.c service/target/builtins.c service/target/call.c
 		service/target/samples.c "${config[@]}" "${common[@]}")
 	libs=(-lyaml -ldl)
 	;;

@@ -16,8 +16,8 @@
 #include "service/common/children.h"
 #include "service/common/clock.h"
 #include "service/common/log.h"
-#include "service/launcher/messages.h"
-#include "service/launcher/wire.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
 
 /* How long the front keeps killing and reaping reparented processes after the
  * launcher died. */
@@ -153,10 +153,23 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-static int send_start(void *ctx, uint64_t key, const spd_start_req *req)
+static int send_start(void *ctx, uint64_t key, const spd_launch_req *launch)
 {
+	/* The registry's request, as the START frame says it (borrowed). */
+	spd_start_req req = {
+		.process_id = launch->process_id,
+		.target = launch->target,
+		.argv = launch->argv,
+		.argc = launch->argc,
+		.input = launch->input,
+		.input_len = launch->input_len,
+		.labels = launch->labels,
+		.label_count = launch->label_count,
+		.grace_ms = launch->grace_ms,
+		.timeout_ms = launch->timeout_ms,
+	};
 	spd_wbuf b = SPD_WBUF_INIT;
-	int rc = spd_start_req_encode(req, &b);
+	int rc = spd_start_req_encode(&req, &b);
 
 	if (rc == 0)
 		rc = send_frame(ctx, SPD_WIRE_START, key, &b);
@@ -166,11 +179,12 @@ static int send_start(void *ctx, uint64_t key, const spd_start_req *req)
 
 static int send_destroy(void *ctx, uint64_t key, int64_t grace_ms)
 {
+	spd_destroy_msg m = {.grace_ms = grace_ms};
 	spd_wbuf b = SPD_WBUF_INIT;
-	int rc;
+	int rc = spd_destroy_msg_encode(&m, &b);
 
-	spd_wbuf_i64(&b, grace_ms);
-	rc = send_frame(ctx, SPD_WIRE_DESTROY, key, &b);
+	if (rc == 0)
+		rc = send_frame(ctx, SPD_WIRE_DESTROY, key, &b);
 	spd_wbuf_release(&b);
 	return rc;
 }
@@ -249,39 +263,20 @@ static void *reader_main(void *arg)
 			return NULL;
 		}
 		if (hdr.type == SPD_WIRE_STARTED) {
-			spd_wreader r;
-			int32_t pid;
-			int64_t started;
-			spd_wreader_init(&r, body, len);
-			pid = (int32_t)spd_wreader_u32(&r);
-			started = spd_wreader_i64(&r);
-			if (r.err == 0)
-				spd_registry_on_started(l->registry, hdr.key, pid, started);
+			spd_started_msg m;
+			if (spd_started_msg_decode(&m, body, len) == 0)
+				spd_registry_on_started(l->registry, hdr.key, m.pid, m.started_ns);
 		} else if (hdr.type == SPD_WIRE_OUTPUT) {
-			spd_wreader r;
-			uint32_t stream;
-			int64_t offset;
-			const void *data;
-			size_t n;
-			spd_wreader_init(&r, body, len);
-			stream = spd_wreader_u32(&r);
-			offset = spd_wreader_i64(&r);
-			data = spd_wreader_bytes(&r, &n);
-			if (r.err == 0 && (stream == 1 || stream == 2))
-				spd_registry_on_output(l->registry, hdr.key, (int)stream, (uint64_t)offset,
-						       data, n);
+			spd_output_msg m;
+			if (spd_output_msg_decode(&m, body, len) == 0)
+				spd_registry_on_output(l->registry, hdr.key, (int)m.stream, m.offset,
+						       m.data, m.len);
 		} else if (hdr.type == SPD_WIRE_HEALTH) {
-			spd_wreader r;
-			char *name, *why;
-			uint32_t ok;
-			spd_wreader_init(&r, body, len);
-			name = spd_wreader_strdup(&r);
-			ok = spd_wreader_u32(&r);
-			why = spd_wreader_strdup(&r);
-			if (r.err == 0)
-				spd_registry_on_target_health(l->registry, name, ok ? NULL : why);
-			free(name);
-			free(why);
+			spd_health_msg m;
+			if (spd_health_msg_decode(&m, body, len) == 0) {
+				spd_registry_on_target_health(l->registry, m.target, m.why);
+				spd_health_msg_release(&m);
+			}
 		} else if (hdr.type == SPD_WIRE_EXITED) {
 			spd_exit_report rep;
 			if (spd_exit_report_decode(&rep, body, len) == 0) {

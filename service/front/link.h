@@ -15,8 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "service/launcher/launcher.h"
 #include "service/registry/registry.h"
+#include "service/wire/messages.h"
 
 typedef struct spd_link spd_link;
 

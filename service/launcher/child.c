@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "service/launcher/cgroup.h"
-#include "service/launcher/messages.h"
 #include "service/target/call.h"
 #include "service/target/channel.h"
+#include "service/wire/messages.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)

@@ -14,8 +14,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "service/launcher/messages.h"
 #include "service/launcher/targets.h"
+#include "service/wire/messages.h"
 
 /* Setup stages reported on failure, before the child runs anything. */
 enum spd_child_stage {

@@ -13,9 +13,9 @@
 #include "service/common/log.h"
 #include "service/common/tail.h"
 #include "service/launcher/launcher_impl.h"
-#include "service/launcher/messages.h"
-#include "service/launcher/wire.h"
 #include "service/target/channel.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
 
 /* Bytes read from one pipe per wakeup, so one chatty child cannot starve the
  * others or the socket. */
@@ -126,11 +126,10 @@ static void parse_channel(spd__child *c)
 static void send_output(spd__launcher *l, spd__child *c, int stream, uint64_t offset, const void *data,
 			size_t len)
 {
+	spd_output_msg m = {.stream = (uint32_t)stream, .offset = offset, .data = data, .len = len};
 	spd_wbuf b = SPD_WBUF_INIT;
 
-	spd_wbuf_u32(&b, (uint32_t)stream);
-	spd_wbuf_i64(&b, (int64_t)offset);
-	spd_wbuf_bytes(&b, data, len);
+	spd_output_msg_encode(&m, &b);
 	spd__send(l, SPD_WIRE_OUTPUT, c->key, &b);
 }
 

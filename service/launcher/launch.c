@@ -14,9 +14,9 @@
 #include "service/launcher/cgroup.h"
 #include "service/launcher/child.h"
 #include "service/launcher/launcher_impl.h"
-#include "service/launcher/messages.h"
+#include "service/wire/messages.h"
 #include "service/launcher/target_spec.h"
-#include "service/launcher/wire.h"
+#include "service/wire/wire.h"
 
 /* What a start holds. [0] ends are ours (they go to the child struct once it
  * runs); [1] ends and the other fds are the child's, closed once it has them. */
@@ -99,18 +99,12 @@ static int make_exec_argv(const spd__child *c, launch *s)
 /* The spawn worker's fd 4: the target spec and the request, in a sealed memfd. */
 static int spec_memfd(const spd_prepared_target *t, const spd_start_req *req)
 {
-	spd_wbuf spec = SPD_WBUF_INIT, body = SPD_WBUF_INIT;
-	int fd = -1;
+	spd_wbuf spec = SPD_WBUF_INIT;
+	int fd = spd_call_spec_encode(t, req, &spec);
 
-	spd_target_spec_encode(t, &spec);
-	spd_start_req_encode(req, &body);
-	spd_wbuf_bytes(&spec, body.data, body.len);
-	if (spec.err == 0 && body.err == 0)
+	if (fd == 0)
 		fd = spd_memfd_from(spec.data, spec.len);
-	else
-		fd = -ENOMEM;
 	spd_wbuf_release(&spec);
-	spd_wbuf_release(&body);
 	return fd;
 }
 

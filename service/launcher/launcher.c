@@ -23,16 +23,16 @@
 #include "service/common/clock.h"
 #include "service/common/log.h"
 #include "service/common/tail.h"
-#include "service/launcher/boot.h"
 #include "service/launcher/cgroup.h"
 #include "service/launcher/child.h"
 #include "service/launcher/launcher_impl.h"
-#include "service/launcher/messages.h"
 #include "service/launcher/target_spec.h"
 #include "service/launcher/targets.h"
-#include "service/launcher/wire.h"
 #include "service/target/call.h"
 #include "service/target/channel.h"
+#include "service/wire/boot.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
 
 /* How long the launcher waits for its children to die when the front is gone. */
 #define FINAL_REAP_SECONDS 10
@@ -179,17 +179,26 @@ static const char *memory_mechanism(const spd__launcher *l, const spd_target_con
 
 static void send_hello(spd__launcher *l)
 {
+	size_t n = l->cfg->target_count;
+	const char **v = calloc(3 * n + 1, sizeof *v); /* names, errors, mechanisms */
 	spd_wbuf b = SPD_WBUF_INIT;
 
-	spd_wbuf_u32(&b, (uint32_t)l->cfg->target_count);
-	for (size_t i = 0; i < l->cfg->target_count; i++) {
-		spd_wbuf_str(&b, l->targets[i].cfg->name);
-		spd_wbuf_u32(&b, l->targets[i].error == NULL);
-		spd_wbuf_str(&b, l->targets[i].error);
+	if (v == NULL) {
+		b.err = -ENOMEM; /* spd__send() logs it */
+	} else {
+		/* The message borrows every string. */
+		spd_launcher_hello h = {.count = n,
+					.names = (char **)v,
+					.errors = (char **)v + n,
+					.memory_limit_mechanisms = (char **)v + 2 * n};
+		for (size_t i = 0; i < n; i++) {
+			v[i] = l->targets[i].cfg->name;
+			v[n + i] = l->targets[i].error;
+			v[2 * n + i] = memory_mechanism(l, l->targets[i].cfg);
+		}
+		spd_launcher_hello_encode(&h, &b);
+		free(v);
 	}
-	/* Then what enforces each target's memory_limit (launcher.h). */
-	for (size_t i = 0; i < l->cfg->target_count; i++)
-		spd_wbuf_str(&b, memory_mechanism(l, l->targets[i].cfg));
 	spd__send(l, SPD_WIRE_HELLO, 0, &b);
 }
 
@@ -204,20 +213,19 @@ void spd__send(spd__launcher *l, uint32_t type, uint64_t key, spd_wbuf *body)
 
 void spd__send_health(spd__launcher *l, const char *target, const char *why)
 {
+	spd_health_msg m = {.target = (char *)target, .why = (char *)why}; /* borrowed */
 	spd_wbuf b = SPD_WBUF_INIT;
 
-	spd_wbuf_str(&b, target);
-	spd_wbuf_u32(&b, why == NULL);
-	spd_wbuf_str(&b, why);
+	spd_health_msg_encode(&m, &b);
 	spd__send(l, SPD_WIRE_HEALTH, 0, &b);
 }
 
 void spd__send_started(spd__launcher *l, spd__child *c)
 {
+	spd_started_msg m = {.pid = c->pid, .started_ns = c->rep.started_ns};
 	spd_wbuf b = SPD_WBUF_INIT;
 
-	spd_wbuf_u32(&b, (uint32_t)c->pid);
-	spd_wbuf_i64(&b, c->rep.started_ns);
+	spd_started_msg_encode(&m, &b);
 	spd__send(l, SPD_WIRE_STARTED, c->key, &b);
 }
 
@@ -250,17 +258,14 @@ static void on_start(spd__launcher *l, uint64_t key, const uint8_t *body, size_t
 
 static void on_destroy(spd__launcher *l, uint64_t key, const uint8_t *body, size_t len)
 {
-	spd_wreader r;
-	int64_t grace_ms;
+	spd_destroy_msg m;
 	spd__child *c = spd__child_by_key(l, key);
 
-	spd_wreader_init(&r, body, len);
-	grace_ms = spd_wreader_i64(&r);
-	if (c == NULL || r.err != 0)
+	if (c == NULL || spd_destroy_msg_decode(&m, body, len) < 0)
 		return; /* already reported: nothing to do */
 	{
 		spd__child_ev e = SPD__CHILD_EV_INIT;
-		e.grace_ms = grace_ms;
+		e.grace_ms = m.grace_ms;
 		spd__child_on(l, c, SPD__CEV_DESTROY, &e);
 	}
 }
@@ -552,39 +557,15 @@ static _Noreturn void launcher_main(const spd_launcher_boot *boot, int sock)
 	run(&l);
 }
 
-/* The whole of a memfd. NULL on error. */
-static uint8_t *read_memfd(int fd, size_t *len)
-{
-	off_t size = lseek(fd, 0, SEEK_END);
-	uint8_t *buf;
-	size_t off = 0;
-
-	if (size < 0 || (uint64_t)size > SPD_WIRE_MAX_BODY)
-		return NULL;
-	buf = malloc(size > 0 ? (size_t)size : 1);
-	while (buf != NULL && off < (size_t)size) {
-		ssize_t n = pread(fd, buf + off, (size_t)size - off, (off_t)off);
-		if (n <= 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			free(buf);
-			return NULL;
-		}
-		off += (size_t)n;
-	}
-	*len = off;
-	return buf;
-}
-
 int spd_launcher_exec_main(void)
 {
 	static spd_launcher_boot boot; /* lives as long as the launcher */
 	size_t len = 0;
-	uint8_t *data = read_memfd(SPD_LAUNCHER_BOOT_FD, &len);
-	int rc;
+	uint8_t *data = NULL;
+	int rc = spd_memfd_read(SPD_LAUNCHER_BOOT_FD, &data, &len);
 
 	close(SPD_LAUNCHER_BOOT_FD);
-	if (data == NULL) {
+	if (rc < 0) {
 		fprintf(stderr, "spawnd-worker launcher: cannot read the boot data on fd %d\n",
 			SPD_LAUNCHER_BOOT_FD);
 		return 3;
@@ -683,59 +664,4 @@ out:
 		close(memfd);
 	free(worker);
 	return rc;
-}
-
-int spd_launcher_hello_decode(spd_launcher_hello *h, const void *body, size_t len)
-{
-	spd_wreader r;
-	uint32_t count;
-
-	memset(h, 0, sizeof *h);
-	spd_wreader_init(&r, body, len);
-	count = spd_wreader_u32(&r);
-	/* *h stays empty on failure: a count kept here would make a release
-	 * walk up to 2^32 entries of arrays that were never allocated. */
-	if (r.err != 0 || count > 100000)
-		return -EBADMSG;
-	h->count = count;
-	h->names = calloc(h->count + 1, sizeof *h->names);
-	h->errors = calloc(h->count + 1, sizeof *h->errors);
-	h->memory_limit_mechanisms = calloc(h->count + 1, sizeof *h->memory_limit_mechanisms);
-	if (h->names == NULL || h->errors == NULL || h->memory_limit_mechanisms == NULL) {
-		spd_launcher_hello_release(h);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < h->count && r.err == 0; i++) {
-		uint32_t ok;
-		h->names[i] = spd_wreader_strdup(&r);
-		ok = spd_wreader_u32(&r);
-		h->errors[i] = spd_wreader_strdup(&r);
-		if (ok) {
-			free(h->errors[i]);
-			h->errors[i] = NULL;
-		}
-	}
-	for (size_t i = 0; i < h->count && r.err == 0; i++)
-		h->memory_limit_mechanisms[i] = spd_wreader_strdup(&r);
-	if (r.err != 0) {
-		spd_launcher_hello_release(h);
-		return -EBADMSG;
-	}
-	return 0;
-}
-
-void spd_launcher_hello_release(spd_launcher_hello *h)
-{
-	for (size_t i = 0; i < h->count; i++) {
-		if (h->names != NULL)
-			free(h->names[i]);
-		if (h->errors != NULL)
-			free(h->errors[i]);
-		if (h->memory_limit_mechanisms != NULL)
-			free(h->memory_limit_mechanisms[i]);
-	}
-	free(h->names);
-	free(h->errors);
-	free(h->memory_limit_mechanisms);
-	memset(h, 0, sizeof *h);
 }

@@ -5,13 +5,13 @@
  * with an empty environment: it carries none of the front's memory, threads or
  * environment, so neither do the children it forks (a fork-method target's
  * /proc/self/environ is empty). What it needs travels in a sealed memfd
- * (boot.h). The front talks to it over a SOCK_SEQPACKET socketpair (wire.h). Its loop polls one
+ * (wire/boot.h). The front talks to it over a SOCK_SEQPACKET socketpair (wire/wire.h). Its loop polls one
  * signalfd (SIGCHLD, and SIGHUP as its parent-death signal), the socket, and
  * each child's stdout, stderr and result channel; deadlines (grace periods,
  * timeouts) are the poll timeout. Nothing on the path from a child's exit to
  * the EXITED frame waits on a timer.
  *
- * Frames it answers (wire.h): START -> STARTED then EXITED (or only EXITED when
+ * Frames it answers (wire/messages.h): START -> STARTED then EXITED (or only EXITED when
  * the launch failed); DESTROY -> the stop signal to the group, SIGKILL after the
  * grace period. It sends HELLO once, when its targets are prepared.
  *
@@ -33,7 +33,7 @@
 
 /* Forks and execs the launcher for CFG: spawnd-worker (at $SPAWND_WORKER, else
  * next to this executable) with an empty environment, the socket on fd
- * SPD_LAUNCHER_SOCK_FD and the boot data (boot.h: CFG with inherit_env
+ * SPD_LAUNCHER_SOCK_FD and the boot data (wire/boot.h: CFG with inherit_env
  * resolved from this environment, the worker's path, our pid,
  * $SPAWND_MEMORY_LIMIT_MECHANISM) in a sealed memfd on SPD_LAUNCHER_BOOT_FD;
  * every other descriptor is closed. Call it while the process has one thread.
@@ -48,19 +48,5 @@ int spd_launcher_fork(const spd_config *cfg, pid_t *pid, int *fd);
 /* The launcher itself: `spawnd-worker launcher`, started by spd_launcher_fork.
  * Returns only when its boot data is unusable (the exit status). */
 int spd_launcher_exec_main(void);
-
-/* The per-target readiness the launcher sends in HELLO. */
-typedef struct spd_launcher_hello {
-	size_t count;
-	char **names;     /* count entries */
-	char **errors;    /* count entries; NULL where the target is usable */
-	/* count entries: what enforces the target's memory_limit, as ListTargets
-	 * reports it: "cgroup_v2", "cgroup_v1", "rlimit_as", or "" (no limit). */
-	char **memory_limit_mechanisms;
-} spd_launcher_hello;
-
-/* Decodes a HELLO body. Returns 0 or -EBADMSG/-ENOMEM. */
-int spd_launcher_hello_decode(spd_launcher_hello *h, const void *body, size_t len);
-void spd_launcher_hello_release(spd_launcher_hello *h);
 
 #endif

@@ -26,9 +26,9 @@
 #include "service/common/tail.h"
 #include "service/config/config.h"
 #include "service/launcher/cgroup.h"
-#include "service/launcher/messages.h"
 #include "service/launcher/targets.h"
-#include "service/launcher/wire.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
 
 /* Where a child is in its life (lifecycle.c has the table). What reached the
  * process is a separate matter: rep.flags SENT_* say which signals arrived

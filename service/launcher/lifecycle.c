@@ -18,7 +18,7 @@
 #include "service/launcher/cgroup.h"
 #include "service/launcher/child.h"
 #include "service/launcher/launcher_impl.h"
-#include "service/launcher/messages.h"
+#include "service/wire/messages.h"
 
 /* ---- the child list -------------------------------------------------------- */
 

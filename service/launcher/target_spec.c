@@ -7,78 +7,26 @@
 #include <string.h>
 
 #include "service/target/builtins.h"
+#include "service/wire/target.h"
 
-#define MAX_STRV 4096u
-
-static void put_strv(spd_wbuf *b, char *const *v, size_t n)
+/* T as it travels: borrows T's strings. */
+static spd_wire_target to_wire(const spd_prepared_target *t)
 {
-	spd_wbuf_u32(b, (uint32_t)n);
-	for (size_t i = 0; i < n; i++)
-		spd_wbuf_str(b, v[i]);
+	spd_wire_target w = {.cfg = *t->cfg,
+			     .envp = t->envp,
+			     .set_uid = t->set_uid,
+			     .set_gid = t->set_gid,
+			     .uid = t->uid,
+			     .gid = t->gid};
+
+	return w;
 }
 
 int spd_target_spec_encode(const spd_prepared_target *t, spd_wbuf *out)
 {
-	const spd_target_config *c = t->cfg;
-	const spd_target_limits *l = &c->limits;
-	size_t nenv = 0;
+	spd_wire_target w = to_wire(t);
 
-	while (t->envp[nenv] != NULL)
-		nenv++;
-	spd_wbuf_str(out, c->name);
-	spd_wbuf_u32(out, (uint32_t)c->kind);
-	spd_wbuf_str(out, c->builtin);
-	spd_wbuf_str(out, c->library);
-	spd_wbuf_str(out, c->symbol);
-	spd_wbuf_str(out, c->cwd);
-	spd_wbuf_u32(out, t->set_uid);
-	spd_wbuf_u32(out, (uint32_t)t->uid);
-	spd_wbuf_u32(out, t->set_gid);
-	spd_wbuf_u32(out, (uint32_t)t->gid);
-	put_strv(out, t->envp, nenv);
-	spd_wbuf_u32(out, (uint32_t)l->start_method);
-	spd_wbuf_i64(out, l->destroy_grace_ms);
-	spd_wbuf_u32(out, (uint32_t)l->stop_signal);
-	spd_wbuf_i64(out, l->timeout_ms);
-	spd_wbuf_i64(out, (int64_t)l->max_result_bytes);
-	spd_wbuf_i64(out, (int64_t)l->max_output_bytes);
-	spd_wbuf_i64(out, (int64_t)l->memory_limit);
-	spd_wbuf_i64(out, l->cpu_time_limit_ms);
-	spd_wbuf_i64(out, (int64_t)l->open_files_limit);
-	return out->err;
-}
-
-/* "" -> NULL: optional strings travel as empty ones. */
-static char *opt_str(spd_wreader *r)
-{
-	char *s = spd_wreader_strdup(r);
-
-	if (s != NULL && s[0] == '\0') {
-		free(s);
-		return NULL;
-	}
-	return s;
-}
-
-static char **get_strv(spd_wreader *r, size_t *n)
-{
-	uint32_t count = spd_wreader_u32(r);
-	char **v;
-
-	*n = 0;
-	if (r->err != 0 || count > MAX_STRV) {
-		r->err = -EBADMSG;
-		return NULL;
-	}
-	v = calloc((size_t)count + 1, sizeof *v);
-	if (v == NULL) {
-		r->err = -ENOMEM;
-		return NULL;
-	}
-	for (uint32_t i = 0; i < count && r->err == 0; i++)
-		v[i] = spd_wreader_strdup(r);
-	*n = count;
-	return v;
+	return spd_wire_target_encode(&w, out);
 }
 
 static void resolve(spd_prepared_target *p)
@@ -112,58 +60,72 @@ static void resolve(spd_prepared_target *p)
 	memcpy(&p->fn, &sym, sizeof p->fn);
 }
 
-int spd_target_spec_decode(spd_wreader *r, spd_target_spec *s)
+/* Takes W's strings into S, then resolves its function. */
+static void adopt(spd_target_spec *s, spd_wire_target *w)
 {
-	spd_target_config *c = &s->cfg;
-	spd_target_limits *l = &c->limits;
 	spd_prepared_target *p = &s->prepared;
-	size_t nenv;
 
 	memset(s, 0, sizeof *s);
-	p->cfg = c;
-	c->name = spd_wreader_strdup(r);
-	c->kind = (spd_target_kind)spd_wreader_u32(r);
-	c->builtin = opt_str(r);
-	c->library = opt_str(r);
-	c->symbol = opt_str(r);
-	c->cwd = opt_str(r);
-	p->set_uid = spd_wreader_u32(r) != 0;
-	p->uid = (uid_t)spd_wreader_u32(r);
-	p->set_gid = spd_wreader_u32(r) != 0;
-	p->gid = (gid_t)spd_wreader_u32(r);
-	p->envp = get_strv(r, &nenv);
-	l->start_method = (spd_start_method)spd_wreader_u32(r);
-	l->destroy_grace_ms = spd_wreader_i64(r);
-	l->stop_signal = (int)spd_wreader_u32(r);
-	l->timeout_ms = spd_wreader_i64(r);
-	l->max_result_bytes = (uint64_t)spd_wreader_i64(r);
-	l->max_output_bytes = (uint64_t)spd_wreader_i64(r);
-	l->memory_limit = (uint64_t)spd_wreader_i64(r);
-	l->cpu_time_limit_ms = spd_wreader_i64(r);
-	l->open_files_limit = (uint64_t)spd_wreader_i64(r);
-	if (r->err != 0 || c->name == NULL) {
-		int err = r->err ? r->err : -EBADMSG;
-		spd_target_spec_release(s);
-		return err;
-	}
+	s->cfg = w->cfg;
+	p->cfg = &s->cfg;
+	p->envp = w->envp;
+	p->set_uid = w->set_uid;
+	p->set_gid = w->set_gid;
+	p->uid = w->uid;
+	p->gid = w->gid;
+	memset(w, 0, sizeof *w);
 	resolve(p);
-	return 0;
+}
+
+int spd_target_spec_decode(spd_wreader *r, spd_target_spec *s)
+{
+	spd_wire_target w;
+	int rc = spd_wire_target_decode(r, &w);
+
+	memset(s, 0, sizeof *s);
+	if (rc == 0)
+		adopt(s, &w);
+	return rc;
+}
+
+int spd_target_spec_decode_body(const void *data, size_t len, spd_target_spec *s)
+{
+	spd_wire_target w;
+	int rc = spd_wire_target_decode_body(data, len, &w);
+
+	memset(s, 0, sizeof *s);
+	if (rc == 0)
+		adopt(s, &w);
+	return rc;
 }
 
 void spd_target_spec_release(spd_target_spec *s)
 {
 	spd_prepared_target *p = &s->prepared;
+	spd_wire_target w = {.cfg = s->cfg, .envp = p->envp};
 
-	free(s->cfg.name);
-	free(s->cfg.builtin);
-	free(s->cfg.library);
-	free(s->cfg.symbol);
-	free(s->cfg.cwd);
-	for (size_t i = 0; p->envp != NULL && p->envp[i] != NULL; i++)
-		free(p->envp[i]);
-	free(p->envp);
+	spd_wire_target_release(&w);
 	free(p->error);
 	if (p->dl != NULL)
 		dlclose(p->dl);
 	memset(s, 0, sizeof *s);
+}
+
+int spd_call_spec_encode(const spd_prepared_target *t, const spd_start_req *req, spd_wbuf *out)
+{
+	spd_wire_target w = to_wire(t);
+
+	return spd_wire_call_encode(&w, req, out);
+}
+
+int spd_call_spec_decode(const void *data, size_t len, spd_target_spec *spec,
+			 spd_start_req *req)
+{
+	spd_wire_target w;
+	int rc = spd_wire_call_decode(data, len, &w, req);
+
+	memset(spec, 0, sizeof *spec);
+	if (rc == 0)
+		adopt(spec, &w);
+	return rc;
 }

@@ -30,7 +30,8 @@
 #include "service/launcher/child.h"
 #include "service/launcher/launcher_impl.h"
 #include "service/launcher/target_spec.h"
-#include "service/launcher/wire.h"
+#include "service/wire/wire.h"
+#include "service/wire/zygote_frames.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
@@ -209,11 +210,12 @@ int spd__zygote_spawn(spd__launcher *l, size_t i, uint64_t key, const spd_start_
 void spd__zygote_signal(spd__launcher *l, size_t i, uint64_t key, int sig)
 {
 	spd__zygote *z = &l->zygotes[i];
+	spd_zygote_signal_msg m = {.sig = sig};
 	spd_wbuf b = SPD_WBUF_INIT;
 
 	if (z->sock < 0)
 		return; /* gone: its children die of their parent-death signal */
-	spd_wbuf_u32(&b, (uint32_t)sig);
+	spd_zygote_signal_msg_encode(&m, &b);
 	spd_wire_send(z->sock, SPD_ZYGOTE_SIGNAL, key, &b);
 	spd_wbuf_release(&b);
 }
@@ -237,40 +239,31 @@ bool spd__zygote_reaped(spd__launcher *l, pid_t pid, int status, spd__zygote_new
 
 static void on_started(spd__zygote_news *news, const uint8_t *body, size_t len)
 {
-	spd_wreader r;
-	int32_t pid;
+	spd_zygote_started_msg m;
+	int rc = spd_zygote_started_msg_decode(&m, body, len);
 
-	spd_wreader_init(&r, body, len);
-	pid = (int32_t)spd_wreader_u32(&r);
 	news->what = SPD__ZNEWS_STARTED;
-	news->pid = r.err != 0 ? -EBADMSG : pid;
+	news->pid = rc < 0 ? -EBADMSG : m.pid_or_err;
 }
 
 static void on_exited(spd__zygote_news *news, const uint8_t *body, size_t len)
 {
-	spd_wreader r;
+	spd_zygote_exited_msg m;
 	struct rusage ru;
-	uint32_t sent;
-	int status;
-	int64_t us;
 
-	memset(&ru, 0, sizeof ru);
-	spd_wreader_init(&r, body, len);
-	status = (int)spd_wreader_u32(&r);
-	us = spd_wreader_i64(&r);
-	ru.ru_utime.tv_sec = us / 1000000;
-	ru.ru_utime.tv_usec = us % 1000000;
-	us = spd_wreader_i64(&r);
-	ru.ru_stime.tv_sec = us / 1000000;
-	ru.ru_stime.tv_usec = us % 1000000;
-	ru.ru_maxrss = spd_wreader_i64(&r) / 1024;
-	sent = spd_wreader_u32(&r) & (SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL);
-	if (r.err != 0)
+	if (spd_zygote_exited_msg_decode(&m, body, len) < 0)
 		return;
+	memset(&ru, 0, sizeof ru);
+	ru.ru_utime.tv_sec = m.utime_us / 1000000;
+	ru.ru_utime.tv_usec = m.utime_us % 1000000;
+	ru.ru_stime.tv_sec = m.stime_us / 1000000;
+	ru.ru_stime.tv_usec = m.stime_us % 1000000;
+	ru.ru_maxrss = m.maxrss_bytes / 1024;
 	news->what = SPD__ZNEWS_EXITED;
-	news->status = status;
+	news->status = m.wait_status;
 	news->ru = ru;
-	news->sent = sent;
+	/* Only the zygote knows whether a signal reached its child alive. */
+	news->sent = m.sent & (SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL);
 }
 
 void spd__zygote_readable(spd__launcher *l, size_t i, spd__zygote_news *news)

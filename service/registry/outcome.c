@@ -7,7 +7,7 @@
 #include "service/common/signame.h"
 
 /* The errno name of a launch failure ("ENOENT"), the most useful type for it. */
-static const char *launch_type(const spd_exit_report *r)
+static const char *launch_type(const spd_exit_facts *r)
 {
 	const char *name = r->launch_errno > 0 ? strerrorname_np(r->launch_errno) : NULL;
 
@@ -21,7 +21,7 @@ static bool oom_exit_code(int code)
 	return code == 137 || code == 9;
 }
 
-void spd_outcome_classify(const spd_exit_report *r, bool destroy_requested, spd_outcome *o)
+void spd_outcome_classify(const spd_exit_facts *r, bool destroy_requested, spd_outcome *o)
 {
 	int st = r->wait_status;
 	/* The process's memory cgroup counted a kernel OOM kill, or counted none:

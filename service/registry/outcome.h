@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "service/launcher/messages.h"
+#include "service/common/exit_facts.h"
 #include "service/registry/process.h"
 
 typedef struct spd_outcome {
@@ -30,7 +30,7 @@ typedef struct spd_outcome {
  * counted none (SPD_EXIT_CGROUP alone), and SIGNALED + oom_suspected without a
  * cgroup; exit(137)/exit(9) are EXIT_CODE + oom_suspected unless the cgroup
  * counted none. A SIGKILL spawnd sent is never OOM nor suspected. */
-void spd_outcome_classify(const spd_exit_report *report, bool destroy_requested,
+void spd_outcome_classify(const spd_exit_facts *report, bool destroy_requested,
 			  spd_outcome *out);
 
 #endif

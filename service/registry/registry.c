@@ -408,7 +408,7 @@ static void end_unstarted(spd_registry *r, spd__entry *e, spd_event ev, spd_erro
 /* Sends START for E; its start waiter, if any, hears RUNNING or FAILED/LAUNCH. */
 static void send_entry(spd_registry *r, spd__entry *e, const void *input, size_t input_len)
 {
-	spd_start_req req = {
+	spd_launch_req req = {
 		.process_id = e->p.id,
 		.target = e->p.target,
 		.argv = e->p.argv,
@@ -1013,7 +1013,7 @@ static char *sanitized(const char *s, size_t max)
 }
 
 /* Fills the record's error from a classified outcome and the report. */
-static void fill_error(spd__entry *e, const spd_outcome *o, const spd_exit_report *rep,
+static void fill_error(spd__entry *e, const spd_outcome *o, const spd_exit_facts *rep,
 		       const char *zygote_why)
 {
 	spd_process_error *err = &e->p.error;
@@ -1069,7 +1069,7 @@ static void fill_error(spd__entry *e, const spd_outcome *o, const spd_exit_repor
 	err->message = sanitized(msg, ERROR_MESSAGE_MAX);
 }
 
-void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_report *rep)
+void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_facts *rep)
 {
 	spd_outcome o;
 	spd__entry *e;

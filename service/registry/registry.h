@@ -56,18 +56,35 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "service/common/exit_facts.h"
 #include "service/config/config.h"
-#include "service/launcher/messages.h"
 #include "service/registry/process.h"
 
 typedef struct spd_registry spd_registry;
 
+/* A process for the launcher to start (spd_registry_ops.send_start), in the
+ * registry's words: the link turns it into a START frame. Borrowed for the
+ * call. */
+typedef struct spd_launch_req {
+	char *process_id;
+	char *target;
+	char **argv;          /* argc entries + NULL */
+	uint32_t argc;
+	uint8_t *input;
+	size_t input_len;
+	char **labels;        /* key, value, ..., NULL: 2 * label_count entries */
+	uint32_t label_count;
+	int64_t grace_ms;     /* destroy grace for timeouts; the target's when < 0 */
+	int64_t timeout_ms;   /* 0 = none */
+} spd_launch_req;
+
 /* How the registry reaches the launcher. Called with the registry lock held
- * (see "Locks" above): they must only send (or queue) a frame, never block. Return 0 or -errno.
+ * (see "Locks" above): they must only send (or queue) a frame, never block.
+ * Return 0 or -errno.
  * congested (may be NULL: never) says the launcher is not taking frames: new
  * starts are refused (-EBUSY) and queued ones wait. */
 typedef struct spd_registry_ops {
-	int (*send_start)(void *ctx, uint64_t key, const spd_start_req *req);
+	int (*send_start)(void *ctx, uint64_t key, const spd_launch_req *req);
 	int (*send_destroy)(void *ctx, uint64_t key, int64_t grace_ms);
 	bool (*congested)(void *ctx);
 	void *ctx;
@@ -250,7 +267,7 @@ void spd_registry_on_target_health(spd_registry *r, const char *name, const char
 void spd_registry_on_output(spd_registry *r, uint64_t key, int stream, uint64_t offset,
 			    const void *chunk, size_t len);
 /* Takes ownership of the report's result and tails (nulls them in REP). */
-void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_report *rep);
+void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_facts *rep);
 /* The launcher died: every live process ends FAILED/LOST; new starts fail. */
 void spd_registry_on_launcher_lost(spd_registry *r);
 

@@ -22,10 +22,11 @@
 
 #include "service/launcher/child.h"
 #include "service/launcher/launcher.h"
-#include "service/launcher/messages.h"
 #include "service/launcher/target_spec.h"
 #include "service/target/call.h"
 #include "service/target/channel.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
 #include "service/worker/zygote.h"
 
 /* Reports a setup failure the way a forked function child does (LAUNCH). */
@@ -42,48 +43,19 @@ static _Noreturn void setup_failed(const char *stage, const char *msg)
 	_exit(127);
 }
 
-static uint8_t *read_fd(int fd, size_t *len)
-{
-	off_t size = lseek(fd, 0, SEEK_END);
-	uint8_t *buf;
-	size_t off = 0;
-
-	if (size < 0 || (uint64_t)size > SPD_WIRE_MAX_BODY)
-		return NULL;
-	buf = malloc(size > 0 ? (size_t)size : 1);
-	while (buf != NULL && off < (size_t)size) {
-		ssize_t n = pread(fd, buf + off, (size_t)size - off, (off_t)off);
-		if (n <= 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			free(buf);
-			return NULL;
-		}
-		off += (size_t)n;
-	}
-	*len = off;
-	return buf;
-}
-
 static int run_call(void)
 {
 	spd_target_spec spec;
 	spd_start_req req;
-	spd_wreader r;
-	const void *req_body;
-	size_t len, req_len;
-	uint8_t *body = read_fd(SPD_WORKER_SPEC_FD, &len);
-	int rc;
+	size_t len = 0;
+	uint8_t *body = NULL;
+	int rc = spd_memfd_read(SPD_WORKER_SPEC_FD, &body, &len);
 
 	close(SPD_WORKER_SPEC_FD);
-	if (body == NULL)
+	if (rc < 0)
 		setup_failed("spec", "cannot read the call spec");
-	spd_wreader_init(&r, body, len);
-	if (spd_target_spec_decode(&r, &spec) < 0)
-		setup_failed("spec", "malformed target spec");
-	req_body = spd_wreader_bytes(&r, &req_len);
-	if (r.err != 0 || spd_start_req_decode(&req, req_body, req_len) < 0)
-		setup_failed("spec", "malformed start request");
+	if (spd_call_spec_decode(body, len, &spec, &req) < 0)
+		setup_failed("spec", "malformed call spec");
 	free(body);
 	if (spec.prepared.error != NULL)
 		setup_failed("target", spec.prepared.error);
@@ -111,16 +83,14 @@ static int run_call(void)
 static int run_zygote(void)
 {
 	spd_target_spec spec;
-	spd_wreader r;
-	size_t len;
-	uint8_t *body = read_fd(SPD_WORKER_SPEC_FD, &len);
-	int rc;
+	size_t len = 0;
+	uint8_t *body = NULL;
+	int rc = spd_memfd_read(SPD_WORKER_SPEC_FD, &body, &len);
 
 	close(SPD_WORKER_SPEC_FD);
-	if (body == NULL)
+	if (rc < 0)
 		return 3;
-	spd_wreader_init(&r, body, len);
-	rc = spd_target_spec_decode(&r, &spec);
+	rc = spd_target_spec_decode_body(body, len, &spec);
 	free(body);
 	if (rc < 0)
 		return 3;

@@ -26,10 +26,11 @@
 
 #include "service/common/children.h"
 #include "service/launcher/child.h"
-#include "service/launcher/messages.h"
-#include "service/launcher/wire.h"
 #include "service/target/call.h"
 #include "service/target/channel.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
+#include "service/wire/zygote_frames.h"
 
 #define SOCK 3
 
@@ -69,9 +70,10 @@ static zchild *find(zygote *z, uint64_t key)
 
 static void send_started(zygote *z, uint64_t key, int32_t pid_or_err)
 {
+	spd_zygote_started_msg m = {.pid_or_err = pid_or_err};
 	spd_wbuf b = SPD_WBUF_INIT;
 
-	spd_wbuf_u32(&b, (uint32_t)pid_or_err);
+	spd_zygote_started_msg_encode(&m, &b);
 	spd_wire_outq_send(&z->outq, SOCK, SPD_ZYGOTE_STARTED, key, &b);
 }
 
@@ -119,14 +121,13 @@ static void on_spawn(zygote *z, uint64_t key, const uint8_t *body, size_t len, i
 
 static void on_signal(zygote *z, uint64_t key, const uint8_t *body, size_t len)
 {
-	spd_wreader r;
+	spd_zygote_signal_msg m;
 	zchild *k = find(z, key);
 	int sig;
 
-	spd_wreader_init(&r, body, len);
-	sig = (int)spd_wreader_u32(&r);
-	if (k == NULL || r.err != 0)
+	if (k == NULL || spd_zygote_signal_msg_decode(&m, body, len) < 0)
 		return; /* already reaped and reported */
+	sig = m.sig;
 	/* Exited on its own already (a zombie, reaped on the next SIGCHLD):
 	 * the destroy did not end it, and the report must not say so. */
 	if (spd_child_exited(k->pid))
@@ -159,6 +160,7 @@ static void reap(zygote *z)
 {
 	for (;;) {
 		struct rusage ru;
+		spd_zygote_exited_msg m;
 		spd_wbuf b = SPD_WBUF_INIT;
 		int status;
 		pid_t pid;
@@ -170,12 +172,15 @@ static void reap(zygote *z)
 		i = kid_index(z, pid);
 		if (i == z->nkids)
 			continue;
-		spd_wbuf_u32(&b, (uint32_t)status);
-		spd_wbuf_i64(&b, (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec);
-		spd_wbuf_i64(&b, (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec);
-		spd_wbuf_i64(&b, (int64_t)ru.ru_maxrss * 1024);
-		spd_wbuf_u32(&b, spd_sent_flags_after_exit(z->kids[i].sent, status,
-							   z->kids[i].stop_fatal));
+		m = (spd_zygote_exited_msg){
+			.wait_status = status,
+			.utime_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
+			.stime_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec,
+			.maxrss_bytes = (int64_t)ru.ru_maxrss * 1024,
+			.sent = spd_sent_flags_after_exit(z->kids[i].sent, status,
+							  z->kids[i].stop_fatal),
+		};
+		spd_zygote_exited_msg_encode(&m, &b);
 		spd_wire_outq_send(&z->outq, SOCK, SPD_ZYGOTE_EXITED, z->kids[i].key, &b);
 		z->kids[i] = z->kids[--z->nkids];
 	}

@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include "grpc/health/v1/health.pb-c.h"
-#include "service/launcher/messages.h"
 #include "service/launcher/target_spec.h"
-#include "service/launcher/wire.h"
+#include "service/wire/boot.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
+#include "service/wire/zygote_frames.h"
 #include "spawnd/v1/spawnd.pb-c.h"
 
 static const char *root;
@@ -114,29 +116,55 @@ static void exit_reports(void)
 	frame("exit_report_raised", &b);
 }
 
-/* As the launcher's send_hello() writes it (launcher.c). */
 static void hellos(void)
 {
-	static const struct {
-		const char *name, *error, *mechanism;
-	} t[] = {
-		{"echo", NULL, ""},
-		{"resize", "dlopen: libimg.so: cannot open shared object file", "cgroup_v2"},
-		{"convert", NULL, "rlimit_as"},
-	};
+	char *names[] = {"echo", "resize", "convert"};
+	char *errors[] = {NULL, "dlopen: libimg.so: cannot open shared object file", NULL};
+	char *mechanisms[] = {"", "cgroup_v2", "rlimit_as"};
+	spd_launcher_hello h = {.count = 3, .names = names, .errors = errors,
+				.memory_limit_mechanisms = mechanisms};
+	spd_launcher_hello empty = {.count = 0};
 	spd_wbuf b = SPD_WBUF_INIT;
 
-	spd_wbuf_u32(&b, 3);
-	for (size_t i = 0; i < 3; i++) {
-		spd_wbuf_str(&b, t[i].name);
-		spd_wbuf_u32(&b, t[i].error == NULL);
-		spd_wbuf_str(&b, t[i].error);
-	}
-	for (size_t i = 0; i < 3; i++)
-		spd_wbuf_str(&b, t[i].mechanism);
+	spd_launcher_hello_encode(&h, &b);
 	frame("hello", &b);
-	spd_wbuf_u32(&b, 0);
+	spd_launcher_hello_encode(&empty, &b);
 	frame("hello_empty", &b);
+}
+
+/* The small frames: HEALTH, STARTED, OUTPUT, DESTROY and the zygote's. */
+static void small_frames(void)
+{
+	spd_health_msg down = {.target = "resize", .why = "the zygote exited with code 4"};
+	spd_health_msg up = {.target = "resize", .why = NULL};
+	spd_started_msg started = {.pid = 4242, .started_ns = 1700000000000000000};
+	spd_output_msg out = {.stream = SPD_OUTPUT_STDERR, .offset = 65000,
+			      .data = (const uint8_t *)"line\n\0bin", .len = 9};
+	spd_destroy_msg destroy = {.grace_ms = 10000};
+	spd_zygote_signal_msg sig = {.sig = 15};
+	spd_zygote_started_msg zpid = {.pid_or_err = 777}, zerr = {.pid_or_err = -EAGAIN};
+	spd_zygote_exited_msg zexit = {.wait_status = 9, .utime_us = 1500000, .stime_us = 20,
+				       .maxrss_bytes = 8 << 20, .sent = SPD_EXIT_SENT_KILL};
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	spd_health_msg_encode(&down, &b);
+	frame("health_down", &b);
+	spd_health_msg_encode(&up, &b);
+	frame("health_up", &b);
+	spd_started_msg_encode(&started, &b);
+	frame("started", &b);
+	spd_output_msg_encode(&out, &b);
+	frame("output", &b);
+	spd_destroy_msg_encode(&destroy, &b);
+	frame("destroy", &b);
+	spd_zygote_signal_msg_encode(&sig, &b);
+	frame("zygote_signal", &b);
+	spd_zygote_started_msg_encode(&zpid, &b);
+	frame("zygote_started", &b);
+	spd_zygote_started_msg_encode(&zerr, &b);
+	frame("zygote_started_failed", &b);
+	spd_zygote_exited_msg_encode(&zexit, &b);
+	frame("zygote_exited", &b);
 }
 
 static void target_specs(void)
@@ -155,6 +183,14 @@ static void target_specs(void)
 
 	spd_target_spec_encode(&p, &b);
 	frame("target_spec_builtin", &b);
+	{
+		char *argv[] = {"x", NULL}, *labels[] = {NULL};
+		spd_start_req req = {.process_id = "p-0002", .target = "echo", .argv = argv,
+				     .argc = 1, .input = (uint8_t *)"in", .input_len = 2,
+				     .labels = labels, .grace_ms = -1};
+		spd_call_spec_encode(&p, &req, &b);
+		frame("call_spec", &b);
+	}
 	c.name = "nope";
 	c.builtin = "nope";
 	p.envp = no_env;
@@ -178,6 +214,34 @@ static void target_specs(void)
 	c.symbol = "resize";
 	spd_target_spec_encode(&p, &b);
 	frame("target_spec_library", &b);
+}
+
+/* The launcher's boot data, with one inherit_env variable found in the
+ * environment and one not. */
+static void boots(void)
+{
+	char *argv[] = {"/bin/echo", "-n", NULL};
+	char *env[] = {"LANG=C", NULL};
+	char *inherit[] = {"HOME", "NOT_SET_HERE", NULL};
+	char *envp[] = {"HOME=/root", "PATH=/bin", NULL};
+	spd_target_config t[] = {
+		{.name = "echo", .kind = SPD_TARGET_EXEC, .exec_argv = argv, .exec_argc = 2,
+		 .env = env, .env_count = 1, .inherit_env = inherit, .inherit_env_count = 2,
+		 .cwd = "/tmp", .limits = {.start_method = SPD_START_FORK, .stop_signal = 15}},
+		{.name = "sum", .description = "", .kind = SPD_TARGET_FUNCTION, .builtin = "sum",
+		 .limits = {.start_method = SPD_START_FORKSERVER, .memory_limit = 64u << 20,
+			    .zygote_start = SPD_ZYGOTE_BOOT}},
+	};
+	spd_config cfg = {.path = "/etc/spawnd.yaml", .dir = "/etc", .max_running = 64,
+			  .targets = t, .target_count = 2};
+	spd_config none = {.path = "<default>"};
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	spd_launcher_boot_encode(&cfg, 4242, "/usr/lib/spawnd/spawnd-worker", "cgroup_v2", envp,
+				 &b);
+	frame("boot", &b);
+	spd_launcher_boot_encode(&none, 1, NULL, NULL, NULL, &b);
+	frame("boot_no_targets", &b);
 }
 
 /* ---- spawnd.v1 requests ---------------------------------------------------------- */
@@ -295,7 +359,9 @@ int main(int argc, char **argv)
 	start_reqs();
 	exit_reports();
 	hellos();
+	small_frames();
 	target_specs();
+	boots();
 	requests();
 	return 0;
 }

@@ -30,8 +30,8 @@
 #include "service/common/log.h"
 #include "service/config/config.h"
 #include "service/launcher/launcher.h"
-#include "service/launcher/messages.h"
-#include "service/launcher/wire.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
 
 #define FRAME_DEADLINE_MS 15000
 #define PROC_DEADLINE_MS 10000
@@ -163,16 +163,15 @@ static int recv_within(lt *l, int timeout_ms, spd_wire_hdr *hdr, uint8_t **body,
  * counted, so that tests can wait for the frames they care about. */
 static void note_output(lt *l, uint64_t key, const uint8_t *body, size_t len)
 {
-	spd_wreader r;
+	spd_output_msg m;
 	uint32_t stream;
-	int64_t offset;
+	uint64_t offset;
 	size_t n;
 
-	spd_wreader_init(&r, body, len);
-	stream = spd_wreader_u32(&r);
-	offset = spd_wreader_i64(&r);
-	spd_wreader_bytes(&r, &n);
-	assert_int_equal(r.err, 0);
+	assert_int_equal(spd_output_msg_decode(&m, body, len), 0);
+	stream = m.stream;
+	offset = m.offset;
+	n = m.len;
 	assert_true(stream == 1 || stream == 2);
 	if (key != l->out_key) {
 		l->out_key = key;
@@ -324,13 +323,12 @@ static pid_t expect_started(lt *l, uint64_t key)
 {
 	size_t len;
 	uint8_t *body = expect_frame(l, SPD_WIRE_STARTED, key, &len);
-	spd_wreader r;
+	spd_started_msg m;
 	pid_t pid;
 
-	spd_wreader_init(&r, body, len);
-	pid = (pid_t)spd_wreader_u32(&r);
-	assert_true(spd_wreader_i64(&r) > 0);
-	assert_int_equal(r.err, 0);
+	assert_int_equal(spd_started_msg_decode(&m, body, len), 0);
+	pid = m.pid;
+	assert_true(m.started_ns > 0);
 	free(body);
 	assert_true(pid > 0);
 	return pid;
@@ -347,9 +345,10 @@ static void expect_exited(lt *l, uint64_t key, spd_exit_report *rep)
 
 static void send_destroy(lt *l, uint64_t key, int64_t grace_ms)
 {
+	spd_destroy_msg m = {.grace_ms = grace_ms};
 	spd_wbuf b = SPD_WBUF_INIT;
 
-	spd_wbuf_i64(&b, grace_ms);
+	assert_int_equal(spd_destroy_msg_encode(&m, &b), 0);
 	assert_int_equal(spd_wire_send(l->fd, SPD_WIRE_DESTROY, key, &b), 0);
 	spd_wbuf_release(&b);
 }

@@ -19,8 +19,8 @@
 
 #include "service/common/clock.h"
 #include "service/front/link.h"
-#include "service/launcher/messages.h"
-#include "service/launcher/wire.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
 
 #define BIG_INPUT (1024u * 1024u)
 /* START frames with a 1 MiB input queued behind a full socket: past
@@ -57,12 +57,12 @@ static void fake_launcher(int sock, int gate)
 }
 
 /* A START request for process "p" of target "t" with INPUT. */
-static spd_start_req start_req(uint8_t *input, size_t len)
+static spd_launch_req start_req(uint8_t *input, size_t len)
 {
 	static char id[] = "p", target[] = "t";
 	static char *argv[] = {NULL};
 	static char *labels[] = {NULL};
-	spd_start_req req = {
+	spd_launch_req req = {
 		.process_id = id,
 		.target = target,
 		.argv = argv,
@@ -79,7 +79,7 @@ static void sends_do_not_block_on_a_stalled_launcher(void **state)
 {
 	int sv[2], gate[2], status;
 	uint8_t *input = calloc(1, BIG_INPUT);
-	spd_start_req req = start_req(input, BIG_INPUT);
+	spd_launch_req req = start_req(input, BIG_INPUT);
 	spd_registry_ops ops;
 	int64_t deadline;
 	uint64_t key = 0;
@@ -144,7 +144,7 @@ static void sends_do_not_block_on_a_stalled_launcher(void **state)
  * queueing: the registry then ends the start LOST instead of waiting. */
 static void sends_fail_once_the_launcher_is_gone(void **state)
 {
-	spd_start_req req = start_req(NULL, 0);
+	spd_launch_req req = start_req(NULL, 0);
 	spd_registry_ops ops;
 	int sv[2], status;
 	spd_link *l;

@@ -18,8 +18,8 @@
 #include <sys/wait.h>
 
 #include "service/common/signame.h"
-#include "service/launcher/messages.h"
 #include "service/registry/outcome.h"
+#include "service/wire/messages.h"
 
 #define CORE 0x80 /* the core-dump bit of a wait status */
 

@@ -19,6 +19,7 @@
 #include "service/common/log.h"
 #include "service/config/config.h"
 #include "service/registry/registry.h"
+#include "service/wire/messages.h"
 
 /* ---- configs ---------------------------------------------------------------- */
 
@@ -111,7 +112,7 @@ typedef struct fake {
 	int start_rc;  /* what send_start returns */
 } fake;
 
-static int fake_send_start(void *ctx, uint64_t key, const spd_start_req *req)
+static int fake_send_start(void *ctx, uint64_t key, const spd_launch_req *req)
 {
 	fake *f = ctx;
 	sent_start *s;

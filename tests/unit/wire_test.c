@@ -1,6 +1,8 @@
-/* The front <-> launcher wire (launcher/wire.h) and the START/EXITED bodies
- * (launcher/messages.h): round trips, sticky errors, the memfd path for large
- * bodies, and clean failure (no leak: the asan build checks) on bad input. */
+/* The protocol of service/wire/: the framing (wire.h), the front <-> launcher
+ * bodies (messages.h) and the launcher <-> zygote ones (zygote_frames.h):
+ * round trips of every frame, sticky errors, the memfd path for large bodies,
+ * and clean failure (no leak: the asan build checks) on truncated, oversized
+ * or garbage input. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,8 +16,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "service/launcher/messages.h"
-#include "service/launcher/wire.h"
+#include "service/wire/messages.h"
+#include "service/wire/wire.h"
+#include "service/wire/zygote_frames.h"
 
 /* ---- spd_wbuf / spd_wreader ------------------------------------------------ */
 
@@ -537,6 +540,229 @@ static void exit_report_truncated_or_garbage(void **state)
 	spd_wbuf_release(&b);
 }
 
+/* ---- the other frames ------------------------------------------------------ */
+
+static void hello_round_trip(void **state)
+{
+	char *names[] = {(char *)"echo", (char *)"resize"};
+	char *errors[] = {NULL, (char *)"dlopen: no such file"};
+	char *mech[] = {(char *)"", (char *)"cgroup_v2"};
+	spd_launcher_hello in = {.count = 2, .names = names, .errors = errors,
+				 .memory_limit_mechanisms = mech};
+	spd_launcher_hello out;
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	(void)state;
+	assert_int_equal(spd_launcher_hello_encode(&in, &b), 0);
+	assert_int_equal(spd_launcher_hello_decode(&out, b.data, b.len), 0);
+	assert_int_equal(out.count, 2);
+	assert_string_equal(out.names[0], "echo");
+	assert_string_equal(out.names[1], "resize");
+	assert_null(out.errors[0]);
+	assert_string_equal(out.errors[1], "dlopen: no such file");
+	assert_string_equal(out.memory_limit_mechanisms[0], "");
+	assert_string_equal(out.memory_limit_mechanisms[1], "cgroup_v2");
+	assert_null(out.names[2]);
+	spd_launcher_hello_release(&out);
+	assert_null(out.names);
+	spd_wbuf_release(&b);
+
+	/* A count past the cap is refused before anything is allocated. */
+	spd_wbuf_u32(&b, SPD_HELLO_MAX_TARGETS + 1);
+	memset(&out, 0x5a, sizeof out);
+	assert_int_equal(spd_launcher_hello_decode(&out, b.data, b.len), -EBADMSG);
+	assert_int_equal(out.count, 0);
+	assert_null(out.names);
+	spd_wbuf_release(&b);
+}
+
+static void health_round_trip(void **state)
+{
+	spd_health_msg down = {.target = (char *)"resize", .why = (char *)"zygote exited"};
+	spd_health_msg up = {.target = (char *)"resize", .why = NULL};
+	spd_health_msg out;
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	(void)state;
+	assert_int_equal(spd_health_msg_encode(&down, &b), 0);
+	assert_int_equal(spd_health_msg_decode(&out, b.data, b.len), 0);
+	assert_string_equal(out.target, "resize");
+	assert_string_equal(out.why, "zygote exited");
+	spd_health_msg_release(&out);
+	assert_null(out.target);
+	spd_wbuf_release(&b);
+	/* Usable again: why comes back NULL, not "". */
+	assert_int_equal(spd_health_msg_encode(&up, &b), 0);
+	assert_int_equal(spd_health_msg_decode(&out, b.data, b.len), 0);
+	assert_string_equal(out.target, "resize");
+	assert_null(out.why);
+	spd_health_msg_release(&out);
+	spd_wbuf_release(&b);
+}
+
+static void started_output_destroy_round_trip(void **state)
+{
+	spd_started_msg st = {.pid = 4242, .started_ns = 1700000000123456789LL}, st2;
+	spd_output_msg out = {.stream = SPD_OUTPUT_STDERR, .offset = 1ull << 40,
+			      .data = (const uint8_t *)"a\0b", .len = 3}, out2;
+	spd_destroy_msg d = {.grace_ms = -1}, d2;
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	(void)state;
+	assert_int_equal(spd_started_msg_encode(&st, &b), 0);
+	assert_int_equal(spd_started_msg_decode(&st2, b.data, b.len), 0);
+	assert_int_equal(st2.pid, 4242);
+	assert_int_equal(st2.started_ns, st.started_ns);
+	spd_wbuf_release(&b);
+
+	assert_int_equal(spd_output_msg_encode(&out, &b), 0);
+	assert_int_equal(spd_output_msg_decode(&out2, b.data, b.len), 0);
+	assert_int_equal(out2.stream, SPD_OUTPUT_STDERR);
+	assert_int_equal(out2.offset, 1ull << 40);
+	assert_int_equal(out2.len, 3);
+	assert_memory_equal(out2.data, "a\0b", 3);
+	/* It points into the body: nothing to release. */
+	assert_true(out2.data >= b.data && out2.data + 3 == b.data + b.len);
+	spd_wbuf_release(&b);
+	/* Streams other than stdout and stderr are refused. */
+	for (uint32_t stream = 0; stream < 4; stream += 3) {
+		out.stream = stream;
+		assert_int_equal(spd_output_msg_encode(&out, &b), 0);
+		assert_int_equal(spd_output_msg_decode(&out2, b.data, b.len), -EBADMSG);
+		spd_wbuf_release(&b);
+	}
+
+	assert_int_equal(spd_destroy_msg_encode(&d, &b), 0);
+	assert_int_equal(spd_destroy_msg_decode(&d2, b.data, b.len), 0);
+	assert_int_equal(d2.grace_ms, -1);
+	spd_wbuf_release(&b);
+}
+
+static void zygote_frames_round_trip(void **state)
+{
+	spd_zygote_signal_msg sig = {.sig = 15}, sig2;
+	spd_zygote_started_msg pid = {.pid_or_err = -EAGAIN}, pid2;
+	spd_zygote_exited_msg ex = {.wait_status = 0x0900, .utime_us = 1500000, .stime_us = 7,
+				    .maxrss_bytes = 8 << 20,
+				    .sent = SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL}, ex2;
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	(void)state;
+	assert_int_equal(spd_zygote_signal_msg_encode(&sig, &b), 0);
+	assert_int_equal(spd_zygote_signal_msg_decode(&sig2, b.data, b.len), 0);
+	assert_int_equal(sig2.sig, 15);
+	spd_wbuf_release(&b);
+
+	assert_int_equal(spd_zygote_started_msg_encode(&pid, &b), 0);
+	assert_int_equal(spd_zygote_started_msg_decode(&pid2, b.data, b.len), 0);
+	assert_int_equal(pid2.pid_or_err, -EAGAIN);
+	spd_wbuf_release(&b);
+
+	assert_int_equal(spd_zygote_exited_msg_encode(&ex, &b), 0);
+	assert_int_equal(spd_zygote_exited_msg_decode(&ex2, b.data, b.len), 0);
+	assert_int_equal(ex2.wait_status, 0x0900);
+	assert_int_equal(ex2.utime_us, 1500000);
+	assert_int_equal(ex2.stime_us, 7);
+	assert_int_equal(ex2.maxrss_bytes, 8 << 20);
+	assert_int_equal(ex2.sent, SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL);
+	spd_wbuf_release(&b);
+	/* Only the SENT bits cross: a zygote cannot claim a timeout or an OOM. */
+	ex.sent = 0xffffffffu;
+	assert_int_equal(spd_zygote_exited_msg_encode(&ex, &b), 0);
+	assert_int_equal(spd_zygote_exited_msg_decode(&ex2, b.data, b.len), 0);
+	assert_int_equal(ex2.sent, SPD_EXIT_SENT_STOP | SPD_EXIT_SENT_KILL);
+	spd_wbuf_release(&b);
+}
+
+/* Each frame's decoder, run on a body and cleaned up after: 0 or -errno. */
+#define TRY_DECODE(T, release)                                                              \
+	static int try_##T(const void *body, size_t len)                                   \
+	{                                                                                  \
+		T m;                                                                       \
+		int rc;                                                                    \
+		memset(&m, 0x5a, sizeof m);                                                \
+		rc = T##_decode(&m, body, len);                                            \
+		if (rc == 0)                                                               \
+			release;                                                           \
+		return rc;                                                                 \
+	}
+TRY_DECODE(spd_start_req, spd_start_req_release(&m))
+TRY_DECODE(spd_exit_report, spd_exit_report_release(&m))
+TRY_DECODE(spd_launcher_hello, spd_launcher_hello_release(&m))
+TRY_DECODE(spd_health_msg, spd_health_msg_release(&m))
+TRY_DECODE(spd_started_msg, (void)0)
+TRY_DECODE(spd_output_msg, (void)0)
+TRY_DECODE(spd_destroy_msg, (void)0)
+TRY_DECODE(spd_zygote_signal_msg, (void)0)
+TRY_DECODE(spd_zygote_started_msg, (void)0)
+TRY_DECODE(spd_zygote_exited_msg, (void)0)
+
+/* Every decoder takes exactly its frame's bytes: each proper prefix of a valid
+ * body, and the body with a byte more, are -EBADMSG (and leak nothing). */
+static void every_frame_rejects_truncated_and_oversized_bodies(void **state)
+{
+	char *argv[] = {(char *)"a", NULL}, *labels[] = {(char *)"k", (char *)"v", NULL};
+	char *names[] = {(char *)"t"}, *errors[] = {(char *)"e"}, *mech[] = {(char *)"m"};
+	spd_start_req start = {.process_id = (char *)"p", .target = (char *)"t", .argv = argv,
+			       .argc = 1, .input = (uint8_t *)"i", .input_len = 1,
+			       .labels = labels, .label_count = 1};
+	spd_exit_report exited = {.launch_stage = (char *)"exec", .result = (uint8_t *)"r",
+				  .result_len = 1};
+	spd_launcher_hello hello = {.count = 1, .names = names, .errors = errors,
+				    .memory_limit_mechanisms = mech};
+	spd_health_msg health = {.target = (char *)"t", .why = (char *)"w"};
+	spd_started_msg started = {.pid = 1};
+	spd_output_msg output = {.stream = 1, .data = (const uint8_t *)"x", .len = 1};
+	spd_destroy_msg destroy = {.grace_ms = 5};
+	spd_zygote_signal_msg zsig = {.sig = 9};
+	spd_zygote_started_msg zstarted = {.pid_or_err = 3};
+	spd_zygote_exited_msg zexited = {.wait_status = 1};
+	struct {
+		const char *name;
+		spd_wbuf body;
+		int (*decode)(const void *body, size_t len);
+	} f[] = {
+		{"START", SPD_WBUF_INIT, try_spd_start_req},
+		{"EXITED", SPD_WBUF_INIT, try_spd_exit_report},
+		{"HELLO", SPD_WBUF_INIT, try_spd_launcher_hello},
+		{"HEALTH", SPD_WBUF_INIT, try_spd_health_msg},
+		{"STARTED", SPD_WBUF_INIT, try_spd_started_msg},
+		{"OUTPUT", SPD_WBUF_INIT, try_spd_output_msg},
+		{"DESTROY", SPD_WBUF_INIT, try_spd_destroy_msg},
+		{"ZYGOTE_SIGNAL", SPD_WBUF_INIT, try_spd_zygote_signal_msg},
+		{"ZYGOTE_STARTED", SPD_WBUF_INIT, try_spd_zygote_started_msg},
+		{"ZYGOTE_EXITED", SPD_WBUF_INIT, try_spd_zygote_exited_msg},
+	};
+	size_t nf = sizeof f / sizeof f[0];
+
+	(void)state;
+	assert_int_equal(spd_start_req_encode(&start, &f[0].body), 0);
+	assert_int_equal(spd_exit_report_encode(&exited, &f[1].body), 0);
+	assert_int_equal(spd_launcher_hello_encode(&hello, &f[2].body), 0);
+	assert_int_equal(spd_health_msg_encode(&health, &f[3].body), 0);
+	assert_int_equal(spd_started_msg_encode(&started, &f[4].body), 0);
+	assert_int_equal(spd_output_msg_encode(&output, &f[5].body), 0);
+	assert_int_equal(spd_destroy_msg_encode(&destroy, &f[6].body), 0);
+	assert_int_equal(spd_zygote_signal_msg_encode(&zsig, &f[7].body), 0);
+	assert_int_equal(spd_zygote_started_msg_encode(&zstarted, &f[8].body), 0);
+	assert_int_equal(spd_zygote_exited_msg_encode(&zexited, &f[9].body), 0);
+	for (size_t i = 0; i < nf; i++) {
+		spd_wbuf *b = &f[i].body;
+		if (f[i].decode(b->data, b->len) != 0)
+			fail_msg("%s: its own encoding refused", f[i].name);
+		for (size_t n = 0; n < b->len; n++)
+			if (f[i].decode(b->data, n) != -EBADMSG)
+				fail_msg("%s: a prefix of %zu/%zu bytes accepted", f[i].name, n, b->len);
+		if (f[i].decode(NULL, 0) != -EBADMSG)
+			fail_msg("%s: an empty body accepted", f[i].name);
+		spd_wbuf_u32(b, 0);
+		assert_int_equal(b->err, 0);
+		if (f[i].decode(b->data, b->len - 3) != -EBADMSG)
+			fail_msg("%s: a trailing byte accepted", f[i].name);
+		spd_wbuf_release(b);
+	}
+}
+
 /* A START too big for one datagram crosses as a memfd and decodes whole. */
 static void large_start_over_the_wire(void **state)
 {
@@ -625,6 +851,11 @@ int main(void)
 		cmocka_unit_test(start_req_truncated_or_garbage),
 		cmocka_unit_test(exit_report_round_trip),
 		cmocka_unit_test(exit_report_truncated_or_garbage),
+		cmocka_unit_test(hello_round_trip),
+		cmocka_unit_test(health_round_trip),
+		cmocka_unit_test(started_output_destroy_round_trip),
+		cmocka_unit_test(zygote_frames_round_trip),
+		cmocka_unit_test(every_frame_rejects_truncated_and_oversized_bodies),
 		cmocka_unit_test_setup_teardown(large_start_over_the_wire, pair_setup, pair_teardown),
 	};
 

@@ -23,10 +23,10 @@
 #include "service/common/clock.h"
 #include "service/common/log.h"
 #include "service/config/config.h"
-#include "service/launcher/messages.h"
+#include "service/wire/messages.h"
 #include "service/launcher/target_spec.h"
 #include "service/launcher/targets.h"
-#include "service/launcher/wire.h"
+#include "service/wire/wire.h"
 
 #define FRAME_DEADLINE_MS 15000
 

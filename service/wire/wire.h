@@ -1,7 +1,10 @@
-/* The front <-> launcher channel (SPEC §11): a SOCK_SEQPACKET socketpair carrying
- * one frame per datagram. A frame is a fixed header and a body of fields packed
- * with the spd_wbuf writer and read back with the spd_wreader reader. Both ends
- * are the same build, so fields are in host order and unversioned.
+/* The framing of spawnd's internal protocol (SPEC §11): the front <-> launcher
+ * channel and the launcher <-> zygote ones, each a SOCK_SEQPACKET socketpair
+ * carrying one frame per datagram. A frame is a fixed header and a body of
+ * fields packed with the spd_wbuf writer and read back with the spd_wreader
+ * reader. Both ends are the same build, so fields are in host order and
+ * unversioned. Only the codecs (messages.h, zygote_frames.h) pack and unpack
+ * bodies; everyone else sends and receives them whole.
  *
  * Datagrams stay <= SPD_WIRE_MAX_DGRAM. A larger body travels in a sealed memfd
  * passed with SCM_RIGHTS; the datagram then carries only the header with
@@ -11,11 +14,13 @@
  * No gRPC here: the launcher links this. Thread: a socket end may be sent on and
  * received on by one thread each at a time; the helpers keep no global state.
  */
-#ifndef SPAWND_LAUNCHER_WIRE_H
-#define SPAWND_LAUNCHER_WIRE_H
+#ifndef SPAWND_WIRE_WIRE_H
+#define SPAWND_WIRE_WIRE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "service/common/strv.h"
 
 #define SPD_WIRE_MAX_DGRAM (64u * 1024u)
 /* Largest body accepted from a memfd: inputs, results and tails all fit. */
@@ -64,6 +69,8 @@ void spd_wbuf_u32(spd_wbuf *b, uint32_t v);
 void spd_wbuf_i64(spd_wbuf *b, int64_t v);
 void spd_wbuf_bytes(spd_wbuf *b, const void *p, size_t len);
 void spd_wbuf_str(spd_wbuf *b, const char *s);  /* NULL is written as "" */
+/* A string vector: u32 N, then N strings. */
+void spd_wbuf_strv(spd_wbuf *b, char *const *v, size_t n);
 void spd_wbuf_release(spd_wbuf *b);
 
 /* Reads a body. Pointers returned point into the body. Errors are sticky: after
@@ -82,10 +89,25 @@ const void *spd_wreader_bytes(spd_wreader *r, size_t *len);
 /* Copies a string into a new NUL-terminated heap string (caller frees), or NULL
  * on error. Strings containing NUL are cut there. */
 char *spd_wreader_strdup(spd_wreader *r);
+/* Reads N strings into a new NULL-terminated array of N + 1 entries (free it
+ * with spd_strv_free), or returns NULL with `err` set (-EBADMSG, -ENOMEM). */
+char **spd_wreader_strv_n(spd_wreader *r, size_t n);
+/* Reads a string vector (spd_wbuf_strv) of at most MAX entries, as
+ * spd_wreader_strv_n, and sets *N to its length (0 on error). More than MAX
+ * is -EBADMSG, before anything is allocated. */
+char **spd_wreader_strv(spd_wreader *r, uint32_t max, size_t *n);
+/* Ends a whole body: bytes left unread are an error (-EBADMSG) too. Returns
+ * `err`. */
+int spd_wreader_end(spd_wreader *r);
 
 /* A new sealed, O_CLOEXEC memfd holding LEN bytes of DATA, positioned at 0.
  * Returns the fd or -errno. */
 int spd_memfd_from(const void *data, size_t len);
+
+/* Reads the whole of memfd FD (at most SPD_WIRE_MAX_BODY bytes, else -EBADMSG)
+ * into a new heap buffer *DATA (the caller frees it; never NULL on success)
+ * of *LEN bytes. FD stays open. Returns 0 or -errno. */
+int spd_memfd_read(int fd, uint8_t **data, size_t *len);
 
 /* Sends one frame. Blocks while the socket buffer is full. Returns 0 or -errno. */
 int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body);

@@ -1,4 +1,4 @@
-#include "service/launcher/wire.h"
+#include "service/wire/wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -114,6 +114,54 @@ const void *spd_wreader_bytes(spd_wreader *r, size_t *len)
 	r->left -= n;
 	*len = (size_t)n;
 	return p;
+}
+
+void spd_wbuf_strv(spd_wbuf *b, char *const *v, size_t n)
+{
+	spd_wbuf_u32(b, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		spd_wbuf_str(b, v[i]);
+}
+
+char **spd_wreader_strv_n(spd_wreader *r, size_t n)
+{
+	char **v;
+
+	if (r->err != 0)
+		return NULL;
+	v = calloc(n + 1, sizeof *v);
+	if (v == NULL) {
+		r->err = -ENOMEM;
+		return NULL;
+	}
+	for (size_t i = 0; i < n && r->err == 0; i++)
+		v[i] = spd_wreader_strdup(r);
+	if (r->err != 0) {
+		spd_strv_free(v);
+		return NULL;
+	}
+	return v;
+}
+
+char **spd_wreader_strv(spd_wreader *r, uint32_t max, size_t *n)
+{
+	uint32_t count = spd_wreader_u32(r);
+	char **v;
+
+	*n = 0;
+	if (r->err == 0 && count > max)
+		r->err = -EBADMSG;
+	v = spd_wreader_strv_n(r, count);
+	if (v != NULL)
+		*n = count;
+	return v;
+}
+
+int spd_wreader_end(spd_wreader *r)
+{
+	if (r->err == 0 && r->left != 0)
+		r->err = -EBADMSG;
+	return r->err;
 }
 
 char *spd_wreader_strdup(spd_wreader *r)
@@ -235,8 +283,7 @@ int spd_wire_send_nonblock(int fd, uint32_t type, uint64_t key, const spd_wbuf *
 	return rc == -EWOULDBLOCK ? -EAGAIN : rc;
 }
 
-/* Reads the whole body out of a received memfd. */
-static int body_from_memfd(int mfd, uint8_t **body, size_t *body_len)
+int spd_memfd_read(int mfd, uint8_t **body, size_t *body_len)
 {
 	off_t size = lseek(mfd, 0, SEEK_END);
 	uint8_t *buf;
@@ -333,7 +380,7 @@ int spd_wire_recv_fds(int fd, spd_wire_hdr *hdr, uint8_t **body, size_t *body_le
 		}
 		memfd = got[0];
 		first = 1;
-		rc = body_from_memfd(memfd, body, body_len);
+		rc = spd_memfd_read(memfd, body, body_len);
 		if (rc < 0)
 			goto out;
 	} else {

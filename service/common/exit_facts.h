@@ -1,32 +1,14 @@
-/* The bodies of the START and EXITED frames (see wire.h), shared by the launcher
- * and the front. Decoders allocate: release with the matching _release(). */
-#ifndef SPAWND_LAUNCHER_MESSAGES_H
-#define SPAWND_LAUNCHER_MESSAGES_H
+#ifndef SPAWND_COMMON_EXIT_FACTS_H
+#define SPAWND_COMMON_EXIT_FACTS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "service/launcher/wire.h"
-
-typedef struct spd_start_req {
-	char *process_id;
-	char *target;
-	char **argv;          /* argc entries + NULL */
-	uint32_t argc;
-	uint8_t *input;
-	size_t input_len;
-	char **labels;        /* key, value, ..., NULL: 2 * label_count entries */
-	uint32_t label_count;
-	int64_t grace_ms;     /* destroy grace for timeouts; the target's when < 0 */
-	int64_t timeout_ms;   /* 0 = none */
-} spd_start_req;
-
-int spd_start_req_encode(const spd_start_req *req, spd_wbuf *out);
-int spd_start_req_decode(spd_start_req *req, const void *body, size_t len);
-void spd_start_req_release(spd_start_req *req);
-
-/* What the launcher knows about how a process ended: raw facts, no verdict. The
- * front classifies them (registry/outcome.h). */
+/* What the launcher knows about how a process ended: raw facts, no verdict.
+ * The launcher gathers them, the EXITED frame carries them
+ * (service/wire/messages.h: spd_exit_report is this struct), and the front's
+ * registry classifies them (registry/outcome.h). Shared vocabulary of both
+ * processes, so that neither speaks the other's structs. */
 enum spd_exit_flag {
 	SPD_EXIT_LAUNCH_FAILED = 1u << 0, /* never ran: launch_* say why */
 	SPD_EXIT_SENT_STOP = 1u << 1,     /* spawnd sent the stop signal to the group */
@@ -44,7 +26,7 @@ enum spd_exit_flag {
 	SPD_EXIT_OOM_KILLED = 1u << 9,    /* the kernel OOM-killed something in that cgroup */
 };
 
-typedef struct spd_exit_report {
+typedef struct spd_exit_facts {
 	uint32_t flags;
 	int32_t pid;            /* 0 when it never ran */
 	int32_t wait_status;    /* raw wait(2) status; valid when pid != 0 */
@@ -62,10 +44,6 @@ typedef struct spd_exit_report {
 	uint8_t *stdout_head, *stderr_head;  /* the first part, when it did not fit */
 	size_t stdout_head_len, stderr_head_len;
 	int64_t stdout_total, stderr_total;  /* bytes the child wrote in all */
-} spd_exit_report;
-
-int spd_exit_report_encode(const spd_exit_report *r, spd_wbuf *out);
-int spd_exit_report_decode(spd_exit_report *r, const void *body, size_t len);
-void spd_exit_report_release(spd_exit_report *r);
+} spd_exit_facts;
 
 #endif

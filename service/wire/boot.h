@@ -5,14 +5,14 @@
  * The config is the subset the launcher reads (log settings, the targets),
  * with each target's inherit_env already resolved in the front into env
  * entries: the decoded targets have an empty inherit_env. */
-#ifndef SPAWND_LAUNCHER_BOOT_H
-#define SPAWND_LAUNCHER_BOOT_H
+#ifndef SPAWND_WIRE_BOOT_H
+#define SPAWND_WIRE_BOOT_H
 
 #include <stddef.h>
 #include <sys/types.h>
 
 #include "service/config/config.h"
-#include "service/launcher/wire.h"
+#include "service/wire/wire.h"
 
 typedef struct spd_launcher_boot {
 	pid_t front;                 /* the front's pid: the launcher's parent */

@@ -1,10 +1,11 @@
-#include "service/launcher/boot.h"
+#include "service/wire/boot.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "service/common/strv.h"
+#include "service/wire/target.h"
 
 #define MAX_COUNT 1000000u
 
@@ -28,34 +29,6 @@ static char *get_opt(spd_wreader *r)
 	if (s == NULL)
 		r->err = -ENOMEM;
 	return s;
-}
-
-static void put_strv(spd_wbuf *b, char *const *v, size_t n)
-{
-	spd_wbuf_u32(b, (uint32_t)n);
-	for (size_t i = 0; i < n; i++)
-		spd_wbuf_str(b, v[i]);
-}
-
-static char **get_strv(spd_wreader *r, size_t *n)
-{
-	uint32_t count = spd_wreader_u32(r);
-	char **v;
-
-	*n = 0;
-	if (r->err != 0 || count > MAX_COUNT) {
-		r->err = -EBADMSG;
-		return NULL;
-	}
-	v = calloc((size_t)count + 1, sizeof *v);
-	if (v == NULL) {
-		r->err = -ENOMEM;
-		return NULL;
-	}
-	for (uint32_t i = 0; i < count && r->err == 0; i++)
-		v[i] = spd_wreader_strdup(r);
-	*n = count;
-	return v;
 }
 
 /* The value of NAME in ENVP ("NAME=value"), or NULL. */
@@ -87,36 +60,6 @@ static void put_env(spd_wbuf *b, const spd_target_config *t, char *const *envp)
 	}
 }
 
-static void put_limits(spd_wbuf *b, const spd_target_limits *l)
-{
-	spd_wbuf_u32(b, (uint32_t)l->start_method);
-	spd_wbuf_i64(b, l->destroy_grace_ms);
-	spd_wbuf_u32(b, (uint32_t)l->stop_signal);
-	spd_wbuf_i64(b, l->timeout_ms);
-	spd_wbuf_u32(b, l->max_concurrent);
-	spd_wbuf_i64(b, (int64_t)l->max_result_bytes);
-	spd_wbuf_i64(b, (int64_t)l->max_output_bytes);
-	spd_wbuf_i64(b, (int64_t)l->memory_limit);
-	spd_wbuf_i64(b, l->cpu_time_limit_ms);
-	spd_wbuf_i64(b, (int64_t)l->open_files_limit);
-	spd_wbuf_u32(b, (uint32_t)l->zygote_start);
-}
-
-static void get_limits(spd_wreader *r, spd_target_limits *l)
-{
-	l->start_method = (spd_start_method)spd_wreader_u32(r);
-	l->destroy_grace_ms = spd_wreader_i64(r);
-	l->stop_signal = (int)spd_wreader_u32(r);
-	l->timeout_ms = spd_wreader_i64(r);
-	l->max_concurrent = spd_wreader_u32(r);
-	l->max_result_bytes = (uint64_t)spd_wreader_i64(r);
-	l->max_output_bytes = (uint64_t)spd_wreader_i64(r);
-	l->memory_limit = (uint64_t)spd_wreader_i64(r);
-	l->cpu_time_limit_ms = spd_wreader_i64(r);
-	l->open_files_limit = (uint64_t)spd_wreader_i64(r);
-	l->zygote_start = (spd_zygote_start)spd_wreader_u32(r);
-}
-
 int spd_launcher_boot_encode(const spd_config *cfg, pid_t front, const char *worker,
 			     const char *memory_mechanism, char *const *envp, spd_wbuf *out)
 {
@@ -128,7 +71,7 @@ int spd_launcher_boot_encode(const spd_config *cfg, pid_t front, const char *wor
 	spd_wbuf_u32(out, cfg->max_running);
 	spd_wbuf_u32(out, (uint32_t)cfg->log_format);
 	spd_wbuf_u32(out, (uint32_t)cfg->log_level);
-	put_limits(out, &cfg->defaults);
+	spd_wire_limits_encode(&cfg->defaults, out);
 	spd_wbuf_u32(out, (uint32_t)cfg->target_count);
 	for (size_t i = 0; i < cfg->target_count; i++) {
 		const spd_target_config *t = &cfg->targets[i];
@@ -139,13 +82,13 @@ int spd_launcher_boot_encode(const spd_config *cfg, pid_t front, const char *wor
 		put_opt(out, t->builtin);
 		put_opt(out, t->library);
 		put_opt(out, t->symbol);
-		put_strv(out, t->exec_argv, t->exec_argc);
+		spd_wbuf_strv(out, t->exec_argv, t->exec_argc);
 		spd_wbuf_u32(out, t->allow_args);
 		put_env(out, t, envp);
 		put_opt(out, t->cwd);
 		put_opt(out, t->user);
 		put_opt(out, t->group);
-		put_limits(out, &t->limits);
+		spd_wire_limits_encode(&t->limits, out);
 		spd_wbuf_u32(out, (uint32_t)t->line);
 		spd_wbuf_u32(out, (uint32_t)t->column);
 	}
@@ -199,7 +142,7 @@ int spd_launcher_boot_decode(const void *data, size_t len, spd_launcher_boot *b)
 	cfg->max_running = spd_wreader_u32(&r);
 	cfg->log_format = (spd_log_format)spd_wreader_u32(&r);
 	cfg->log_level = (spd_config_log_level)spd_wreader_u32(&r);
-	get_limits(&r, &cfg->defaults);
+	spd_wire_limits_decode(&r, &cfg->defaults);
 	count = spd_wreader_u32(&r);
 	if (r.err == 0 && count > MAX_COUNT)
 		r.err = -EBADMSG;
@@ -219,24 +162,22 @@ int spd_launcher_boot_decode(const void *data, size_t len, spd_launcher_boot *b)
 		t->builtin = get_opt(&r);
 		t->library = get_opt(&r);
 		t->symbol = get_opt(&r);
-		t->exec_argv = get_strv(&r, &t->exec_argc);
+		t->exec_argv = spd_wreader_strv(&r, MAX_COUNT, &t->exec_argc);
 		t->allow_args = spd_wreader_u32(&r) != 0;
-		t->env = get_strv(&r, &t->env_count);
+		t->env = spd_wreader_strv(&r, MAX_COUNT, &t->env_count);
 		t->inherit_env = calloc(1, sizeof *t->inherit_env);
 		if (t->inherit_env == NULL && r.err == 0)
 			r.err = -ENOMEM;
 		t->cwd = get_opt(&r);
 		t->user = get_opt(&r);
 		t->group = get_opt(&r);
-		get_limits(&r, &t->limits);
+		spd_wire_limits_decode(&r, &t->limits);
 		t->line = (int)spd_wreader_u32(&r);
 		t->column = (int)spd_wreader_u32(&r);
 		if (r.err == 0 && t->name == NULL)
 			r.err = -ENOMEM;
 	}
-	if (r.err == 0 && r.left != 0)
-		r.err = -EBADMSG;
-	if (r.err != 0) {
+	if (spd_wreader_end(&r) != 0) {
 		int err = r.err;
 		spd_launcher_boot_release(b);
 		return err;
