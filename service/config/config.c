@@ -193,27 +193,12 @@ out:
 	return r;
 }
 
-static void target_release(spd_target_config *t)
-{
-	free(t->name);
-	free(t->description);
-	free(t->builtin);
-	free(t->library);
-	free(t->symbol);
-	spd_strv_free(t->exec_argv);
-	spd_strv_free(t->env);
-	spd_strv_free(t->inherit_env);
-	free(t->cwd);
-	free(t->user);
-	free(t->group);
-}
-
 void spd_config_destroy(spd_config *cfg)
 {
 	if (cfg == NULL)
 		return;
 	for (size_t i = 0; i < cfg->target_count; i++)
-		target_release(&cfg->targets[i]);
+		spd_target_config_release(&cfg->targets[i]);
 	free(cfg->targets);
 	free(cfg->auth_tokens_file);
 	free(cfg->tls_client_ca);

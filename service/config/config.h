@@ -159,6 +159,11 @@ int spd_config_apply_env(spd_config *cfg, char err[SPD_CONFIG_ERR_MAX]);
 /* Frees everything; NULL is fine. */
 void spd_config_destroy(spd_config *cfg);
 
+/* Frees what T owns (its strings and vectors), not T itself: for the
+ * spd_target_config values of a config and of a decoded boot (wire/boot.h).
+ * In the :types library, so that code without the loader can use it. */
+void spd_target_config_release(spd_target_config *t);
+
 /* The target named NAME, or NULL. */
 const spd_target_config *spd_config_find_target(const spd_config *cfg, const char *name);
 

@@ -95,27 +95,12 @@ int spd_launcher_boot_encode(const spd_config *cfg, pid_t front, const char *wor
 	return out->err;
 }
 
-static void target_free(spd_target_config *t)
-{
-	free(t->name);
-	free(t->description);
-	free(t->builtin);
-	free(t->library);
-	free(t->symbol);
-	spd_strv_free(t->exec_argv);
-	spd_strv_free(t->env);
-	spd_strv_free(t->inherit_env);
-	free(t->cwd);
-	free(t->user);
-	free(t->group);
-}
-
 static void config_free(spd_config *cfg)
 {
 	if (cfg == NULL)
 		return;
 	for (size_t i = 0; cfg->targets != NULL && i < cfg->target_count; i++)
-		target_free(&cfg->targets[i]);
+		spd_target_config_release(&cfg->targets[i]);
 	free(cfg->targets);
 	free(cfg->path);
 	free(cfg->dir);
