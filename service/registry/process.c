@@ -43,6 +43,7 @@ const char *spd_state_name(spd_state state)
 void spd_process_release(spd_process *p)
 {
 	free(p->target);
+	free(p->caller);
 	spd_strv_free(p->argv);
 	spd_strv_free(p->labels);
 	free(p->error.type);

@@ -73,6 +73,7 @@ typedef struct spd_process {
 	uint64_t key;                 /* serial number, also the launcher's key */
 	char id[SPD_ID_LEN + 1];
 	char *target;
+	char *caller;                 /* who started it (registry.h spd_start_params); "" none */
 	char **argv;                  /* argc + NULL */
 	uint32_t argc;
 	char **labels;                /* key, value, ..., NULL */

@@ -507,6 +507,9 @@ static uint64_t fingerprint(const spd_start_params *sp)
 	const char *const **byk = NULL;
 
 	h = fnv_str(h, sp->target);
+	/* Another caller's retry is another request: a request_id never hands
+	 * one token's process to another. */
+	h = fnv_str(h, sp->caller != NULL ? sp->caller : "");
 	h = fnv(h, &sp->argc, sizeof sp->argc);
 	for (uint32_t i = 0; i < sp->argc; i++)
 		h = fnv_str(h, sp->argv[i]);
@@ -565,6 +568,7 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	e->target_index = ti;
 	spd_id_new(e->p.id);
 	e->p.target = strdup(tc->name);
+	e->p.caller = strdup(sp->caller != NULL ? sp->caller : "");
 	e->p.argv = spd_strv_dup(sp->argv, sp->argc);
 	e->p.argc = sp->argc;
 	e->p.labels = spd_strv_dup(sp->labels, 2 * (size_t)sp->label_count);
@@ -583,7 +587,7 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 		e->request_id = strdup(sp->request_id);
 		e->fingerprint = fingerprint(sp);
 	}
-	if (e->p.target == NULL || e->p.argv == NULL || e->p.labels == NULL ||
+	if (e->p.target == NULL || e->p.caller == NULL || e->p.argv == NULL || e->p.labels == NULL ||
 	    (sp->request_id != NULL && sp->request_id[0] != '\0' && e->request_id == NULL)) {
 		free_entry(r, e);
 		return -ENOMEM;
@@ -631,7 +635,7 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	r->targets[ti].pending++;
 	notify_state(r, e); /* PENDING, sequence 1: into the ring, to watch-all */
 	spd_log(SPD_LOG_INFO, "process accepted", SPD_LOG_STR("process_id", e->p.id),
-		SPD_LOG_STR("target", e->p.target), SPD_LOG_END);
+		SPD_LOG_STR("target", e->p.target), SPD_LOG_STR("caller", e->p.caller), SPD_LOG_END);
 	if (e->input != NULL) {
 		e->queued = true;
 		e->queued_ns = spd_clock_mono_ns();

@@ -134,6 +134,7 @@ typedef struct spd_start_params {
 	int64_t timeout_ms;          /* < 0: the target's; clamped to the target's */
 	int64_t grace_ms;            /* < 0: the target's; clamped to the target's */
 	const char *request_id;      /* idempotency key; NULL or "" for none */
+	const char *caller;          /* who asks ("token:ab12cd34", "x509:CN=..."); NULL: none */
 } spd_start_params;
 
 /* Starts a process, or queues it (FIFO) when max_running or the target's

@@ -1,6 +1,8 @@
 #include "service/rpc/caller.h"
 
 #include <errno.h>
+#include <grpc/grpc_security.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The handlers run on the CQ thread, one at a time: per thread is per call. */
@@ -63,4 +65,32 @@ void spd_rpc_caller_release(spd_rpc_held_caller *c)
 	spd_auth_unref(c->auth);
 	c->auth = NULL;
 	c->who = NULL;
+}
+
+const char *spd_rpc_caller_name(grpc_call *call, char *buf, size_t len)
+{
+	grpc_auth_context *ctx;
+	grpc_auth_property_iterator it;
+	const grpc_auth_property *prop;
+
+	buf[0] = '\0';
+	if (cur_who != NULL) {
+		snprintf(buf, len, "token:%s", cur_who->fingerprint);
+		return buf;
+	}
+	ctx = grpc_call_auth_context(call);
+	if (ctx == NULL)
+		return buf;
+	it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_SUBJECT_PROPERTY_NAME);
+	prop = grpc_auth_property_iterator_next(&it);
+	if (prop != NULL && prop->value != NULL) {
+		snprintf(buf, len, "x509:%.*s", (int)prop->value_length, prop->value);
+		/* Printable ASCII only: the record's caller is a proto string (valid
+		 * UTF-8), and a certificate may hold anything. */
+		for (char *c = buf; *c != '\0'; c++)
+			if ((unsigned char)*c < ' ' || (unsigned char)*c > '~')
+				*c = '?';
+	}
+	grpc_auth_context_release(ctx);
+	return buf;
 }

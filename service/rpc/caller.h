@@ -10,7 +10,9 @@
 #ifndef SPAWND_RPC_CALLER_H
 #define SPAWND_RPC_CALLER_H
 
+#include <grpc/grpc.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "service/registry/registry.h"
 #include "service/rpc/auth.h"
@@ -24,6 +26,11 @@ bool spd_rpc_caller_allows(const char *target);
 /* Whether the current caller may act on process ID: 0, -EPERM (it belongs to
  * a target the caller may not use), or -ENOENT. */
 int spd_rpc_caller_may_touch(spd_registry *r, const char *id);
+
+/* Who CALL is, for the record and the log: "token:" and the fingerprint of
+ * its token; else, under mTLS, "x509:" and its certificate's subject; else
+ * "". Written into BUF (LEN bytes, cut), which is returned. */
+const char *spd_rpc_caller_name(grpc_call *call, char *buf, size_t len);
 
 /* The caller, kept beyond the dispatch (it holds a reference on its tokens). */
 typedef struct spd_rpc_held_caller {

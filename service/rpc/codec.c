@@ -103,6 +103,7 @@ Spawnd__V1__Process *spd_codec_process(spd_arena *a, const spd_process *p, bool 
 	spawnd__v1__process__init(m);
 	m->id = (char *)p->id;
 	m->target = p->target;
+	m->caller = p->caller != NULL ? p->caller : (char *)"";
 	m->n_args = p->argc;
 	m->args = p->argv;
 	if (p->label_count > 0) {

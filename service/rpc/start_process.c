@@ -33,7 +33,7 @@ void spd_rpc_start_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_bu
 	const char **labels = NULL;
 	spd_start_params sp;
 	const char *bad;
-	char buf[512];
+	char buf[512], caller[300];
 	int rc;
 
 	if (req == NULL)
@@ -61,6 +61,7 @@ void spd_rpc_start_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_bu
 	sp.labels = labels;
 	sp.label_count = (uint32_t)req->n_labels;
 	sp.request_id = req->request_id;
+	sp.caller = spd_rpc_caller_name(call, caller, sizeof caller);
 	if (!spd_rpc_caller_allows(req->target)) {
 		snprintf(buf, sizeof buf, "target: token %s may not start '%.256s'",
 			 spd_rpc_caller()->fingerprint, req->target);

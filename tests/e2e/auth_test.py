@@ -4,6 +4,7 @@ Destroy, Watch of its processes), listings limited to what the token may see,
 health open unless protect_health, tokens never in the log, the file's mode
 checked, re-read on SIGHUP, and spawnctl --token / $SPAWND_TOKEN."""
 
+import hashlib
 import os
 import shutil
 import signal
@@ -85,6 +86,16 @@ class AuthTest(h.E2ETest):
         self.assertEqual(self.code_of(lambda: self.start(s, APP, "crash")),
                          grpc.StatusCode.PERMISSION_DENIED)
         mine = self.start(s, APP, "sleep")
+        # The record and the log name the caller by its token's fingerprint.
+        fp = "token:" + hashlib.sha256(APP.encode()).hexdigest()[:8]
+        self.assertEqual(mine.caller, fp)
+        self.assertTrue(any(r.get("msg") == "process accepted" and r.get("caller") == fp
+                            for r in s.log_records()))
+        # The same request_id from another token is another request.
+        req = pb.StartProcessRequest(target="echo", args=["x"], request_id="job-1")
+        s.stub.StartProcess(req, timeout=h.RPC_TIMEOUT, metadata=bearer(APP))
+        self.assertEqual(self.code_of(lambda: s.stub.StartProcess(
+            req, timeout=h.RPC_TIMEOUT, metadata=bearer(ADMIN))), grpc.StatusCode.ALREADY_EXISTS)
         for call in (
                 lambda: s.stub.GetProcess(pb.GetProcessRequest(id=other.id), timeout=h.RPC_TIMEOUT,
                                           metadata=bearer(APP)),
@@ -105,7 +116,7 @@ class AuthTest(h.E2ETest):
         self.assertEqual(names, {"echo", "sleep", "crash"})
         listed = s.stub.ListProcesses(pb.ListProcessesRequest(page_size=100), timeout=h.RPC_TIMEOUT,
                                       metadata=bearer(APP)).processes
-        self.assertEqual({p.target for p in listed}, {"sleep"})
+        self.assertEqual({p.target for p in listed}, {"sleep", "echo"})
         self.assertNotIn(other.id, {p.id for p in listed})
         # Watch-all: the app's stream carries none of the crash's events.
         events, done = [], threading.Event()

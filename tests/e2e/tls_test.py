@@ -134,6 +134,10 @@ class TlsTest(h.E2ETest):
                          grpc.StatusCode.UNAVAILABLE, "a client certificate of another CA")
         self.assertEqual(health_over(s.address, pki.creds(client=(pki.client_cert, pki.client_key))),
                          "SERVING")
+        # Without tokens, the record names the caller by its certificate.
+        p = s.start_process("echo", "who")
+        self.assertTrue(p.caller.startswith("x509:"), p.caller)
+        self.assertIn("CN=client", p.caller)
 
     def test_certificates_rotate_on_sighup(self):
         pki = self.pki
