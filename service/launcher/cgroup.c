@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "service/common/log.h"
+
 /* /proc/self/mountinfo can be long on a busy host; what does not fit is not
  * looked at (the cgroup mounts come early in practice). */
 #define MOUNTINFO_MAX (256u * 1024u)
@@ -231,12 +233,96 @@ static void because(spd_cgroups *cg, const char *what, const char *path, int err
 		 err ? ": " : "", err ? strerror(err) : "");
 }
 
+/* ---- the instance's parent cgroup ---------------------------------------------
+ *
+ * Named spawnd-NS-PID-START: the inode of our pid namespace, and the front's
+ * (our parent's) pid and start time in clock ticks since boot. A pid alone is
+ * not unique (in containers every launcher is pid 6, and a front's pid is
+ * recycled); the triple names one spawnd for as long as the machine is up,
+ * and proves whose a directory is: one whose pid namespace is ours and whose
+ * pid no longer runs with that start time belongs to a spawnd that is gone. */
+
+/* Field 22 of /proc/PID/stat; 0 when the process does not exist. */
+static unsigned long long start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long t = 0;
+	ssize_t n;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	n = read_file(path, buf, sizeof buf);
+	if (n <= 0 || (p = strrchr(buf, ')')) == NULL)
+		return 0;
+	/* After "PID (COMM)": state is field 3, starttime field 22. */
+	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+		   &t) != 1)
+		return 0;
+	return t;
+}
+
+static unsigned long long pid_ns(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long long)st.st_ino : 0;
+}
+
+/* Removes DIR's empty per-process cgroups (p-KEY), then DIR: what the kernel
+ * allows (a cgroup with processes in it stays, EBUSY). */
+static void remove_tree(const char *dir)
+{
+	char path[PATH_MAX + 300];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (d != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (strncmp(de->d_name, "p-", 2) != 0)
+				continue;
+			if (snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < (int)sizeof path)
+				rmdir(path);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+/* Removes the parent cgroups of spawnd instances of our pid namespace whose
+ * front is gone (a launcher that was SIGKILLed cannot clean up). Others'
+ * (another namespace's, or a live one's) are never touched. */
+static void sweep_stale(const char *base, unsigned long long ns)
+{
+	char path[PATH_MAX + 300];
+	struct dirent *de;
+	DIR *d = opendir(base);
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		unsigned long long dns, dstart;
+		int dpid, used = 0;
+		if (sscanf(de->d_name, "spawnd-%llu-%d-%llu%n", &dns, &dpid, &dstart, &used) != 3 ||
+		    de->d_name[used] != '\0' || dns != ns || dpid <= 0)
+			continue;
+		if (start_time((pid_t)dpid) == dstart)
+			continue; /* that spawnd still runs */
+		if (snprintf(path, sizeof path, "%s/%s", base, de->d_name) >= (int)sizeof path)
+			continue;
+		remove_tree(path);
+		spd_log(SPD_LOG_INFO, "removed the cgroup of a spawnd that is gone",
+			SPD_LOG_STR("cgroup", path), SPD_LOG_END);
+	}
+	closedir(d);
+}
+
 static int make_parent(spd_cgroups *cg, const char *base)
 {
-	if (snprintf(cg->parent, sizeof cg->parent, "%s/spawnd-%d", base, (int)getpid()) >=
-	    (int)sizeof cg->parent)
+	unsigned long long ns = pid_ns(), start = start_time(getppid());
+
+	sweep_stale(base, ns);
+	if (snprintf(cg->parent, sizeof cg->parent, "%s/spawnd-%llu-%d-%llu", base, ns,
+		     (int)getppid(), start) >= (int)sizeof cg->parent)
 		return -ENAMETOOLONG;
-	/* EEXIST: left by an earlier launcher with our (recycled) pid; reuse it. */
 	if (mkdir(cg->parent, 0755) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;

@@ -56,9 +56,9 @@ class MemoryTest(h.E2ETest):
         resp = s.stub.ListTargets(h.pb().ListTargetsRequest(), timeout=h.RPC_TIMEOUT)
         return {t.name: t for t in resp.targets}
 
-    def cgroup_server(self):
+    def cgroup_server(self, **kw):
         """A server that must be using memory cgroups (skips where none is usable)."""
-        s = self.start()
+        s = self.start(**kw)
         rec = self.mechanism_log(s)
         mech = rec["memory_limit_mechanism"]
         if mech == "rlimit_as":
@@ -86,6 +86,41 @@ class MemoryTest(h.E2ETest):
         self.assertKind(p, "OOM")
         s.stop()
         self.assertFalse(os.path.exists(rec["cgroup"]), "%s left behind" % rec["cgroup"])
+
+    # -- nothing left behind (issue 9) -------------------------------------------
+
+    @staticmethod
+    def start_time(pid):
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+
+    def test_cgroup_named_by_instance_and_stale_ones_removed(self):
+        s, rec = self.cgroup_server(expect_status="nonzero")
+        base, name = os.path.split(rec["cgroup"])
+        ns = os.stat("/proc/self/ns/pid").st_ino
+        # spawnd-NS-PID-START: unique per spawnd, not a pid that containers share.
+        self.assertEqual(name, "spawnd-%d-%d-%d" % (ns, s.pid, self.start_time(s.pid)))
+        # A SIGKILLed launcher cannot remove its cgroup: spawnd exits, and the
+        # next spawnd of this namespace removes it.
+        launcher = s.launcher_pid()
+        p = s.start_process("stubborn")
+        h.wait_until(lambda: h.state(s.get(p.id)) == "RUNNING", h.RPC_TIMEOUT, "sleep to run")
+        os.kill(launcher, 9)
+        s.wait_exit(h.STOP_TIMEOUT)
+        h.wait_until(lambda: not h.is_alive(p.pid), h.VANISH_TIMEOUT, "the child to die with the launcher")
+        self.assertTrue(os.path.isdir(rec["cgroup"]), "the killed launcher's cgroup is still there")
+        # Beside it: a live instance's (this test's own identity) and another
+        # namespace's, which must be left alone.
+        live = os.path.join(base, "spawnd-%d-%d-%d" % (ns, os.getpid(), self.start_time(os.getpid())))
+        foreign = os.path.join(base, "spawnd-%d-%d-%d" % (ns + 1, 1, 1))
+        for d in (live, foreign):
+            os.mkdir(d)
+            self.addCleanup(lambda d=d: os.path.isdir(d) and os.rmdir(d))
+        s2, rec2 = self.cgroup_server()
+        self.assertFalse(os.path.exists(rec["cgroup"]), "the stale cgroup of a gone spawnd is left")
+        self.assertTrue(os.path.isdir(live), "a live spawnd's cgroup was removed")
+        self.assertTrue(os.path.isdir(foreign), "another namespace's cgroup was removed")
+        self.assertNotEqual(rec2["cgroup"], rec["cgroup"])
 
     def test_forced_rlimit_as_is_listed(self):
         s = self.start(env={"SPAWND_MEMORY_LIMIT_MECHANISM": "rlimit_as"})
