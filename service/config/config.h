@@ -86,6 +86,7 @@ typedef struct spd_target_config {
 	char **exec_argv;           /* NULL-terminated; exec_argc >= 1; argv[0] is the path */
 	size_t exec_argc;
 	bool allow_args;            /* exec: request args appended after exec_argv; default false */
+	unsigned umask;             /* the child's umask; default 022 */
 
 	/* Child environment (SPEC §7): built from env + inherit_env only. */
 	char **env;                 /* "KEY=VALUE", NULL-terminated */

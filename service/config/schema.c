@@ -129,6 +129,7 @@ static const struct setting target_settings[] = {
 	 NULL},
 	{"allow_args", SET_BOOL, FIELD(spd_target_config, allow_args), 0, 0, NULL},
 	{"cwd", SET_PATH, FIELD(spd_target_config, cwd), 0, 0, NULL},
+	{"umask", SET_MODE, FIELD(spd_target_config, umask), 0, 0777, NULL},
 	{"user", SET_STRING, FIELD(spd_target_config, user), 1, 256, NULL},
 	{"group", SET_STRING, FIELD(spd_target_config, group), 1, 256, NULL},
 };

@@ -203,6 +203,7 @@ static int target_parse(struct loader *ld, const struct pair *p, spd_target_conf
 		return spd__cfg_fail(ld, p->key, p->path,
 				   "bad target name (1 to %d of A-Z a-z 0-9 . _ -)",
 				   CONFIG_NAME_MAX);
+	t->umask = 022;
 	t->name = spd__cfg_strndup(p->name, p->len);
 	if (t->name == NULL)
 		return spd__cfg_errno(ld, -ENOMEM);

@@ -5,10 +5,52 @@
 #include "service/config/config_impl.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "service/common/address.h"
+
+/* user/group: they must exist, and spawnd must be able to switch to them
+ * (root can; anyone else only to what it already is). Reported at the
+ * target, under the key's path. */
+static int check_identity(struct loader *ld, const struct pair *p, const spd_target_config *t)
+{
+	char child[CONFIG_KEY_MAX];
+	uid_t euid = geteuid();
+
+	if (t->user != NULL) {
+		struct passwd *pw = getpwnam(t->user);
+		spd__cfg_key_child(child, sizeof child, p->path, "user", strlen("user"));
+		if (pw == NULL)
+			return spd__cfg_fail(ld, p->value, child, "no such user '%.64s'", t->user);
+		if (euid != 0 && pw->pw_uid != euid)
+			return spd__cfg_fail(ld, p->value, child,
+					     "spawnd runs as uid %d, not root: it cannot switch to user "
+					     "'%.64s' (uid %d)",
+					     (int)euid, t->user, (int)pw->pw_uid);
+	}
+	if (t->group != NULL) {
+		struct group *gr = getgrnam(t->group);
+		gid_t mine[256];
+		int n = euid != 0 ? getgroups(256, mine) : 0;
+		bool member = euid == 0;
+		spd__cfg_key_child(child, sizeof child, p->path, "group", strlen("group"));
+		if (gr == NULL)
+			return spd__cfg_fail(ld, p->value, child, "no such group '%.64s'", t->group);
+		member = member || gr->gr_gid == getegid();
+		for (int i = 0; !member && i < n; i++)
+			member = mine[i] == gr->gr_gid;
+		if (!member)
+			return spd__cfg_fail(ld, p->value, child,
+					     "spawnd runs as uid %d, not root: it cannot switch to group "
+					     "'%.64s' (gid %d)",
+					     (int)euid, t->group, (int)gr->gr_gid);
+	}
+	return 0;
+}
 
 int spd__cfg_check_target(struct loader *ld, const struct pair *p, const spd_target_config *t,
 			  const struct target_seen *seen, const yaml_node_t *kind_key,
@@ -29,7 +71,7 @@ int spd__cfg_check_target(struct loader *ld, const struct pair *p, const spd_tar
 				   strlen("start_method"));
 		return spd__cfg_fail(ld, method, child, "exec targets always use spawn");
 	}
-	return 0;
+	return check_identity(ld, p, t);
 }
 
 int spd__cfg_check_listen(struct loader *ld, const yaml_node_t *item, const char *path,

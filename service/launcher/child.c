@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -160,7 +161,7 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 		sigaction(sig, &dfl, NULL);
 
 	if (t->set_gid || t->set_uid) {
-		if (setgroups(0, NULL) < 0)
+		if (setgroups((size_t)t->ngroups, t->ngroups > 0 ? t->groups : NULL) < 0)
 			fail(s, SPD_STAGE_SETGROUPS, errno);
 		if (t->set_gid && setgid(t->gid) < 0)
 			fail(s, SPD_STAGE_SETGID, errno);
@@ -178,6 +179,7 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 		fail(s, SPD_STAGE_RLIMIT, errno);
 	if (tc->cwd != NULL && chdir(tc->cwd) < 0)
 		fail(s, SPD_STAGE_CHDIR, errno);
+	umask((mode_t)tc->umask);
 
 	/* Lift every descriptor we were given above the numbers they move to, so
 	 * that no move clobbers another (the parent's fds may be 3 or 4). */

@@ -56,6 +56,23 @@ static void resolve_ids(spd_prepared_target *p)
 		p->set_uid = p->set_gid = true;
 		p->uid = pw->pw_uid;
 		p->gid = pw->pw_gid;
+		{
+			int n = 64;
+			char *name = strdup(tc->user);
+			for (int tries = 0; name != NULL && tries < 4; tries++) {
+				gid_t *g = realloc(p->groups, (size_t)n * sizeof *g);
+				int want = n;
+				if (g == NULL)
+					break;
+				p->groups = g;
+				if (getgrouplist(name, pw->pw_gid, g, &want) >= 0) {
+					p->ngroups = want;
+					break;
+				}
+				n = want > n ? want : n * 2;
+			}
+			free(name);
+		}
 	}
 	if (tc->group != NULL) {
 		struct group *gr = getgrnam(tc->group);
@@ -133,6 +150,7 @@ void spd_targets_release(spd_prepared_target *t, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(t[i].error);
 		free(t[i].envp);
+		free(t[i].groups);
 		if (t[i].dl != NULL)
 			dlclose(t[i].dl);
 	}

@@ -21,6 +21,10 @@ typedef struct spd_prepared_target {
 	bool set_uid, set_gid;
 	uid_t uid;
 	gid_t gid;
+	/* With user: that user's supplementary groups (getgrouplist, as
+	 * initgroups would set), resolved before any fork; else none. */
+	gid_t *groups;
+	int ngroups;
 } spd_prepared_target;
 
 /* Prepares every target of CFG into a new array of cfg->target_count entries. A

@@ -14,6 +14,7 @@ static const struct {
 	{"exit", spawnd_sample_exit},       {"oom", spawnd_sample_oom},
 	{"tree", spawnd_sample_tree},       {"spew", spawnd_sample_spew},
 	{"proc_environ", spawnd_sample_proc_environ},
+	{"whoami", spawnd_sample_whoami},
 };
 
 spawnd_fn spd_builtin_find(const char *name)

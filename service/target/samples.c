@@ -2,15 +2,21 @@
  * any target author would. */
 #include "service/target/samples.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+extern char **environ;
 
 /* Parses a non-negative decimal number; -1 when S is not one. */
 static long long parse_count(const char *s)
@@ -261,5 +267,63 @@ int spawnd_sample_proc_environ(spawnd_call *call)
 			break;
 	}
 	close(fd);
+	return 0;
+}
+
+/* A line "KEY VALUE\n" of the whoami report. */
+static void report(spawnd_call *call, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void report(spawnd_call *call, const char *key, const char *fmt, ...)
+{
+	char line[8192];
+	int n = snprintf(line, sizeof line, "%s ", key);
+	va_list ap;
+
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof line - 2)
+		n = (int)sizeof line - 2;
+	line[n++] = '\n';
+	spawnd_result_write(call, line, (size_t)n);
+}
+
+int spawnd_sample_whoami(spawnd_call *call)
+{
+	gid_t groups[256];
+	char cwd[4096], list[4096];
+	size_t off = 0;
+	int ng = getgroups(256, groups);
+	mode_t mask = umask(0);
+	DIR *d;
+	struct dirent *de;
+
+	umask(mask);
+	report(call, "uid", "%d", (int)getuid());
+	report(call, "euid", "%d", (int)geteuid());
+	report(call, "gid", "%d", (int)getgid());
+	list[0] = '\0';
+	for (int i = 0; i < ng && off < sizeof list - 16; i++)
+		off += (size_t)snprintf(list + off, sizeof list - off, "%s%d", i ? "," : "", (int)groups[i]);
+	report(call, "groups", "%s", list);
+	report(call, "no_new_privs", "%d", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+	report(call, "umask", "%03o", (unsigned)mask);
+	report(call, "cwd", "%s", getcwd(cwd, sizeof cwd) != NULL ? cwd : "?");
+	/* The descriptors open in this process (the listing's own excluded). */
+	off = 0;
+	list[0] = '\0';
+	d = opendir("/proc/self/fd");
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
+			continue;
+		off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", off ? "," : "", de->d_name);
+		if (off >= sizeof list - 16)
+			break;
+	}
+	if (d != NULL)
+		closedir(d);
+	report(call, "fds", "%s", list);
+	for (char **e = environ; *e != NULL; e++)
+		report(call, "env", "%s", *e);
 	return 0;
 }

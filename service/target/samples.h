@@ -19,5 +19,9 @@ int spawnd_sample_tree(spawnd_call *call);
 int spawnd_sample_spew(spawnd_call *call);
 /* Test aid: result = /proc/self/environ. */
 int spawnd_sample_proc_environ(spawnd_call *call);
+/* Test-oriented: reports what the child was given, a "KEY VALUE" line each:
+ * uid, euid, gid, groups (supplementary, comma-separated), no_new_privs,
+ * umask, cwd, fds (open descriptors), and one env line per variable. */
+int spawnd_sample_whoami(spawnd_call *call);
 
 #endif

@@ -84,6 +84,7 @@ int spd_launcher_boot_encode(const spd_config *cfg, pid_t front, const char *wor
 		put_opt(out, t->symbol);
 		spd_wbuf_strv(out, t->exec_argv, t->exec_argc);
 		spd_wbuf_u32(out, t->allow_args);
+		spd_wbuf_u32(out, t->umask);
 		put_env(out, t, envp);
 		put_opt(out, t->cwd);
 		put_opt(out, t->user);
@@ -149,6 +150,7 @@ int spd_launcher_boot_decode(const void *data, size_t len, spd_launcher_boot *b)
 		t->symbol = get_opt(&r);
 		t->exec_argv = spd_wreader_strv(&r, MAX_COUNT, &t->exec_argc);
 		t->allow_args = spd_wreader_u32(&r) != 0;
+		t->umask = spd_wreader_u32(&r) & 0777;
 		t->env = spd_wreader_strv(&r, MAX_COUNT, &t->env_count);
 		t->inherit_env = calloc(1, sizeof *t->inherit_env);
 		if (t->inherit_env == NULL && r.err == 0)

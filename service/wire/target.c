@@ -47,6 +47,7 @@ int spd_wire_target_encode(const spd_wire_target *t, spd_wbuf *out)
 	spd_wbuf_str(out, c->library);
 	spd_wbuf_str(out, c->symbol);
 	spd_wbuf_str(out, c->cwd);
+	spd_wbuf_u32(out, c->umask);
 	spd_wbuf_u32(out, t->set_uid);
 	spd_wbuf_u32(out, (uint32_t)t->uid);
 	spd_wbuf_u32(out, t->set_gid);
@@ -80,6 +81,7 @@ int spd_wire_target_decode(spd_wreader *r, spd_wire_target *t)
 	c->library = opt_str(r);
 	c->symbol = opt_str(r);
 	c->cwd = opt_str(r);
+	c->umask = spd_wreader_u32(r) & 0777;
 	t->set_uid = spd_wreader_u32(r) != 0;
 	t->uid = (uid_t)spd_wreader_u32(r);
 	t->set_gid = spd_wreader_u32(r) != 0;

@@ -1,5 +1,6 @@
 /* Unit tests for service/config: the YAML loader (SPEC §5). */
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -932,6 +933,42 @@ static void test_max_running_fd_limit(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* user/group must exist, and spawnd must be able to switch to them: root
+ * can; anyone else is refused at load (here: a child that dropped to 65534). */
+static void test_user_and_group_checked_at_load(void **state)
+{
+	int status = 0;
+	pid_t pid;
+
+	(void)state;
+	load_fails("targets:\n  t: {exec: [/bin/true], user: spawnd-no-such-user}\n",
+		   "t.yaml:2:6: targets.t.user: no such user 'spawnd-no-such-user'");
+	load_fails("targets:\n  t: {exec: [/bin/true], group: spawnd-no-such-group}\n",
+		   "t.yaml:2:6: targets.t.group: no such group 'spawnd-no-such-group'");
+	if (geteuid() != 0)
+		return;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int bad = 0;
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(77); /* no identity to drop to here (a user namespace) */
+		bad |= fd_limit_case("targets:\n  t: {exec: [/bin/true], user: root}\n",
+				     "t.yaml:2:6: targets.t.user: spawnd runs as uid 65534, not root: it "
+				     "cannot switch to user 'root' (uid 0)");
+		bad |= fd_limit_case("targets:\n  t: {exec: [/bin/true], group: root}\n",
+				     "t.yaml:2:6: targets.t.group: spawnd runs as uid 65534, not root: it "
+				     "cannot switch to group 'root' (gid 0)");
+		_exit(bad);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* tls: paths relative to the config's directory; client_ca optional. */
 static void test_tls_paths(void **state)
 {
@@ -957,6 +994,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_config),
 		cmocka_unit_test(test_tls_paths),
+		cmocka_unit_test(test_user_and_group_checked_at_load),
 		cmocka_unit_test(test_defaults_when_absent),
 		cmocka_unit_test(test_full_file),
 		cmocka_unit_test(test_inheritance),
