@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "service/common/children.h"
+#include "service/common/cgroupdir.h"
 #include "service/common/clock.h"
 #include "service/common/log.h"
 #include "service/common/version.h"
@@ -140,6 +141,7 @@ static int serve(spd_config *cfg)
 	pid_t lpid;
 	int lfd, rc, sig, exit_code = 0;
 	bool lost = false;
+	char *launcher_cgroup = NULL; /* from HELLO: removed at the end if left behind */
 	char err[512];
 
 	spd_log_setup(cfg->log_level, cfg->log_format == SPD_LOG_FORMAT_JSON, "front");
@@ -197,6 +199,8 @@ static int serve(spd_config *cfg)
 	}
 	spd_registry_on_hello(reg, hello.count, hello.names, hello.errors,
 			      hello.memory_limit_mechanisms);
+	if (hello.cgroup != NULL && hello.cgroup[0] != '\0')
+		launcher_cgroup = strdup(hello.cgroup);
 	spd_launcher_hello_release(&hello);
 	if (spd_link_start(link, reg, on_launcher_lost, NULL) < 0) {
 		exit_code = 1;
@@ -252,6 +256,12 @@ out:
 	if (!lost && !(WIFEXITED(rc) && WEXITSTATUS(rc) == 0))
 		spd_log(SPD_LOG_WARN, "the launcher did not exit cleanly", SPD_LOG_INT("status", rc),
 			SPD_LOG_END);
+	/* A launcher that was killed left its memory cgroups: every process in
+	 * them is dead and reaped by now, so they are empty. */
+	if (launcher_cgroup != NULL && spd_cgroup_dir_remove(launcher_cgroup) == 0 && lost)
+		spd_log(SPD_LOG_INFO, "removed the lost launcher's cgroup",
+			SPD_LOG_STR("cgroup", launcher_cgroup), SPD_LOG_END);
+	free(launcher_cgroup);
 	spd_registry_destroy(reg);
 	grpc_shutdown();
 	spd_log(SPD_LOG_INFO, "spawnd stopped", SPD_LOG_INT("exit_code", exit_code), SPD_LOG_END);

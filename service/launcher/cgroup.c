@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "service/common/cgroupdir.h"
 #include "service/common/log.h"
 
 /* /proc/self/mountinfo can be long on a busy host; what does not fit is not
@@ -267,26 +268,6 @@ static unsigned long long pid_ns(void)
 	return stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long long)st.st_ino : 0;
 }
 
-/* Removes DIR's empty per-process cgroups (p-KEY), then DIR: what the kernel
- * allows (a cgroup with processes in it stays, EBUSY). */
-static void remove_tree(const char *dir)
-{
-	char path[PATH_MAX + 300];
-	struct dirent *de;
-	DIR *d = opendir(dir);
-
-	if (d != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (strncmp(de->d_name, "p-", 2) != 0)
-				continue;
-			if (snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < (int)sizeof path)
-				rmdir(path);
-		}
-		closedir(d);
-	}
-	rmdir(dir);
-}
-
 /* Removes the parent cgroups of spawnd instances of our pid namespace whose
  * front is gone (a launcher that was SIGKILLed cannot clean up). Others'
  * (another namespace's, or a live one's) are never touched. */
@@ -308,7 +289,7 @@ static void sweep_stale(const char *base, unsigned long long ns)
 			continue; /* that spawnd still runs */
 		if (snprintf(path, sizeof path, "%s/%s", base, de->d_name) >= (int)sizeof path)
 			continue;
-		remove_tree(path);
+		spd_cgroup_dir_remove(path);
 		spd_log(SPD_LOG_INFO, "removed the cgroup of a spawnd that is gone",
 			SPD_LOG_STR("cgroup", path), SPD_LOG_END);
 	}

@@ -190,7 +190,8 @@ static void send_hello(spd__launcher *l)
 		spd_launcher_hello h = {.count = n,
 					.names = (char **)v,
 					.errors = (char **)v + n,
-					.memory_limit_mechanisms = (char **)v + 2 * n};
+					.memory_limit_mechanisms = (char **)v + 2 * n,
+					.cgroup = (char *)spd_cgroups_parent(l->cgroups)};
 		for (size_t i = 0; i < n; i++) {
 			v[i] = l->targets[i].cfg->name;
 			v[n + i] = l->targets[i].error;

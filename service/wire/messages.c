@@ -168,6 +168,7 @@ int spd_launcher_hello_encode(const spd_launcher_hello *h, spd_wbuf *out)
 	/* Then what enforces each target's memory_limit. */
 	for (size_t i = 0; i < h->count; i++)
 		spd_wbuf_str(out, h->memory_limit_mechanisms[i]);
+	spd_wbuf_str(out, h->cgroup != NULL ? h->cgroup : "");
 	return out->err;
 }
 
@@ -203,6 +204,8 @@ int spd_launcher_hello_decode(spd_launcher_hello *h, const void *body, size_t le
 	}
 	for (size_t i = 0; i < h->count && r.err == 0; i++)
 		h->memory_limit_mechanisms[i] = spd_wreader_strdup(&r);
+	if (r.err == 0)
+		h->cgroup = spd_wreader_strdup(&r);
 	if (spd_wreader_end(&r) != 0) {
 		spd_launcher_hello_release(h);
 		return -EBADMSG;
@@ -223,6 +226,7 @@ void spd_launcher_hello_release(spd_launcher_hello *h)
 	free(h->names);
 	free(h->errors);
 	free(h->memory_limit_mechanisms);
+	free(h->cgroup);
 	memset(h, 0, sizeof *h);
 }
 

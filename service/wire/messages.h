@@ -66,6 +66,10 @@ typedef struct spd_launcher_hello {
 	/* count entries: what enforces the target's memory_limit, as ListTargets
 	 * reports it: "cgroup_v2", "cgroup_v1", "rlimit_as", or "" (no limit). */
 	char **memory_limit_mechanisms;
+	/* The launcher's parent memory cgroup (its processes' cgroups are in
+	 * it), or "" without one: the front removes it if the launcher cannot
+	 * (killed). */
+	char *cgroup;
 } spd_launcher_hello;
 
 #define SPD_HELLO_MAX_TARGETS 100000u

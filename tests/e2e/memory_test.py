@@ -100,24 +100,30 @@ class MemoryTest(h.E2ETest):
         ns = os.stat("/proc/self/ns/pid").st_ino
         # spawnd-NS-PID-START: unique per spawnd, not a pid that containers share.
         self.assertEqual(name, "spawnd-%d-%d-%d" % (ns, s.pid, self.start_time(s.pid)))
-        # A SIGKILLed launcher cannot remove its cgroup: spawnd exits, and the
-        # next spawnd of this namespace removes it.
+        # A SIGKILLed launcher cannot remove its cgroup: the front does, on
+        # its way out (it exits non-zero for its supervisor).
         launcher = s.launcher_pid()
         p = s.start_process("stubborn")
         h.wait_until(lambda: h.state(s.get(p.id)) == "RUNNING", h.RPC_TIMEOUT, "sleep to run")
         os.kill(launcher, 9)
         s.wait_exit(h.STOP_TIMEOUT)
         h.wait_until(lambda: not h.is_alive(p.pid), h.VANISH_TIMEOUT, "the child to die with the launcher")
-        self.assertTrue(os.path.isdir(rec["cgroup"]), "the killed launcher's cgroup is still there")
-        # Beside it: a live instance's (this test's own identity) and another
-        # namespace's, which must be left alone.
+        self.assertFalse(os.path.exists(rec["cgroup"]), "the killed launcher's cgroup was left")
+        # One whose front was SIGKILLed too is left for the next spawnd of this
+        # namespace: a gone instance's (a pid that does not run), removed with
+        # its per-process cgroups; beside it a live instance's (this test's own
+        # identity) and another namespace's, which must be left alone.
+        dead = next(pid for pid in range(4000000, 3000000, -1) if not os.path.exists("/proc/%d" % pid))
+        stale = os.path.join(base, "spawnd-%d-%d-%d" % (ns, dead, 12345))
+        os.mkdir(stale)
+        os.mkdir(os.path.join(stale, "p-1"))
         live = os.path.join(base, "spawnd-%d-%d-%d" % (ns, os.getpid(), self.start_time(os.getpid())))
         foreign = os.path.join(base, "spawnd-%d-%d-%d" % (ns + 1, 1, 1))
         for d in (live, foreign):
             os.mkdir(d)
             self.addCleanup(lambda d=d: os.path.isdir(d) and os.rmdir(d))
         s2, rec2 = self.cgroup_server()
-        self.assertFalse(os.path.exists(rec["cgroup"]), "the stale cgroup of a gone spawnd is left")
+        self.assertFalse(os.path.exists(stale), "the stale cgroup of a gone spawnd is left")
         self.assertTrue(os.path.isdir(live), "a live spawnd's cgroup was removed")
         self.assertTrue(os.path.isdir(foreign), "another namespace's cgroup was removed")
         self.assertNotEqual(rec2["cgroup"], rec["cgroup"])
