@@ -21,6 +21,7 @@
 
 #include "service/common/children.h"
 #include "service/common/clock.h"
+#include "service/common/fdlimit.h"
 #include "service/common/log.h"
 #include "service/common/tail.h"
 #include "service/launcher/cgroup.h"
@@ -472,24 +473,6 @@ static void setup_cgroups(spd__launcher *l, const char *force)
 			SPD_LOG_STR("reason", spd_cgroups_reason(l->cgroups)), SPD_LOG_END);
 }
 
-/* Raises the soft RLIMIT_NOFILE to the hard one: the launcher holds
- * SPD_LAUNCHER_FDS_PER_PROCESS descriptors per running process, and the config
- * loader refused a max_running the hard limit cannot carry (config.h).
- * Children get their own open_files_limit (child.h). */
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rlim_t was = rl.rlim_cur;
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			spd_log(SPD_LOG_WARN, "cannot raise the launcher's open files limit",
-				SPD_LOG_INT("soft", (int64_t)was), SPD_LOG_INT("hard", (int64_t)rl.rlim_max),
-				SPD_LOG_STR("error", strerror(errno)), SPD_LOG_END);
-	}
-}
-
 static _Noreturn void launcher_main(const spd_launcher_boot *boot, int sock)
 {
 	const spd_config *cfg = boot->cfg;
@@ -519,7 +502,9 @@ static _Noreturn void launcher_main(const spd_launcher_boot *boot, int sock)
 	 * comparison with 1: the front may itself be PID 1, in a container.) */
 	if (getppid() != boot->front)
 		_exit(1);
-	raise_fd_limit();
+	/* SPD_LAUNCHER_FDS_PER_PROCESS descriptors per running process: the
+	 * config loader refused a max_running the hard limit cannot carry. */
+	spd_fd_limit_raise("launcher");
 	spd_call_warm_up();
 	l.worker = boot->worker != NULL && access(boot->worker, X_OK) == 0 ? strdup(boot->worker)
 									      : NULL;

@@ -10,12 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "service/common/clock.h"
+#include "service/common/fdlimit.h"
 #include "service/common/log.h"
 #include "service/rpc/call.h"
 #include "service/rpc/caller.h"
@@ -521,20 +521,6 @@ static void *monitor_main(void *arg)
 	return NULL;
 }
 
-/* Every connection is a descriptor: the soft limit (often 1024) would let a
- * few hundred clients exhaust the front while the hard one allows far more. */
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
-		return;
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-		spd_log(SPD_LOG_DEBUG, "raised the open files limit",
-			SPD_LOG_INT("limit", (int64_t)rl.rlim_cur), SPD_LOG_END);
-}
-
 int spd_server_start(const spd_config *cfg, spd_registry *reg, spd_server **out, char *err,
 		     size_t errlen)
 {
@@ -592,7 +578,9 @@ int spd_server_start(const spd_config *cfg, spd_registry *reg, spd_server **out,
 				.value.integer = MAX_IDLE_MS};
 	s->ch.num_args = ARG_COUNT;
 	s->ch.args = s->args;
-	raise_fd_limit();
+	/* Every connection is a descriptor: the soft limit (often 1024) would let
+	 * a few hundred clients exhaust the front while the hard one allows more. */
+	spd_fd_limit_raise("front");
 	rc = spd_tls_create(cfg, &s->tls, err, errlen);
 	if (rc == 0 && cfg->auth_tokens_file != NULL &&
 	    (rc = spd_auth_load(cfg->auth_tokens_file, &s->auth, err, errlen)) < 0)
