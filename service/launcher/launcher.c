@@ -145,13 +145,9 @@ static void reap(spd__launcher *l)
 
 		reaped_any = true;
 		if (c != NULL) {
-			spd__child_ev e = SPD__CHILD_EV_INIT;
-			/* What it left behind was reparented to us: kill it, and
-			 * C is not DONE before it is reaped. */
-			kill_strays(l);
-			e.status = status;
-			e.ru = &ru;
-			spd__child_on(l, c, SPD__CEV_EXITED, &e);
+			c->reaped_now = true;
+			c->reaped_status = status;
+			c->reaped_ru = ru;
 		} else if (spd__zygote_reaped(l, pid, status, &news)) {
 			on_zygote_news(l, &news);
 		} else {
@@ -160,7 +156,20 @@ static void reap(spd__launcher *l)
 	}
 	if (!reaped_any)
 		return;
+	/* One scan for the whole pass: what the reaped leaders left behind was
+	 * reparented to us. Once it is known as strays, a leader's EXITED cannot
+	 * make it DONE before they are reaped. */
 	kill_strays(l);
+	for (spd__child *c = l->children, *next; c != NULL; c = next) {
+		next = c->next;
+		if (c->reaped_now) {
+			spd__child_ev e = SPD__CHILD_EV_INIT;
+			c->reaped_now = false;
+			e.status = c->reaped_status;
+			e.ru = &c->reaped_ru;
+			spd__child_on(l, c, SPD__CEV_EXITED, &e);
+		}
+	}
 	if (l->nstrays == 0)
 		for (spd__child *c = l->children; c != NULL; c = c->next)
 			spd__child_on(l, c, SPD__CEV_STRAYS_GONE, NULL);

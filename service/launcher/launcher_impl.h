@@ -86,6 +86,11 @@ typedef struct spd__child {
 	int zygote;              /* forkserver: index of its target's zygote; else -1 */
 	int64_t pending_grace;   /* SPAWNING: the shortest grace asked; -1 none */
 	bool stop_fatal;         /* our stop signal would have killed it when sent */
+	/* Reaped in the current SIGCHLD pass; its EXITED event waits for the
+	 * pass's one stray scan (launcher.c reap()). */
+	bool reaped_now;
+	int reaped_status;
+	struct rusage reaped_ru;
 	int fd_out, fd_err, fd_chan;  /* launcher-side read ends; -1 at EOF */
 	spd_tail out, err;       /* the last max_output_bytes of each stream */
 	uint8_t *head[2];        /* the first max_output_bytes / 2 of stdout, stderr */

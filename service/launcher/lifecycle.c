@@ -123,11 +123,6 @@ static void signal_group(spd__launcher *l, spd__child *c, int sig)
 	 * id, cannot have been given to anyone else. */
 	if (c->zygote >= 0)
 		spd__zygote_signal(l, (size_t)c->zygote, c->key, sig);
-	else if (getpgid(c->pid) != c->pid)
-		/* Not yet its own group leader (between fork and its setpgid):
-		 * a group signal would go to the launcher's group, or nowhere,
-		 * and miss it. It has forked nothing yet: signal it alone. */
-		kill(c->pid, sig);
 	else if (pidfd_signal_group(c, sig) == 0)
 		;
 	else if (kill(-c->pid, sig) < 0 && errno == ESRCH)

@@ -163,6 +163,7 @@ static void evict(spd_registry *r)
 
 static void dispatch(spd_registry *r);
 static void *timer_main(void *arg);
+static uint64_t new_watch_id(spd_registry *r, uint64_t key);
 
 /* Cuts the rings of the oldest ended processes to their terminal event until
  * the retained output fits RING_TOTAL_BYTES again. */
@@ -365,7 +366,7 @@ static int64_t clamp_grace_ms(int64_t requested, int64_t target)
 static void add_start_waiter(spd_registry *r, spd__entry *e)
 {
 	spd_watch_spec ws = {.fn = e->start_fn, .ctx = e->start_ctx};
-	spd__watcher *w = spd__watcher_create(r->next_watch_id++, &ws, NULL);
+	spd__watcher *w = spd__watcher_create(new_watch_id(r, e->p.key), &ws, NULL);
 
 	if (w == NULL) {
 		/* Answer now rather than never. */
@@ -680,9 +681,14 @@ int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx
 
 static uint64_t new_watch_id(spd_registry *r, uint64_t key)
 {
-	uint64_t serial = r->next_watch_id++ & ((1u << WATCH_SERIAL_BITS) - 1);
+	const uint64_t mask = (1u << WATCH_SERIAL_BITS) - 1;
+	uint64_t serial = r->next_watch_id++ & mask;
 
-	return key << WATCH_SERIAL_BITS | (serial ? serial : r->next_watch_id++);
+	/* 0 is "none": when the serial wraps to it, take the next one, masked
+	 * too, or it would spill into the key bits. */
+	if (serial == 0)
+		serial = r->next_watch_id++ & mask;
+	return key << WATCH_SERIAL_BITS | serial;
 }
 
 /* Destroy with wait: FN hears E's states until the terminal one. */

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "service/rpc/call.h"
+#include "service/rpc/strings.h"
+
 /* The handlers run on the CQ thread, one at a time: per thread is per call. */
 static __thread spd_auth *cur_auth;
 static __thread const spd_principal *cur_who;
@@ -93,4 +96,13 @@ const char *spd_rpc_caller_name(grpc_call *call, char *buf, size_t len)
 	}
 	grpc_auth_context_release(ctx);
 	return buf;
+}
+
+void spd_rpc_caller_deny(grpc_call *call, const char *id)
+{
+	char msg[192];
+
+	snprintf(msg, sizeof msg, "id: token %s may not use the target of process '%.*s'",
+		 cur_who != NULL ? cur_who->fingerprint : "?", spd_strings_cut(id, 64), id);
+	spd_call_finish(call, GRPC_STATUS_PERMISSION_DENIED, msg, NULL);
 }

@@ -32,6 +32,10 @@ int spd_rpc_caller_may_touch(spd_registry *r, const char *id);
  * "". Written into BUF (LEN bytes, cut), which is returned. */
 const char *spd_rpc_caller_name(grpc_call *call, char *buf, size_t len);
 
+/* Ends CALL with PERMISSION_DENIED: the current caller may not use the
+ * target of process ID (cut on a character boundary in the message). */
+void spd_rpc_caller_deny(grpc_call *call, const char *id);
+
 /* The caller, kept beyond the dispatch (it holds a reference on its tokens). */
 typedef struct spd_rpc_held_caller {
 	spd_auth *auth;

@@ -42,9 +42,7 @@ void spd_rpc_destroy(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *
 		spd_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
 				"grace_period: negative or malformed duration", NULL);
 	} else if (spd_rpc_caller_may_touch(env->registry, req->id) == -EPERM) {
-		snprintf(msg, sizeof msg, "id: token %s may not use the target of process '%.64s'",
-			 spd_rpc_caller()->fingerprint, req->id);
-		spd_call_finish(call, GRPC_STATUS_PERMISSION_DENIED, msg, NULL);
+		spd_rpc_caller_deny(call, req->id);
 	} else {
 		rc = spd_registry_destroy_process(env->registry, req->id, grace_ms, req->wait, reply, call);
 		if (rc == -ENOENT) {

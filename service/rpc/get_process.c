@@ -31,9 +31,7 @@ void spd_rpc_get_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_buff
 	if (req->id == NULL || req->id[0] == '\0') {
 		spd_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "id: required", NULL);
 	} else if (spd_rpc_caller_may_touch(env->registry, req->id) == -EPERM) {
-		snprintf(msg, sizeof msg, "id: token %s may not use the target of process '%.64s'",
-			 spd_rpc_caller()->fingerprint, req->id);
-		spd_call_finish(call, GRPC_STATUS_PERMISSION_DENIED, msg, NULL);
+		spd_rpc_caller_deny(call, req->id);
 	} else if (spd_registry_get(env->registry, req->id, reply, call) == -ENOENT) {
 		snprintf(msg, sizeof msg, "id: no process '%.64s'", req->id);
 		spd_call_finish(call, GRPC_STATUS_NOT_FOUND, msg, NULL);

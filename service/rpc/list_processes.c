@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "service/common/limits.h"
 #include "service/rpc/call.h"
 #include "service/rpc/caller.h"
 #include "service/rpc/codec.h"
@@ -177,9 +178,9 @@ void spd_rpc_list_processes(const spd_rpc_env *env, grpc_call *call, grpc_byte_b
 		spd_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "page_size: negative", NULL);
 		goto out;
 	}
-	if (req->n_states > 16 || req->n_label_selector > 64) {
+	if (req->n_states > 16 || req->n_label_selector > SPD_LABELS_MAX) {
 		spd_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
-				req->n_states > 16 ? "states: more than 16" : "label_selector: more than 64",
+				req->n_states > 16 ? "states: more than 16" : "label_selector: more than " SPD_LIMIT_STR(SPD_LABELS_MAX),
 				NULL);
 		goto out;
 	}

@@ -83,7 +83,10 @@ static int read_pem(const char *key, const char *path, const char *must, char **
 		free(buf);
 		return rc;
 	}
-	*out = buf;
+	{
+		char *fit = realloc(buf, len + 1); /* not 1 MiB per file for life */
+		*out = fit != NULL ? fit : buf;
+	}
 	return 0;
 }
 

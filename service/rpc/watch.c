@@ -114,8 +114,11 @@ static bool on_event(void *ctx, const spd_watch_event *ev)
 		alive = ev->note == SPD_NOTE_STATE ? spd_stream_push(w->stream, bb)
 						   : spd_stream_push_initial(w->stream, bb);
 	}
+	/* Watch-all never ends by itself: only when its stream is over (the
+	 * client cancelled, it was cut off as too slow, the call died) does the
+	 * subscription go, so that no dead stream is fed or kept. */
 	if (w->all)
-		return true; /* only a cancel ends it */
+		return alive;
 	if (ev->terminal)
 		spd_stream_finish(w->stream, GRPC_STATUS_OK, NULL);
 	return alive && !ev->terminal;
@@ -170,9 +173,7 @@ void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *pa
 	}
 	if (req->id != NULL && req->id[0] != '\0' &&
 	    spd_rpc_caller_may_touch(env->registry, req->id) == -EPERM) {
-		snprintf(msg, sizeof msg, "id: token %s may not use the target of process '%.*s'",
-			 spd_rpc_caller()->fingerprint, spd_strings_cut(req->id, 64), req->id);
-		spd_call_finish(call, GRPC_STATUS_PERMISSION_DENIED, msg, NULL);
+		spd_rpc_caller_deny(call, req->id);
 		goto out;
 	}
 	if (req->n_label_selector > SPD_LABELS_MAX) {

@@ -130,7 +130,8 @@ int spd_launcher_boot_decode(const void *data, size_t len, spd_launcher_boot *b)
 	cfg->log_level = (spd_config_log_level)spd_wreader_u32(&r);
 	spd_wire_limits_decode(&r, &cfg->defaults);
 	count = spd_wreader_u32(&r);
-	if (r.err == 0 && count > MAX_COUNT)
+	/* A target takes far more than 4 bytes: the body bounds the count. */
+	if (r.err == 0 && (count > MAX_COUNT || count > r.left / 4))
 		r.err = -EBADMSG;
 	if (r.err == 0) {
 		cfg->targets = calloc(count ? count : 1, sizeof *cfg->targets);

@@ -149,7 +149,9 @@ char **spd_wreader_strv(spd_wreader *r, uint32_t max, size_t *n)
 	char **v;
 
 	*n = 0;
-	if (r->err == 0 && count > max)
+	/* Each entry takes at least its 4-byte length: a count the body cannot
+	 * hold is refused before anything is allocated for it. */
+	if (r->err == 0 && (count > max || count > r->left / 4))
 		r->err = -EBADMSG;
 	v = spd_wreader_strv_n(r, count);
 	if (v != NULL)
@@ -169,9 +171,14 @@ char *spd_wreader_strdup(spd_wreader *r)
 	size_t n;
 	const char *p = spd_wreader_bytes(r, &n);
 
+	char *s;
+
 	if (r->err != 0)
 		return NULL;
-	return strndup(p, n);
+	s = strndup(p, n);
+	if (s == NULL)
+		r->err = -ENOMEM; /* a hole in a vector would end it early */
+	return s;
 }
 
 static int send_all(int fd, const struct msghdr *msg, int flags)
