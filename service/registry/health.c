@@ -3,7 +3,8 @@
  *
  * The state is derived, never stored: the server is SERVING unless shutdown
  * started, the launcher is gone or a listener cannot accept; a target is SERVING unless that holds or the
- * launcher reported an error for it (HELLO, or its zygote going down). Every
+ * launcher reported an error for it (HELLO, or its zygote going down); the
+ * store (spawnd.store) is SERVING while its writes work. Every
  * place that changes one of those inputs calls spd__health_changed() with the
  * lock held, and each subscriber hears only real transitions of its own name.
  */
@@ -14,8 +15,10 @@
 
 #include "service/registry/registry_impl.h"
 
-/* The subscription's subject when it is the server, not a target. */
+/* The subscription's subject when it is the server or the store, not a
+ * target. */
 #define SUBJECT_SERVER SIZE_MAX
+#define SUBJECT_STORE (SIZE_MAX - 1)
 
 struct spd__health_sub {
 	struct spd__health_sub *next;
@@ -33,6 +36,10 @@ static int subject_of(spd_registry *r, const char *target, size_t *subject)
 		*subject = SUBJECT_SERVER;
 		return 0;
 	}
+	if (target == spd_registry_store_subject) {
+		*subject = SUBJECT_STORE;
+		return r->has_journal ? 0 : -ENOENT;
+	}
 	for (size_t i = 0; i < r->cfg->target_count; i++) {
 		if (strcmp(r->cfg->targets[i].name, target) == 0) {
 			*subject = i;
@@ -44,6 +51,9 @@ static int subject_of(spd_registry *r, const char *target, size_t *subject)
 
 static spd_health status_of(spd_registry *r, size_t subject)
 {
+	/* The store's writes, whatever else happens (journal.h). */
+	if (subject == SUBJECT_STORE)
+		return r->store_failing ? SPD_HEALTH_NOT_SERVING : SPD_HEALTH_SERVING;
 	if (r->shutting_down || r->launcher_lost || r->listeners_down > 0)
 		return SPD_HEALTH_NOT_SERVING;
 	if (subject != SUBJECT_SERVER && r->targets[subject].error != NULL)

@@ -28,6 +28,10 @@ typedef struct spd__watcher {
 	void (*release)(void *ctx);    /* NULL: none */
 	void *ctx;
 	bool once;                     /* the start waiter: one note, whatever FN returns */
+	bool catchup;                  /* came while its record was held (journal.h): told
+					* its snapshot or replay (after catchup_after) on
+					* release, never the terminal STATE note */
+	uint64_t catchup_after;
 	char **selector;               /* watch-all: key, value, ..., NULL (NULL: not watch-all) */
 	uint32_t selector_count;
 } spd__watcher;

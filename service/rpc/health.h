@@ -1,7 +1,8 @@
 /* grpc.health.v1.Health (SPEC §3 "Also served on the same port").
  *
  * Names: "" and "spawnd.v1.ProcessService" are the server; "spawnd.target.NAME"
- * is target NAME; anything else is unknown (Check: NOT_FOUND; Watch: streams
+ * is target NAME; "spawnd.store" is the store (SERVING while its writes
+ * work; unknown when no store is configured); anything else is unknown (Check: NOT_FOUND; Watch: streams
  * SERVICE_UNKNOWN and stays open). The status comes from the registry
  * (spd_registry_health), and a Watch subscribes to its transitions.
  *
