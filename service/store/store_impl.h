@@ -45,6 +45,8 @@ struct spd_store {
 	spd__store_item *head, *tail;
 	spd__store_item *by_key[QUEUE_BUCKETS];
 	size_t queued;
+	size_t holds_queued;           /* queued items with a hold */
+	int64_t head_ns;               /* CLOCK_MONOTONIC: the oldest queued item came then */
 	bool failing;                  /* the last transaction failed */
 	bool stopping, started, stopped;
 	pthread_t thread;

@@ -17,6 +17,11 @@
 /* At most this many records per transaction: bounds one commit's time (and
  * the holds waiting on it) under a burst. */
 #define BATCH_MAX 512u
+/* How long a change nobody waits for (a record created, RUNNING, flags) may
+ * stay queued for company: a process that ends within it is written once, not
+ * three times. An end someone waits for (a hold) is written at once, with
+ * everything queued before it. */
+#define COALESCE_NS (2 * 1000000LL)
 
 const double spd_store_bucket_bounds[SPD_STORE_BUCKETS] = {
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -78,13 +83,15 @@ static spd__store_item *queued_item(spd_store *s, uint64_t key)
 		return NULL;
 	it->key = key;
 	*pp = it;
-	if (s->tail != NULL)
+	if (s->tail != NULL) {
 		s->tail->next = it;
-	else
+	} else {
 		s->head = it;
+		s->head_ns = spd_clock_mono_ns();
+		pthread_cond_signal(&s->cond); /* it waits COALESCE_NS from now */
+	}
 	s->tail = it;
 	s->queued++;
-	pthread_cond_signal(&s->cond);
 	return it;
 }
 
@@ -132,8 +139,12 @@ static bool journal_put(void *ctx, const spd_journal_record *rec, bool hold)
 		it->has_fingerprint = true;
 	}
 	/* A failing store holds nothing (SPEC §12): the end goes out now. */
-	if (hold && !s->failing && !s->stopped)
+	if (hold && !s->failing && !s->stopped) {
+		if (!it->hold)
+			s->holds_queued++;
 		it->hold = held = true;
+		pthread_cond_signal(&s->cond); /* someone waits: write now */
+	}
 	pthread_mutex_unlock(&s->mu);
 	return held;
 oom:
@@ -175,6 +186,7 @@ static spd__store_item *take_batch(spd_store *s)
 	size_t n = 0;
 
 	while (it != NULL && n < BATCH_MAX) {
+		s->holds_queued -= it->hold;
 		*slot_of(s, it->key) = it->hnext;
 		it->hnext = NULL;
 		last = it;
@@ -187,6 +199,7 @@ static spd__store_item *take_batch(spd_store *s)
 	s->head = it;
 	if (it == NULL)
 		s->tail = NULL;
+	s->head_ns = spd_clock_mono_ns();
 	s->queued -= n;
 	return batch;
 }
@@ -323,6 +336,13 @@ static void *writer_main(void *arg)
 			pthread_cond_timedwait(&s->cond, &s->mu, &ts);
 			continue;
 		}
+		if (!s->failing && !s->stopping && s->holds_queued == 0 &&
+		    s->queued < BATCH_MAX && now < s->head_ns + COALESCE_NS) {
+			int64_t at = s->head_ns + COALESCE_NS;
+			struct timespec ts = {.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000};
+			pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+			continue;
+		}
 		batch = take_batch(s);
 		pthread_mutex_unlock(&s->mu);
 
@@ -349,6 +369,7 @@ static void *writer_main(void *arg)
 			 * queued ones' too, and the records are tried again later. */
 			collect_holds(batch, &keys, &n, &cap);
 			collect_holds(s->head, &keys, &n, &cap);
+			s->holds_queued = 0;
 			give_back(s, batch);
 		}
 		s->stats.failing = s->failing;
@@ -379,6 +400,7 @@ static void *writer_main(void *arg)
 		size_t n = 0;
 		s->stopped = true;
 		collect_holds(s->head, &keys, &n, &cap);
+		s->holds_queued = 0;
 		if (s->queued > 0)
 			spd_log(SPD_LOG_ERROR, "store: records not written at stop",
 				SPD_LOG_STR("store", s->path), SPD_LOG_INT("count", s->queued),
@@ -413,6 +435,14 @@ void spd_store_stop(spd_store *s)
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->thread, NULL);
 	s->started = false;
+	spd_log(SPD_LOG_INFO, "store: writer stopped", SPD_LOG_STR("store", s->path),
+		SPD_LOG_INT("commits", s->stats.commits), SPD_LOG_INT("records", s->stats.records),
+		SPD_LOG_INT("errors", s->stats.errors),
+		SPD_LOG_INT("commit_us_mean",
+			    s->stats.commit_count
+				    ? (int64_t)(s->stats.commit_seconds_sum * 1e6 / s->stats.commit_count)
+				    : 0),
+		SPD_LOG_END);
 }
 
 void spd_store_stats_get(spd_store *s, spd_store_stats *out)
