@@ -196,6 +196,27 @@ class StoreTest(h.E2ETest):
                         "store.path is relative to the config file's directory")
         hs = std.HealthStub(s.channel)
         self.assertEqual(hs.check("spawnd.store"), "SERVING")
+        # Every descriptor of the store is close-on-exec: neither the
+        # launcher nor any child holds the file or its lock.
+        store_fds = 0
+        for fd in os.listdir("/proc/%d/fd" % s.pid):
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (s.pid, fd))
+            except OSError:
+                continue
+            if "records.db" not in target:
+                continue
+            store_fds += 1
+            with open("/proc/%d/fdinfo/%s" % (s.pid, fd)) as f:
+                flags = int(f.read().split("flags:")[1].split()[0], 8)
+            self.assertTrue(flags & os.O_CLOEXEC, "fd %s -> %s is not O_CLOEXEC" % (fd, target))
+        self.assertGreaterEqual(store_fds, 2)  # the file and its lock, at least
+        launcher = s.launcher_pid()
+        for fd in os.listdir("/proc/%d/fd" % launcher):
+            try:
+                self.assertNotIn("records.db", os.readlink("/proc/%d/fd/%s" % (launcher, fd)))
+            except OSError:
+                pass
         # Without a store the name is unknown.
         s2 = self.server(h.minimal_config({"noop": "{function: builtin:noop}"}))
         with self.assertRaises(grpc.RpcError) as cm:
