@@ -133,9 +133,7 @@ int spd_registry_restore(spd_registry *r, spd_process *p, const char *request_id
 		rc = -EEXIST;
 		goto out;
 	}
-	for (size_t i = 0; i < r->cfg->target_count; i++)
-		if (strcmp(r->cfg->targets[i].name, p->target) == 0)
-			e->target_index = i;
+	/* Terminal: no target version (e->target NULL), as any ended record. */
 	e->p = *p;
 	memset(p, 0, sizeof *p);
 	e->p.key = r->next_key++;
