@@ -67,9 +67,12 @@ typedef struct spd_store_options {
  * -EILSEQ not a spawnd store or corrupt, others as the system said. */
 int spd_store_open(const spd_store_options *o, spd_store **out, char err[SPD_STORE_ERR_MAX]);
 
-/* For --check-config: whether PATH could be opened by spd_store_open, without
- * taking the lock, migrating or writing anything. A missing file is fine when
- * its directory is writable. 0, or -errno with ERR as spd_store_open. */
+/* For --check-config: whether PATH could be opened by spd_store_open (it
+ * opens, is an SQLite file that passes quick_check, and its schema is not
+ * newer), without taking the lock or migrating; it writes no record (SQLite
+ * itself may fold the WAL a crash left into the file). Safe while a spawnd
+ * runs on PATH. A missing file is fine when its directory is writable. 0, or
+ * -errno with ERR as spd_store_open. */
 int spd_store_check(const char *path, char err[SPD_STORE_ERR_MAX]);
 
 /* Called by spd_store_load for each record, oldest first. P is the caller's
