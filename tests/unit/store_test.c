@@ -330,6 +330,55 @@ static void test_end_waits_for_commit(void **state)
 	fx_close(&fx);
 }
 
+/* A ListProcesses page that shows an end comes only after its commit: the
+ * listing, started before the writer, sees the end with a commit done. */
+struct listing {
+	fixture *fx;
+	spd_state state;
+	uint64_t commits_then;  /* the store's commits when the page showed it */
+};
+
+static bool list_one(void *ctx, const spd_watch_event *ev)
+{
+	struct listing *l = ctx;
+	spd_store_stats st;
+
+	spd_store_stats_get(l->fx->s, &st);
+	l->state = ev->p->state;
+	l->commits_then = st.commits;
+	return true;
+}
+
+static void *list_main(void *arg)
+{
+	struct listing *l = arg;
+	spd_list_query q = {.page_size = 10};
+	uint64_t next = 0;
+
+	spd_registry_list(l->fx->r, &q, list_one, l, &next);
+	return NULL;
+}
+
+static void test_listing_waits_for_commit(void **state)
+{
+	fixture fx = {0};
+	struct listing l = {.fx = &fx};
+	char id[SPD_ID_LEN + 1];
+	pthread_t th;
+
+	(void)state;
+	store_path(fx.path, sizeof fx.path, "listing");
+	fx_open(&fx, cfg, false);
+	start(&fx, "a", NULL, id);
+	run_to_end(&fx, 1, "done");
+	assert_int_equal(pthread_create(&th, NULL, list_main, &l), 0);
+	assert_int_equal(spd_store_start(fx.s, fx.r), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(l.state, SPD_STATE_SUCCEEDED);
+	assert_true(l.commits_then >= 1);
+	fx_close(&fx);
+}
+
 /* After a restart: the records, with what they had; LOST for those live;
  * the same request_id returns the stored process; Watch answers as SPEC §12. */
 static void test_restart(void **state)
@@ -722,6 +771,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_end_waits_for_commit),
+		cmocka_unit_test(test_listing_waits_for_commit),
 		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_second_holder),
