@@ -533,7 +533,13 @@ static spd__entry *find_rid(spd_registry *r, const char *rid)
 	return NULL;
 }
 
-int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx)
+static int watch_entry(spd_registry *r, spd__entry *e, const spd_watch_spec *ws,
+		       uint64_t *watch_id);
+
+/* spd_registry_start, and for Run (RUN not NULL) the subscription RUN of the
+ * process started or found, in the same step (spd_registry_run). */
+static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx,
+		 const spd_watch_spec *run, uint64_t *watch_id)
 {
 	spd__target *t;
 	spd__entry *e;
@@ -574,6 +580,8 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 			/* A retry: the original, whatever became of it; nothing starts. */
 			rc = memcmp(orig->fingerprint, e->fingerprint, sizeof e->fingerprint) == 0
 				     ? 0 : -EEXIST;
+			if (rc == 0 && run != NULL)
+				rc = watch_entry(r, orig, run, watch_id);
 			if (rc == 0)
 				rc = answer_committed(r, orig, fn, ctx);
 			pthread_mutex_unlock(&r->mu);
@@ -627,6 +635,10 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	r->live++;
 	t->pending++;
 	notify_state(r, e); /* PENDING, sequence 1: into the ring, to watch-all */
+	/* Run's subscription replays PENDING from the ring, then goes live. It
+	 * cannot fail but for memory: the process then goes on unwatched. */
+	if (run != NULL && watch_entry(r, e, run, watch_id) < 0)
+		*watch_id = 0;
 	spd_log(SPD_LOG_INFO, "process accepted", SPD_LOG_STR("process_id", e->p.id),
 		SPD_LOG_STR("target", e->p.target), SPD_LOG_STR("caller", e->p.caller), SPD_LOG_END);
 	if (e->input != NULL) {
@@ -663,6 +675,29 @@ int spd_registry_get_committed(spd_registry *r, const char *id, spd_watch_fn fn,
 		rc = answer_committed(r, e, fn, ctx);
 	pthread_mutex_unlock(&r->mu);
 	return rc;
+}
+
+int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx)
+{
+	return start(r, sp, fn, ctx, NULL, NULL);
+}
+
+static bool ignore_start(void *ctx, const spd_watch_event *ev)
+{
+	(void)ctx;
+	(void)ev;
+	return false;
+}
+
+int spd_registry_run(spd_registry *r, const spd_start_params *sp, const spd_watch_spec *ws,
+		     uint64_t *watch_id)
+{
+	spd_watch_spec run = *ws;
+
+	*watch_id = 0;
+	run.id = NULL;
+	run.from_start = true;
+	return start(r, sp, ignore_start, NULL, &run, watch_id);
 }
 
 int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx)
@@ -739,20 +774,18 @@ void spd__catch_up(spd__watcher *w, const spd__entry *e)
 {
 	uint64_t after = w->catchup_after;
 
-	if (after == 0)
+	if (after == 0 && !w->catchup_from_start)
 		tell_snapshot(w, e, SPD_NOTE_SNAPSHOT);
 	else if (after < e->p.seq &&
 		 !spd__ring_replay(&e->ring, &e->p, after, w->out_fn != NULL, replay_one, w))
 		tell_snapshot(w, e, SPD_NOTE_SNAPSHOT_GAP);
 }
 
-static int watch_one(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_id)
+static int watch_entry(spd_registry *r, spd__entry *e, const spd_watch_spec *ws,
+		       uint64_t *watch_id)
 {
-	spd__entry *e = spd__find_id(r, ws->id);
 	spd__watcher *w;
 
-	if (e == NULL)
-		return -ENOENT;
 	if (ws->after_sequence > e->p.seq)
 		return -ERANGE; /* a resume point this process never sent (SPEC §12) */
 	if (e->held && ws->after_sequence == e->p.seq)
@@ -763,11 +796,12 @@ static int watch_one(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_
 	if (e->held) {
 		/* Its end is not committed yet: all of it comes then. */
 		spd__journal_defer(e, w, ws->after_sequence);
+		w->catchup_from_start = ws->from_start;
 		*watch_id = w->id;
 		return 0;
 	}
 	/* What it missed first; FN's answers to those do not end it. */
-	if (ws->after_sequence == 0)
+	if (ws->after_sequence == 0 && !ws->from_start)
 		tell_snapshot(w, e, SPD_NOTE_SNAPSHOT);
 	else if (ws->after_sequence < e->p.seq &&
 		 !spd__ring_replay(&e->ring, &e->p, ws->after_sequence, ws->out_fn != NULL,
@@ -783,6 +817,13 @@ static int watch_one(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_
 	e->watchers = w;
 	*watch_id = w->id;
 	return 0;
+}
+
+static int watch_one(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_id)
+{
+	spd__entry *e = spd__find_id(r, ws->id);
+
+	return e != NULL ? watch_entry(r, e, ws, watch_id) : -ENOENT;
 }
 
 static int watch_all(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_id)

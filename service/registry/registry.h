@@ -236,6 +236,8 @@ typedef struct spd_watch_spec {
 	const char *const *selector;   /* watch-all: key, value, ... (2 * selector_count) */
 	uint32_t selector_count;
 	uint64_t after_sequence;       /* one process: resume after this event (0: none) */
+	bool from_start;               /* one process: after_sequence 0 replays every
+					* retained event (PENDING first), not a SNAPSHOT */
 	spd_watch_fn fn;
 	spd_output_fn out_fn;          /* NULL: no OUTPUT events */
 	const spd_watch_codec *codec;  /* NULL: MSG is always NULL */
@@ -261,6 +263,18 @@ typedef struct spd_watch_spec {
  * was delivered (the caller ends its stream). -ENOENT unknown id, -ERANGE
  * after_sequence past the process's last sequence (nothing delivered), -ENOMEM. */
 int spd_registry_watch(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_id);
+
+/* Run (SPEC §12): spd_registry_start and a one-process subscription WS
+ * (its id ignored) in one step, so that no event is missed: the events from
+ * the first after WS->after_sequence (0: PENDING, sequence 1) are replayed
+ * from the ring, with one SNAPSHOT_GAP first if some were evicted, then live
+ * ones to the terminal event. A retry with the request_id of a retained
+ * record subscribes to that process and starts nothing. Returns as
+ * spd_registry_start (no callback of WS runs on an error), or -ERANGE:
+ * after_sequence past the retried process's last sequence. *WATCH_ID is 0
+ * when nothing was subscribed: all was delivered (the process had ended). */
+int spd_registry_run(spd_registry *r, const spd_start_params *sp, const spd_watch_spec *ws,
+		     uint64_t *watch_id);
 
 /* Ends a subscription: its release callback runs (before this returns), and
  * no other callback runs for it after this returns. Returns true if it ended

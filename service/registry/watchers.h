@@ -32,6 +32,7 @@ typedef struct spd__watcher {
 					* its snapshot or replay (after catchup_after) on
 					* release, never the terminal STATE note */
 	uint64_t catchup_after;
+	bool catchup_from_start;       /* Run: after 0 replays from PENDING, no SNAPSHOT */
 	char **selector;               /* watch-all: key, value, ..., NULL (NULL: not watch-all) */
 	uint32_t selector_count;
 } spd__watcher;
