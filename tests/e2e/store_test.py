@@ -172,6 +172,25 @@ class StoreTest(h.E2ETest):
         self.assertRpcError(grpc.StatusCode.INVALID_ARGUMENT, s2.watch_all_events, p.id,
                             after_sequence=n + 1, mention="after_sequence")
 
+    def test_run_retried_after_restart(self):
+        """Run with a request_id seen before a restart: the stored process,
+        nothing started; its events were not kept, so from the first event
+        is a gap SNAPSHOT of the terminal record, then OK (SPEC §12)."""
+        m = h.pb()
+        req = m.RunRequest(start=m.StartProcessRequest(target="echo", args=["r"], request_id="run-1"))
+        s = self.server(store_config(self.path))
+        first = h.drain(s.stub.Run(req, timeout=h.RPC_TIMEOUT), "Run")
+        self.assertState(first[-1].process, "SUCCEEDED")
+        pid = first[-1].process.id
+        s2 = self.restart(s)
+        count = len(self.list_all(s2))
+        again = h.drain(s2.stub.Run(req, timeout=h.RPC_TIMEOUT), "Run")
+        self.assertEqual([(h.event_type(e), e.gap) for e in again], [("SNAPSHOT", True)],
+                         h.show_events(again))
+        self.assertEqual(again[0].process.id, pid)
+        self.assertEqual(again[0].process.result, b"r")
+        self.assertEqual(len(self.list_all(s2)), count)
+
     def test_an_end_seen_is_an_end_kept(self):
         """The promise: a client that saw a process end reads that end after
         any crash. Each round kills spawnd the moment the terminal event (or
