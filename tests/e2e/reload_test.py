@@ -152,13 +152,16 @@ class ReloadTest(h.E2ETest):
 
     def test_settings_needing_a_restart_are_refused_the_rest_applies(self):
         s = self.server(h.minimal_config(BEFORE))
-        self.rewrite(s, h.minimal_config(dict(AFTER), extra="max_request_bytes: 1MiB").replace(
+        store = os.path.join(os.path.dirname(s.config_path), "records.db")
+        self.rewrite(s, h.minimal_config(dict(AFTER), extra="max_request_bytes: 1MiB\n"
+                                         "store: {path: %s}" % h.yaml_str(store)).replace(
             'listen: ["127.0.0.1:0"]', 'listen: ["127.0.0.1:1"]'))
         rec = self.sighup(s)
-        self.assertEqual(rec["needs_restart"], 2)
+        self.assertEqual(rec["needs_restart"], 3)
         refused = {r.get("key") for r in s.log_records()
                    if r.get("msg", "").startswith("SIGHUP: this setting needs a restart")}
-        self.assertEqual(refused, {"listen", "max_request_bytes"})
+        self.assertEqual(refused, {"listen", "max_request_bytes", "store"})
+        self.assertFalse(os.path.exists(store), "a store a reload names is not opened")
         # Still served where it was; the targets changed.
         self.assertIn("fresh", self.targets(s))
         self.assertEqual(std.HealthStub(s.channel).check(""), "SERVING")
