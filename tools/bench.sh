@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
 # make bench: starts spawnd on config/bench.yaml (a free loopback port), runs
 # `spawnctl bench` against it, stops it. Extra arguments go to spawnctl bench.
+# The machine's floor comes from bench-floor, a small program of its own
+# (tools/bench/floor.c).
+#
+# The scale figures (start latency with 1,000 and 2,000 running processes,
+# RSS per live process and per watcher, ListProcesses at 1,000 / 10,000 /
+# 100,000 records) run on a third spawnd: config/bench.yaml with room for
+# them (max_running, history.max_records). BENCH_SCALE=0 skips them.
 #
 # The store's cost (SPEC §12 "Store"): a second spawnd on the same config plus
 # `store: {path: ...}` (sync normal; BENCH_STORE_SYNC=full for sync full) in a
@@ -8,7 +15,8 @@
 # (`--store-addr`). BENCH_STORE=0 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bazel build //service/front:spawnd //service/front:spawnd-worker //tools/spawnctl >/dev/null
+bazel build //service/front:spawnd //service/front:spawnd-worker //tools/spawnctl \
+	//tools/bench:bench-floor >/dev/null
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -42,8 +50,15 @@ if [ "${BENCH_STORE:-1}" != 0 ]; then
 	start_server "$tmp/store.yaml" "$tmp/store.log"
 	store_args=(--store-addr "$addr" --store-name "store (sync $sync)")
 fi
+scale_args=()
+if [ "${BENCH_SCALE:-1}" != 0 ]; then
+	sed -e 's/^max_running: .*/max_running: 2200/' \
+		-e 's/^history: .*/history: {max_records: 200000}/' config/bench.yaml >"$tmp/scale.yaml"
+	start_server "$tmp/scale.yaml" "$tmp/scale.log"
+	scale_args=(--scale-addr "$addr" --scale-pid "$pid")
+fi
 bazel-bin/tools/spawnctl/spawnctl --addr "$plain_addr" bench --server-pid "$plain_pid" \
-	"${store_args[@]}" "$@"
+	--floor bazel-bin/tools/bench/bench-floor "${scale_args[@]}" "${store_args[@]}" "$@"
 if [ "${BENCH_STORE:-1}" != 0 ]; then
 	echo "store file after the run: $(du -k "$tmp"/bench.db* | awk '{s += $1} END {print s}') KiB" \
 		"($(ls "$tmp" | grep -c '^bench.db') files; history.max_records 1000)"
