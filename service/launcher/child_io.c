@@ -98,7 +98,7 @@ static void handle_record(spd__child *c, uint8_t type, const uint8_t *p, size_t 
 	}
 }
 
-static void parse_channel(spd__child *c)
+static void parse_channel(spd__launcher *l, spd__child *c)
 {
 	size_t off = 0;
 
@@ -107,7 +107,7 @@ static void parse_channel(spd__child *c)
 		memcpy(&n, c->chan + off + 1, sizeof n);
 		if (n > SPD_CHANNEL_MAX_RECORD) {
 			/* Not something call.c writes: stop listening to this child. */
-			spd__close_fd(&c->fd_chan);
+			spd__loop_close(l, &c->fd_chan);
 			off = c->chan_len;
 			break;
 		}
@@ -161,11 +161,11 @@ void spd__drain(spd__launcher *l, spd__child *c, int *fd)
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN)
-				spd__close_fd(fd);
+				spd__loop_close(l, fd);
 			return;
 		}
 		if (n == 0) {
-			spd__close_fd(fd);
+			spd__loop_close(l, fd);
 			return;
 		}
 		budget -= (size_t)n < budget ? (size_t)n : budget;
@@ -176,7 +176,7 @@ void spd__drain(spd__launcher *l, spd__child *c, int *fd)
 			keep_head(c, i, buf, (size_t)n);
 			spd_tail_write(t, buf, (size_t)n);
 		} else if (spd__append(&c->chan, &c->chan_len, &c->chan_cap, buf, (size_t)n) == 0)
-			parse_channel(c);
+			parse_channel(l, c);
 	}
 }
 

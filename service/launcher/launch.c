@@ -148,12 +148,15 @@ static int make_cgroup(spd__launcher *l, spd__child *c, launch *s)
 }
 
 /* Our ends of the pipes go to C, which drains them from now on. */
-static void give_pipes(spd__child *c, launch *s)
+static void give_pipes(spd__launcher *l, spd__child *c, launch *s)
 {
 	c->fd_out = s->out[0];
 	c->fd_err = s->err[0];
 	c->fd_chan = s->chan[0];
 	s->out[0] = s->err[0] = s->chan[0] = -1;
+	spd__loop_add_pipe(l, c, &c->fd_out);
+	spd__loop_add_pipe(l, c, &c->fd_err);
+	spd__loop_add_pipe(l, c, &c->fd_chan);
 }
 
 /* Forkserver: SPAWN to its zygote; RUNNING begins when it says the pid. */
@@ -172,11 +175,11 @@ static int hand_to_zygote(spd__launcher *l, spd__child *c, launch *s)
 	if (rc < 0)
 		return rc;
 	c->zygote = (int)t;
-	give_pipes(c, s);
+	give_pipes(l, c, s);
 	return 0;
 }
 
-static int fork_child(spd__child *c, launch *s)
+static int fork_child(spd__launcher *l, spd__child *c, launch *s)
 {
 	spd_child_spec spec = {
 		.target = c->target,
@@ -198,9 +201,9 @@ static int fork_child(spd__child *c, launch *s)
 	pid = spd_child_fork(&spec);
 	if (pid < 0)
 		return pid;
-	c->pid = pid;
+	spd__child_set_pid(l, c, pid);
 	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* O_CLOEXEC by definition */
-	give_pipes(c, s);
+	give_pipes(l, c, s);
 	return 0;
 }
 
@@ -249,7 +252,7 @@ spd__child_state spd__launch(spd__launcher *l, spd__child *c)
 		goto out;
 	}
 	if ((rc = make_spawn_argv(l, c, &s)) < 0 || (rc = make_cgroup(l, c, &s)) < 0 ||
-	    (rc = fork_child(c, &s)) < 0)
+	    (rc = fork_child(l, c, &s)) < 0)
 		goto out;
 	/* The child has its ends: close ours of them before waiting for exec. */
 	spd__close_fd(&s.out[1]);
@@ -261,8 +264,10 @@ spd__child_state spd__launch(spd__launcher *l, spd__child *c)
 	wait_for_exec(c, &s);
 	next = SPD__CHILD_RUNNING;
 	if (!(c->rep.flags & SPD_EXIT_LAUNCH_FAILED)) {
-		if (c->req.timeout_ms > 0)
+		if (c->req.timeout_ms > 0) {
 			c->timeout_at = spd_clock_mono_ns() + c->req.timeout_ms * 1000000;
+			spd__child_deadline(l, c->timeout_at);
+		}
 		spd__send_started(l, c);
 		spd_log(SPD_LOG_DEBUG, "child started", SPD_LOG_STR("process_id", c->req.process_id),
 			SPD_LOG_STR("target", tc->name), SPD_LOG_INT("pid", c->pid), SPD_LOG_END);

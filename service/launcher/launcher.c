@@ -5,12 +5,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -40,42 +40,22 @@
 
 /* ---- strays -------------------------------------------------------------- */
 
-static bool is_stray_known(const spd__launcher *l, pid_t pid)
-{
-	for (size_t i = 0; i < l->nstrays; i++)
-		if (l->strays[i] == pid)
-			return true;
-	return false;
-}
-
-static void forget_stray(spd__launcher *l, pid_t pid)
-{
-	for (size_t i = 0; i < l->nstrays; i++) {
-		if (l->strays[i] == pid) {
-			l->strays[i] = l->strays[--l->nstrays];
-			return;
-		}
-	}
-}
+/* A marker value for the strays map (it maps pids to anything not NULL). */
+static char stray_mark;
 
 /* A direct child that is not a live leader was reparented to us: kill it. It is
- * our child and unreaped, so its pid cannot have been reused. */
+ * our child and unreaped, so its pid cannot have been reused. Each lookup is
+ * O(1): the scan of /proc costs one read per live child and no more. */
 static bool kill_if_stray(pid_t pid, void *ctx)
 {
 	spd__launcher *l = ctx;
 
-	if (spd__child_by_pid(l, pid) != NULL || is_stray_known(l, pid) || spd__zygote_is(l, pid))
+	if (spd__child_by_pid(l, pid) != NULL || spd__map_get(&l->strays, (uint64_t)pid) != NULL ||
+	    spd__zygote_is(l, pid))
 		return false;
-	if (l->nstrays == l->strays_cap) {
-		size_t cap = l->strays_cap ? 2 * l->strays_cap : 16;
-		pid_t *s = realloc(l->strays, cap * sizeof *s);
-		if (s == NULL)
-			return false; /* found again at the next scan */
-		l->strays = s;
-		l->strays_cap = cap;
-	}
+	if (spd__map_put(&l->strays, (uint64_t)pid, &stray_mark) < 0)
+		return false; /* found again at the next scan */
 	kill(pid, SIGKILL);
-	l->strays[l->nstrays++] = pid;
 	spd_log(SPD_LOG_DEBUG, "killed a reparented process", SPD_LOG_INT("pid", pid), SPD_LOG_END);
 	return true;
 }
@@ -135,6 +115,8 @@ static void on_zygote_news(spd__launcher *l, const spd__zygote_news *n)
 static void reap(spd__launcher *l)
 {
 	bool reaped_any = false;
+	size_t strays_before = l->strays.n;
+	spd__child *reaped = NULL;
 	spd__zygote_news news;
 	struct rusage ru;
 	int status;
@@ -144,14 +126,16 @@ static void reap(spd__launcher *l)
 		spd__child *c = spd__child_by_pid(l, pid);
 
 		reaped_any = true;
-		if (c != NULL) {
+		if (c != NULL && !c->reaped_now) {
 			c->reaped_now = true;
 			c->reaped_status = status;
 			c->reaped_ru = ru;
+			c->reaped_next = reaped;
+			reaped = c;
 		} else if (spd__zygote_reaped(l, pid, status, &news)) {
 			on_zygote_news(l, &news);
 		} else {
-			forget_stray(l, pid);
+			spd__map_del(&l->strays, (uint64_t)pid);
 		}
 	}
 	if (!reaped_any)
@@ -160,17 +144,18 @@ static void reap(spd__launcher *l)
 	 * reparented to us. Once it is known as strays, a leader's EXITED cannot
 	 * make it DONE before they are reaped. */
 	kill_strays(l);
-	for (spd__child *c = l->children, *next; c != NULL; c = next) {
-		next = c->next;
-		if (c->reaped_now) {
-			spd__child_ev e = SPD__CHILD_EV_INIT;
-			c->reaped_now = false;
-			e.status = c->reaped_status;
-			e.ru = &c->reaped_ru;
-			spd__child_on(l, c, SPD__CEV_EXITED, &e);
-		}
+	while (reaped != NULL) {
+		spd__child *c = reaped;
+		spd__child_ev e = SPD__CHILD_EV_INIT;
+		reaped = c->reaped_next;
+		c->reaped_now = false;
+		e.status = c->reaped_status;
+		e.ru = &c->reaped_ru;
+		spd__child_on(l, c, SPD__CEV_EXITED, &e);
 	}
-	if (l->nstrays == 0)
+	/* The last stray went: the children that waited for it may be done. A
+	 * child that had no stray to wait for settled on its own events. */
+	if (strays_before > 0 && l->strays.n == 0)
 		for (spd__child *c = l->children; c != NULL; c = c->next)
 			spd__child_on(l, c, SPD__CEV_STRAYS_GONE, NULL);
 }
@@ -542,75 +527,136 @@ static void on_socket(spd__launcher *l)
 	free(body);
 }
 
+/* ---- the loop's fds: one epoll set ----------------------------------------- */
+
+static void loop_ctl(spd__launcher *l, int op, int fd, uint32_t events, spd__tag *tag)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = tag};
+
+	if (epoll_ctl(l->epfd, op, fd, &ev) < 0 && op != EPOLL_CTL_DEL)
+		/* Out of memory in the kernel: a child we cannot watch would hang,
+		 * and so would its record. */
+		die_with_front(l);
+}
+
+void spd__loop_add_pipe(spd__launcher *l, spd__child *c, int *fd)
+{
+	spd__tag *t = &c->tags[fd == &c->fd_out ? 0 : fd == &c->fd_err ? 1 : 2];
+
+	*t = (spd__tag){.kind = SPD__TAG_PIPE, .child = c, .fd = fd};
+	if (*fd >= 0 && !l->paused)
+		loop_ctl(l, EPOLL_CTL_ADD, *fd, EPOLLIN, t);
+}
+
+void spd__loop_add_zygote(spd__launcher *l, size_t i)
+{
+	spd__zygote *z = &l->slots[i]->z;
+
+	z->tag = (spd__tag){.kind = SPD__TAG_ZYGOTE, .slot = i};
+	if (z->sock >= 0)
+		loop_ctl(l, EPOLL_CTL_ADD, z->sock, EPOLLIN, &z->tag);
+}
+
+void spd__loop_close(spd__launcher *l, int *fd)
+{
+	if (*fd < 0)
+		return;
+	/* ENOENT for a pipe left out while paused: nothing to take out. */
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, *fd, NULL);
+	close(*fd);
+	*fd = -1;
+}
+
+/* Past SPD__OUTQ_HIGH bytes queued for the front, children's pipes are not
+ * read: children block on full pipes instead of the launcher's memory
+ * growing. They leave the epoll set (a pipe at EOF would be reported as
+ * EPOLLHUP, level-triggered, on every pass even with no events asked) and
+ * come back once the queue is below the mark again. O(children), once per
+ * crossing of the mark. */
+static void pause_children(spd__launcher *l, bool pause)
+{
+	if (pause == l->paused)
+		return;
+	l->paused = pause;
+	for (spd__child *c = l->children; c != NULL; c = c->next) {
+		int *fds[3] = {&c->fd_out, &c->fd_err, &c->fd_chan};
+		for (int i = 0; i < 3; i++) {
+			if (*fds[i] < 0)
+				continue;
+			if (pause)
+				epoll_ctl(l->epfd, EPOLL_CTL_DEL, *fds[i], NULL);
+			else
+				loop_ctl(l, EPOLL_CTL_ADD, *fds[i], EPOLLIN, &c->tags[i]);
+		}
+	}
+}
+
+/* The front's socket: EPOLLOUT too while frames wait in the out-queue. */
+static void watch_front(spd__launcher *l)
+{
+	bool want = l->outq.head != NULL;
+
+	if (want != l->want_out) {
+		l->want_out = want;
+		loop_ctl(l, EPOLL_CTL_MOD, l->sock, EPOLLIN | (want ? EPOLLOUT : 0), &l->front_tag);
+	}
+}
+
+#define MAX_EVENTS 256
+
 static _Noreturn void run(spd__launcher *l)
 {
-	struct pollfd *pfd = NULL;
-	spd__child **owner = NULL;
-	int **which = NULL;
-	size_t *zslot = NULL;
-	size_t cap = 0;
+	static struct epoll_event evs[MAX_EVENTS];
 
+	l->sig_tag = (spd__tag){.kind = SPD__TAG_SIGNALS};
+	l->front_tag = (spd__tag){.kind = SPD__TAG_FRONT};
+	loop_ctl(l, EPOLL_CTL_ADD, l->sigfd, EPOLLIN, &l->sig_tag);
+	loop_ctl(l, EPOLL_CTL_ADD, l->sock, EPOLLIN, &l->front_tag);
 	for (;;) {
-		size_t n = 2, need = 2 + l->nslots;
-		for (spd__child *c = l->children; c != NULL; c = c->next)
-			need += 3;
-		if (need > cap) {
-			cap = need * 2;
-			pfd = realloc(pfd, cap * sizeof *pfd);
-			owner = realloc(owner, cap * sizeof *owner);
-			which = realloc(which, cap * sizeof *which);
-			zslot = realloc(zslot, cap * sizeof *zslot);
-			if (pfd == NULL || owner == NULL || which == NULL || zslot == NULL)
-				die_with_front(l);
-		}
-		bool read_children = l->outq.bytes < SPD__OUTQ_HIGH;
+		uint32_t front = 0;
+		bool signals = false;
+		int n;
 
-		pfd[0] = (struct pollfd){.fd = l->sigfd, .events = POLLIN};
-		pfd[1] = (struct pollfd){.fd = l->sock,
-					 .events = (short)(POLLIN | (l->outq.head != NULL ? POLLOUT : 0))};
-		/* Zygote sockets: owner NULL, zslot = the zygote's slot. */
-		for (size_t i = 0; i < l->nslots; i++) {
-			if (l->slots[i] == NULL || l->slots[i]->z.sock < 0)
-				continue;
-			pfd[n] = (struct pollfd){.fd = l->slots[i]->z.sock, .events = POLLIN};
-			owner[n] = NULL;
-			which[n] = &l->slots[i]->z.sock;
-			zslot[n] = i;
-			n++;
-		}
-		for (spd__child *c = l->children; c != NULL && read_children; c = c->next) {
-			int *fds[3] = {&c->fd_out, &c->fd_err, &c->fd_chan};
-			for (int i = 0; i < 3; i++) {
-				if (*fds[i] < 0)
-					continue;
-				pfd[n] = (struct pollfd){.fd = *fds[i], .events = POLLIN};
-				owner[n] = c;
-				which[n] = fds[i];
-				n++;
-			}
-		}
-		if (poll(pfd, n, poll_timeout_ms(l)) < 0 && errno != EINTR)
+		pause_children(l, l->outq.bytes >= SPD__OUTQ_HIGH);
+		watch_front(l);
+		n = epoll_wait(l->epfd, evs, MAX_EVENTS, poll_timeout_ms(l));
+		if (n < 0 && errno != EINTR)
 			die_with_front(l);
 		spd__children_tick(l, spd_clock_mono_ns());
 		spd__zygotes_tick(l, spd_clock_mono_ns());
-		for (size_t i = 2; i < n; i++) {
-			if (pfd[i].revents == 0)
-				continue;
-			if (owner[i] == NULL) {
-				spd__zygote_news news;
-				spd__zygote_readable(l, zslot[i], &news);
-				on_zygote_news(l, &news);
-			} else {
-				spd__drain(l, owner[i], which[i]);
-				if (*which[i] < 0)
-					spd__child_on(l, owner[i], SPD__CEV_PIPE_EOF, NULL);
+		for (int i = 0; i < n; i++) {
+			spd__tag *t = evs[i].data.ptr;
+			switch (t->kind) {
+			case SPD__TAG_SIGNALS:
+				signals = true;
+				break;
+			case SPD__TAG_FRONT:
+				front = evs[i].events;
+				break;
+			case SPD__TAG_ZYGOTE:
+				/* Taken down earlier in this pass: its socket is gone. */
+				if (l->slots[t->slot] != NULL && l->slots[t->slot]->z.sock >= 0) {
+					spd__zygote_news news;
+					spd__zygote_readable(l, t->slot, &news);
+					on_zygote_news(l, &news);
+				}
+				break;
+			case SPD__TAG_PIPE:
+				/* A child's pipes are closed only through spd__loop_close,
+				 * and the child is freed at the end of the pass. */
+				if (*t->fd < 0 || l->paused)
+					break;
+				spd__drain(l, t->child, t->fd);
+				if (*t->fd < 0)
+					spd__child_on(l, t->child, SPD__CEV_PIPE_EOF, NULL);
+				break;
 			}
 		}
-		if (pfd[0].revents != 0)
+		if (signals)
 			on_signals(l);
-		if (pfd[1].revents & POLLOUT)
+		if (front & EPOLLOUT)
 			spd_wire_outq_flush(&l->outq, l->sock);
-		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))
+		if (front & (EPOLLIN | EPOLLHUP | EPOLLERR))
 			on_socket(l);
 		spd__children_report(l);
 		sweep_slots(l);
@@ -649,7 +695,7 @@ static void setup_cgroups(spd__launcher *l, const char *force)
 static _Noreturn void launcher_main(spd_launcher_boot *boot, int sock)
 {
 	const spd_config *cfg = boot->cfg;
-	spd__launcher l = {.sock = sock, .sigfd = -1, .devnull = -1};
+	spd__launcher l = {.sock = sock, .sigfd = -1, .devnull = -1, .epfd = -1};
 	size_t *idx = NULL, n = 0;
 	sigset_t mask;
 
@@ -666,7 +712,8 @@ static _Noreturn void launcher_main(spd_launcher_boot *boot, int sock)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	l.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (l.sigfd < 0 || prctl(PR_SET_PDEATHSIG, SIGHUP) < 0 ||
+	l.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l.sigfd < 0 || l.epfd < 0 || prctl(PR_SET_PDEATHSIG, SIGHUP) < 0 ||
 	    prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
 		spd_log(SPD_LOG_ERROR, "launcher setup failed", SPD_LOG_STR("error", strerror(errno)),
 			SPD_LOG_END);

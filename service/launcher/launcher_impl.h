@@ -26,6 +26,7 @@
 #include "service/common/tail.h"
 #include "service/config/config.h"
 #include "service/launcher/cgroup.h"
+#include "service/launcher/map.h"
 #include "service/launcher/targets.h"
 #include "service/wire/messages.h"
 #include "service/wire/wire.h"
@@ -74,8 +75,28 @@ typedef struct spd__child_ev {
 
 #define SPD__CHILD_EV_INIT {0, 0, 0, NULL, false, 0, NULL}
 
+/* What an epoll event is about (its data.ptr): the launcher's own fds, a
+ * child's pipe (FD points at the child's field), a zygote's socket. */
+typedef enum spd__tag_kind {
+	SPD__TAG_SIGNALS,
+	SPD__TAG_FRONT,
+	SPD__TAG_PIPE,
+	SPD__TAG_ZYGOTE,
+} spd__tag_kind;
+
+typedef struct spd__tag {
+	spd__tag_kind kind;
+	struct spd__child *child;  /* PIPE */
+	int *fd;                   /* PIPE: &child->fd_out, fd_err or fd_chan */
+	size_t slot;               /* ZYGOTE */
+} spd__tag;
+
 typedef struct spd__child {
-	struct spd__child *next;
+	struct spd__child *next, *prev;  /* spd__launcher.children */
+	struct spd__child *done_next;    /* spd__launcher.done, once DONE */
+	struct spd__child *reaped_next;  /* this SIGCHLD pass's reaped leaders */
+	bool done_listed;
+	spd__tag tags[3];                /* fd_out, fd_err, fd_chan in the loop */
 	spd__child_state state;
 	uint64_t key;
 	spd_start_req req;
@@ -113,6 +134,7 @@ typedef struct spd__zygote {
 	int64_t restart_at;      /* CLOCK_MONOTONIC ns; 0 = no restart scheduled */
 	int64_t backoff_ms;
 	bool reported_down;      /* HEALTH said it is down: READY says it is back */
+	spd__tag tag;            /* its socket in the loop */
 } spd__zygote;
 
 /* One version of a target, as the front numbered it (wire/boot.h: ids): its
@@ -135,9 +157,21 @@ typedef struct spd__launcher {
 	int sock;
 	int sigfd;
 	int devnull;
-	spd__child *children;
-	pid_t *strays;           /* reparented processes SIGKILLed, not yet reaped */
-	size_t nstrays, strays_cap;
+	spd__child *children;    /* every child, newest first */
+	spd__child *done;        /* DONE ones: reported and freed at the end of the pass */
+	/* O(1) lookups: children by key and by pid (leaders, until reaped), and
+	 * the reparented processes SIGKILLed and not yet reaped (strays). */
+	spd__map by_key, by_pid, strays;
+	/* The earliest timeout_at/kill_at of any child, or 0: the loop looks at
+	 * the children's deadlines only once it has passed (it may be stale,
+	 * never late). */
+	int64_t earliest;
+	/* The loop: one epoll set. Children's pipes leave it while the
+	 * out-queue is above SPD__OUTQ_HIGH (paused) and come back below it. */
+	int epfd;
+	bool paused;
+	bool want_out;           /* the front's socket is watched for EPOLLOUT */
+	spd__tag sig_tag, front_tag;
 	char *worker;            /* spawnd-worker, for spawn and forkserver */
 	spd_cgroups *cgroups;    /* what enforces memory_limit (cgroup.h) */
 	/* Frames to the front wait here rather than block the loop: a launcher
@@ -148,6 +182,18 @@ typedef struct spd__launcher {
 } spd__launcher;
 
 #define SPD__OUTQ_HIGH (8u * 1024u * 1024u)
+
+/* --- launcher.c: the loop's fds --- */
+
+/* Watches pipe *FD of C (one of its three) for input, unless paused. */
+void spd__loop_add_pipe(spd__launcher *l, spd__child *c, int *fd);
+/* Watches zygote socket of slot I. */
+void spd__loop_add_zygote(spd__launcher *l, size_t i);
+/* Takes *FD out of the loop, closes it, sets it to -1. Every fd the loop
+ * watches is closed through this: a forked child may hold a copy of it for
+ * a moment, and epoll keys its registration on the open file, so a closed
+ * but still registered fd could go on reporting events. */
+void spd__loop_close(spd__launcher *l, int *fd);
 
 /* Closes *FD if open and sets it to -1. */
 static inline void spd__close_fd(int *fd)
@@ -208,8 +254,12 @@ void spd__children_report(spd__launcher *l);
  * deadline still ahead (CLOCK_MONOTONIC ns, 0 none). */
 void spd__children_tick(spd__launcher *l, int64_t now);
 int64_t spd__children_next_deadline(const spd__launcher *l);
-/* The child with pid PID whose leader is not reaped, or NULL. */
+/* The child with pid PID whose leader is not reaped, or NULL. O(1). */
 spd__child *spd__child_by_pid(spd__launcher *l, pid_t pid);
+/* C's leader is PID (forked, or its zygote said so). */
+void spd__child_set_pid(spd__launcher *l, spd__child *c, pid_t pid);
+/* A deadline of C was set to AT (CLOCK_MONOTONIC ns). */
+void spd__child_deadline(spd__launcher *l, int64_t at);
 spd__child *spd__child_by_key(spd__launcher *l, uint64_t key);
 
 /* --- launch.c --- */

@@ -28,6 +28,10 @@ spd__child *spd__child_create(spd__launcher *l, uint64_t key)
 
 	if (c == NULL)
 		return NULL;
+	if (spd__map_put(&l->by_key, key, c) < 0) {
+		free(c);
+		return NULL;
+	}
 	c->state = SPD__CHILD_NEW;
 	c->key = key;
 	c->zygote = -1;
@@ -35,16 +39,29 @@ spd__child *spd__child_create(spd__launcher *l, uint64_t key)
 	c->pending_grace = -1;
 	c->fd_out = c->fd_err = c->fd_chan = -1;
 	c->next = l->children;
+	if (l->children != NULL)
+		l->children->prev = c;
 	l->children = c;
 	return c;
 }
 
-static void spd__child_free(spd__child *c)
+/* Out of the list and the tables, its fds out of the loop, and freed. */
+static void spd__child_free(spd__launcher *l, spd__child *c)
 {
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		l->children = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	if (spd__map_get(&l->by_key, c->key) == c)
+		spd__map_del(&l->by_key, c->key);
+	if (c->pid > 0 && spd__map_get(&l->by_pid, (uint64_t)c->pid) == c)
+		spd__map_del(&l->by_pid, (uint64_t)c->pid);
 	spd__close_fd(&c->pidfd);
-	spd__close_fd(&c->fd_out);
-	spd__close_fd(&c->fd_err);
-	spd__close_fd(&c->fd_chan);
+	spd__loop_close(l, &c->fd_out);
+	spd__loop_close(l, &c->fd_err);
+	spd__loop_close(l, &c->fd_chan);
 	spd_tail_release(&c->out);
 	spd_tail_release(&c->err);
 	free(c->head[0]);
@@ -59,10 +76,7 @@ static void spd__child_free(spd__child *c)
 
 spd__child *spd__child_by_key(spd__launcher *l, uint64_t key)
 {
-	for (spd__child *c = l->children; c != NULL; c = c->next)
-		if (c->key == key)
-			return c;
-	return NULL;
+	return spd__map_get(&l->by_key, key);
 }
 
 /* A leader is unreaped in these states only. */
@@ -74,10 +88,32 @@ static bool leader_unreaped(const spd__child *c)
 
 spd__child *spd__child_by_pid(spd__launcher *l, pid_t pid)
 {
-	for (spd__child *c = l->children; c != NULL; c = c->next)
-		if (c->pid == pid && leader_unreaped(c))
-			return c;
-	return NULL;
+	spd__child *c = pid > 0 ? spd__map_get(&l->by_pid, (uint64_t)pid) : NULL;
+
+	return c != NULL && c->pid == pid && leader_unreaped(c) ? c : NULL;
+}
+
+void spd__child_set_pid(spd__launcher *l, spd__child *c, pid_t pid)
+{
+	c->pid = pid;
+	/* Out of memory: the reap still finds it as a stray, and kills and reaps
+	 * it; its record then waits for its pipes. Rare enough to log only. */
+	if (spd__map_put(&l->by_pid, (uint64_t)pid, c) < 0)
+		spd_log(SPD_LOG_ERROR, "out of memory indexing a child", SPD_LOG_INT("pid", pid),
+			SPD_LOG_END);
+}
+
+/* The leader was reaped (or is lost): its pid is no longer ours to know. */
+static void forget_pid(spd__launcher *l, spd__child *c)
+{
+	if (c->pid > 0 && spd__map_get(&l->by_pid, (uint64_t)c->pid) == c)
+		spd__map_del(&l->by_pid, (uint64_t)c->pid);
+}
+
+void spd__child_deadline(spd__launcher *l, int64_t at)
+{
+	if (at != 0 && (l->earliest == 0 || at < l->earliest))
+		l->earliest = at;
 }
 
 /* ---- signals to a group -------------------------------------------------- */
@@ -138,8 +174,9 @@ static void signal_group(spd__launcher *l, spd__child *c, int sig)
 typedef void action(spd__launcher *l, spd__child *c, const spd__child_ev *e);
 
 /* The leader's exit: its facts go to the report. */
-static void record_exit(spd__child *c, int status, const struct rusage *ru)
+static void record_exit(spd__launcher *l, spd__child *c, int status, const struct rusage *ru)
 {
+	forget_pid(l, c);
 	c->rep.flags = spd_sent_flags_after_exit(c->rep.flags, status, c->stop_fatal);
 	c->rep.wait_status = status;
 	c->rep.ended_ns = spd_clock_real_ns();
@@ -156,7 +193,7 @@ static void record_exit(spd__child *c, int status, const struct rusage *ru)
 static void settle(spd__launcher *l, spd__child *c, const spd__child_ev *e)
 {
 	(void)e;
-	if (c->fd_out < 0 && c->fd_err < 0 && c->fd_chan < 0 && l->nstrays == 0)
+	if (c->fd_out < 0 && c->fd_err < 0 && c->fd_chan < 0 && l->strays.n == 0)
 		c->state = SPD__CHILD_DONE;
 }
 
@@ -185,6 +222,7 @@ static void destroy(spd__launcher *l, spd__child *c, const spd__child_ev *e)
 	at = spd_clock_mono_ns() + e->grace_ms * 1000000;
 	if (c->kill_at == 0 || at < c->kill_at)
 		c->kill_at = at;
+	spd__child_deadline(l, c->kill_at);
 	c->state = SPD__CHILD_STOPPING;
 }
 
@@ -206,11 +244,13 @@ static void started(spd__launcher *l, spd__child *c, const spd__child_ev *e)
 		c->state = SPD__CHILD_DONE;
 		return;
 	}
-	c->pid = e->pid;
+	spd__child_set_pid(l, c, e->pid);
 	c->state = SPD__CHILD_RUNNING;
 	spd__send_started(l, c);
-	if (c->req.timeout_ms > 0)
+	if (c->req.timeout_ms > 0) {
 		c->timeout_at = spd_clock_mono_ns() + c->req.timeout_ms * 1000000;
+		spd__child_deadline(l, c->timeout_at);
+	}
 	if (c->pending_grace >= 0) {
 		spd__child_ev d = SPD__CHILD_EV_INIT;
 		d.grace_ms = c->pending_grace;
@@ -256,7 +296,7 @@ static void exited(spd__launcher *l, spd__child *c, const spd__child_ev *e)
 	else if (c->zygote >= 0)
 		/* A zygote's child comes to us only when its zygote died. */
 		c->rep.flags |= SPD_EXIT_LOST;
-	record_exit(c, e->status, e->ru);
+	record_exit(l, c, e->status, e->ru);
 	c->state = SPD__CHILD_DRAINING;
 	settle(l, c, e);
 }
@@ -278,7 +318,7 @@ static void lost(spd__launcher *l, spd__child *c, const spd__child_ev *e)
 
 	memset(&ru, 0, sizeof ru);
 	c->rep.flags |= SPD_EXIT_LOST;
-	record_exit(c, W_EXITCODE(0, SIGKILL), &ru);
+	record_exit(l, c, W_EXITCODE(0, SIGKILL), &ru);
 	c->state = SPD__CHILD_DRAINING;
 	settle(l, c, e);
 }
@@ -340,6 +380,11 @@ void spd__child_on(spd__launcher *l, spd__child *c, spd__child_event ev, const s
 	a = actions[c->state][ev];
 	if (a != NULL)
 		a(l, c, e != NULL ? e : &none);
+	if (c->state == SPD__CHILD_DONE && !c->done_listed) {
+		c->done_listed = true;
+		c->done_next = l->done;
+		l->done = c;
+	}
 }
 
 /* ---- DONE: reported and freed ------------------------------------------------ */
@@ -369,22 +414,18 @@ static void finish_cgroup(spd__launcher *l, spd__child *c)
 
 void spd__children_report(spd__launcher *l)
 {
-	spd__child **pp = &l->children;
-
-	while (*pp != NULL) {
-		spd__child *c = *pp;
-		if (c->state == SPD__CHILD_DONE) {
-			/* A launch that failed after fork (exec error) is reported once
-			 * the child is reaped, with pid 0: it never ran. */
-			if (c->rep.flags & SPD_EXIT_LAUNCH_FAILED)
-				c->pid = 0;
-			finish_cgroup(l, c);
-			spd__send_exited(l, c);
-			*pp = c->next;
-			spd__child_free(c);
-		} else {
-			pp = &c->next;
+	while (l->done != NULL) {
+		spd__child *c = l->done;
+		l->done = c->done_next;
+		/* A launch that failed after fork (exec error) is reported once
+		 * the child is reaped, with pid 0: it never ran. */
+		if (c->rep.flags & SPD_EXIT_LAUNCH_FAILED) {
+			forget_pid(l, c);
+			c->pid = 0;
 		}
+		finish_cgroup(l, c);
+		spd__send_exited(l, c);
+		spd__child_free(l, c);
 	}
 }
 
@@ -392,6 +433,11 @@ void spd__children_report(spd__launcher *l)
 
 void spd__children_tick(spd__launcher *l, int64_t now)
 {
+	int64_t next = 0;
+
+	/* Nothing is due before the earliest deadline: no walk of the table. */
+	if (l->earliest == 0 || now < l->earliest)
+		return;
 	for (spd__child *c = l->children; c != NULL; c = c->next) {
 		/* Each deadline fires once, whatever the state makes of it. */
 		if (c->timeout_at != 0 && now >= c->timeout_at) {
@@ -403,17 +449,17 @@ void spd__children_tick(spd__launcher *l, int64_t now)
 			spd__child_on(l, c, SPD__CEV_GRACE_OVER, NULL);
 		}
 	}
-}
-
-int64_t spd__children_next_deadline(const spd__launcher *l)
-{
-	int64_t next = 0;
-
+	/* The actions may have set new deadlines (a timeout's grace): recount. */
 	for (const spd__child *c = l->children; c != NULL; c = c->next) {
 		if (c->kill_at != 0 && (next == 0 || c->kill_at < next))
 			next = c->kill_at;
 		if (c->timeout_at != 0 && (next == 0 || c->timeout_at < next))
 			next = c->timeout_at;
 	}
-	return next;
+	l->earliest = next;
+}
+
+int64_t spd__children_next_deadline(const spd__launcher *l)
+{
+	return l->earliest;
 }

@@ -113,6 +113,7 @@ static int start(spd__launcher *l, size_t i)
 	z->pid = pid;
 	z->sock = sv[0];
 	sv[0] = -1;
+	spd__loop_add_zygote(l, i);
 	z->up_since = spd_clock_mono_ns();
 	z->restart_at = 0;
 	spd_log(SPD_LOG_INFO, "zygote started", SPD_LOG_STR("target", t->cfg->name),
@@ -146,9 +147,7 @@ static void down(spd__launcher *l, size_t i, const char *why, spd__zygote_news *
 	spd__zygote *z = &l->slots[i]->z;
 	int64_t now = spd_clock_mono_ns();
 
-	if (z->sock >= 0)
-		close(z->sock);
-	z->sock = -1;
+	spd__loop_close(l, &z->sock);
 	z->pid = 0; /* reaped later as a stray, if not yet */
 	if (z->backoff_ms == 0 || now - z->up_since >= STABLE_NS)
 		z->backoff_ms = BACKOFF_MIN_MS;
@@ -189,8 +188,7 @@ void spd__zygote_retire(spd__launcher *l, size_t i)
 		spd_log(SPD_LOG_INFO, "zygote retired", SPD_LOG_STR("target", l->slots[i]->cfg.name),
 			SPD_LOG_INT("pid", z->pid), SPD_LOG_END);
 	}
-	if (z->sock >= 0)
-		close(z->sock);
+	spd__loop_close(l, &z->sock);
 	*z = (spd__zygote){.pid = 0, .sock = -1, .backoff_ms = 0};
 }
 
