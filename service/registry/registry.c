@@ -79,12 +79,14 @@ void spd__link_entry(spd_registry *r, spd__entry *e)
 	if (r->oldest == NULL)
 		r->oldest = e;
 	r->count++;
+	spd__index_add(r, e);
 }
 
 static void unlink_entry(spd_registry *r, spd__entry *e)
 {
 	spd__entry **pp;
 
+	spd__index_del(r, e);
 	for (pp = &r->by_id[hash_str(e->p.id)]; *pp != e; pp = &(*pp)->id_next)
 		;
 	*pp = e->id_next;
@@ -146,13 +148,16 @@ static void evict(spd_registry *r)
 {
 	int64_t now = spd_clock_real_ns();
 	int64_t retention_ns = r->lim.history_retention_ms * 1000000;
-	spd__entry *e = r->oldest;
+	spd__entry *e;
+	uint64_t after = 0;
 
-	while (e != NULL && r->count - r->live > r->lim.history_max_records) {
-		spd__entry *next = e->newer;
+	/* Oldest terminal records first, from the state indexes: live records
+	 * (a thousand sleeps, older than everything) are not walked past. */
+	while (r->count - r->live > r->lim.history_max_records &&
+	       (e = spd__oldest_terminal_after(r, after)) != NULL) {
+		after = e->p.key;
 		if (evictable(e))
 			evict_entry(r, e);
-		e = next;
 	}
 	if (retention_ns <= 0 || now - r->retention_checked_ns < 1000000000)
 		return;
@@ -305,7 +310,9 @@ static bool apply(spd_registry *r, spd__entry *e, spd_event ev)
 		ts->running--;
 	if (to == SPD_STATE_RUNNING)
 		ts->running++;
+	spd__index_del(r, e);
 	e->p.state = to;
+	spd__index_add(r, e);
 	e->p.seq++;
 	if (spd_state_terminal(to)) {
 		r->live--;
@@ -370,6 +377,7 @@ void spd_registry_destroy(spd_registry *r)
 		free_entry(r, e);
 	}
 	spd__watchers_end_all(&r->global);
+	spd__indexes_release(r);
 	spd__health_release(r);
 	spd__targets_release(r);
 	pthread_cond_destroy(&r->journaled);

@@ -14,6 +14,7 @@
 
 #include "service/common/tail.h"
 #include "service/registry/fingerprint.h"
+#include "service/registry/index.h"
 #include "service/registry/journal.h"
 #include "service/registry/registry.h"
 #include "service/registry/ring.h"
@@ -72,6 +73,16 @@ typedef struct spd__entry {
 	spd_tail live[2];                  /* stdout, stderr so far, while live (snapshots) */
 } spd__entry;
 
+/* The records of one target name, by state (listing.c). Kept while the
+ * registry lives: names are bounded by the configs it ran. */
+typedef struct spd__name_index {
+	struct spd__name_index *next;
+	char *name;
+	spd__index by_state[SPD_STATE_COUNT];
+} spd__name_index;
+
+#define NAME_BUCKETS 256u
+
 struct spd_registry {
 	pthread_mutex_t mu;
 	pthread_cond_t idle;         /* signalled when live drops */
@@ -81,6 +92,12 @@ struct spd_registry {
 	spd__entry *by_key[BUCKETS];
 	spd__entry *by_rid[BUCKETS];
 	spd__entry *oldest, *newest;
+	/* listing.c: every record by state, and by target name and state, in
+	 * key (= creation) order, for filtered pages and eviction. If an insert
+	 * ever fails for memory, listing scans from then on (index_broken). */
+	spd__index by_state[SPD_STATE_COUNT];
+	spd__name_index *names[NAME_BUCKETS];
+	bool index_broken;
 	size_t count, live;
 	size_t active;               /* START sent and not terminal: against max_running */
 	spd__entry *queue_head, *queue_tail;  /* PENDING for a slot, FIFO */
@@ -147,6 +164,17 @@ typedef struct spd__counts {
 	uint32_t running, pending, active;
 } spd__counts;
 void spd__name_counts(spd_registry *r, const spd__target *t, spd__counts *n);
+
+/* --- listing.c: the indexes --- */
+
+/* E (linked, in state E->p.state) goes into the indexes / out of them. */
+void spd__index_add(spd_registry *r, spd__entry *e);
+void spd__index_del(spd_registry *r, spd__entry *e);
+/* Frees the indexes (spd_registry_destroy). */
+void spd__indexes_release(spd_registry *r);
+/* The oldest evictable-looking terminal record after key AFTER (0: from the
+ * start), in key order: eviction's walk, which skips live records. */
+spd__entry *spd__oldest_terminal_after(spd_registry *r, uint64_t after);
 
 /* --- health.c --- */
 

@@ -30,6 +30,7 @@
 #include "service/common/log.h"
 #include "service/config/config.h"
 #include "service/launcher/launcher.h"
+#include "service/launcher/map.h"
 #include "service/wire/boot.h"
 #include "service/wire/messages.h"
 #include "service/wire/wire.h"
@@ -992,10 +993,52 @@ static void reload_adds_versions_and_retire_frees_them(void **state)
 	spd_exit_report_release(&rep);
 }
 
+/* The launcher's child lookup (map.h: children by key and pid, strays):
+ * against a plain array, through growth and deletions that shift runs. */
+static void child_lookup_map(void **state)
+{
+	enum { N = 5000 };
+	static void *model[N];
+	spd__map m = SPD__MAP_INIT;
+	uint64_t rnd = 42;
+	size_t live = 0;
+
+	(void)state;
+	memset(model, 0, sizeof model);
+	for (int step = 0; step < 100000; step++) {
+		uint64_t k;
+		rnd ^= rnd << 13;
+		rnd ^= rnd >> 7;
+		rnd ^= rnd << 17;
+		k = rnd % N;
+		if ((rnd >> 20) % 3 == 0) {
+			spd__map_del(&m, k);
+			live -= model[k] != NULL;
+			model[k] = NULL;
+		} else {
+			assert_int_equal(spd__map_put(&m, k, &model[k]), 0);
+			live += model[k] == NULL;
+			model[k] = &model[k];
+		}
+		if (step % 997 == 0)
+			for (uint64_t j = 0; j < N; j++)
+				assert_ptr_equal(spd__map_get(&m, j), model[j]);
+		assert_int_equal(m.n, live);
+	}
+	for (uint64_t j = 0; j < N; j++)
+		assert_ptr_equal(spd__map_get(&m, j), model[j]);
+	/* Pids and keys are large too. */
+	assert_int_equal(spd__map_put(&m, UINT64_MAX, &m), 0);
+	assert_ptr_equal(spd__map_get(&m, UINT64_MAX), &m);
+	spd__map_release(&m);
+	assert_null(spd__map_get(&m, 1));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, launcher_setup, launcher_teardown)
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(child_lookup_map),
 		T(hello_first),
 		T(exit_codes),
 		T(killed_by_a_signal_spawnd_did_not_send),

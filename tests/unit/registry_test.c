@@ -18,6 +18,7 @@
 #include "service/common/clock.h"
 #include "service/common/log.h"
 #include "service/config/config.h"
+#include "service/registry/index.h"
 #include "service/registry/registry.h"
 #include "service/wire/messages.h"
 
@@ -84,7 +85,7 @@ static int group_teardown(void **state)
 
 /* ---- the fake launcher: records what the registry sends ---------------------- */
 
-#define MAX_SENT 64
+#define MAX_SENT 128
 
 typedef struct sent_start {
 	uint64_t key;
@@ -1111,6 +1112,161 @@ static void history_eviction(void **state)
 	assert_true(known(fx, s[5]->id));
 }
 
+
+/* ---- listing: the indexes ---------------------------------------------------------- */
+
+/* The ordered index under the listings: "first key after K" and the walk
+ * from it, against a plain array, with keys inserted in any order. */
+static void index_matches_sorted_keys(void **state)
+{
+	enum { N = 3000 };
+	static bool in[N];
+	spd__index x = SPD__INDEX_INIT;
+	uint64_t rnd = 7;
+
+	(void)state;
+	memset(in, 0, sizeof in);
+	for (int step = 0; step < 20000; step++) {
+		uint64_t k;
+		rnd ^= rnd << 13;
+		rnd ^= rnd >> 7;
+		rnd ^= rnd << 17;
+		k = 1 + rnd % (N - 1);
+		if (in[k] && (rnd >> 30) % 2 == 0) {
+			spd__index_remove(&x, k);
+			in[k] = false;
+		} else if (!in[k]) {
+			assert_int_equal(spd__index_insert(&x, k, &in[k]), 0);
+			in[k] = true;
+		}
+		if (step % 1999 == 0) {
+			for (uint64_t after = 0; after < N; after += 37) {
+				spd__inode *n = spd__index_after(&x, after);
+				for (uint64_t j = after + 1; j < N; j++) {
+					if (!in[j])
+						continue;
+					assert_non_null(n);
+					assert_int_equal(n->key, j);
+					assert_ptr_equal(n->val, &in[j]);
+					n = n->next[0];
+				}
+				assert_null(n);
+			}
+		}
+	}
+	spd__index_remove(&x, N + 5); /* absent: nothing */
+	spd__index_release(&x);
+	assert_null(spd__index_after(&x, 0));
+}
+
+
+typedef struct listed {
+	size_t n;
+	char ids[MAX_SENT][SPD_ID_LEN + 1];
+	char targets[MAX_SENT][16];
+	spd_state states[MAX_SENT];
+} listed;
+
+static bool list_rec(void *ctx, const spd_watch_event *ev)
+{
+	listed *l = ctx;
+
+	assert_true(l->n < MAX_SENT);
+	snprintf(l->ids[l->n], sizeof l->ids[0], "%s", ev->p->id);
+	snprintf(l->targets[l->n], sizeof l->targets[0], "%s", ev->p->target);
+	l->states[l->n] = ev->p->state;
+	l->n++;
+	return true;
+}
+
+/* Every page of Q, PAGE records at a time, into *OUT. */
+static void list_pages(fixture *fx, spd_list_query q, size_t page, listed *out)
+{
+	uint64_t next = 0;
+
+	memset(out, 0, sizeof *out);
+	q.page_size = page;
+	do {
+		size_t before = out->n;
+		q.after_key = next;
+		spd_registry_list(fx->r, &q, list_rec, out, &next);
+		assert_true(out->n - before <= page);
+		if (next != 0)
+			assert_int_equal(out->n - before, page);
+	} while (next != 0);
+}
+
+/* A listing by target and states, page by page, is the unindexed answer:
+ * every record in creation order, filtered. */
+static void list_by_target_and_state_is_the_scan(void **state)
+{
+	fixture *fx = *state;
+	static const char *const targets[] = {"fn", "quick", "ex"};
+	static const spd_state none[1] = {0};
+	static const spd_state running[] = {SPD_STATE_RUNNING};
+	static const spd_state ended[] = {SPD_STATE_SUCCEEDED, SPD_STATE_FAILED};
+	static const spd_state twice[] = {SPD_STATE_FAILED, SPD_STATE_FAILED, SPD_STATE_PENDING};
+	static const spd_state canceled[] = {SPD_STATE_CANCELED, (spd_state)99};
+	const struct {
+		const spd_state *v;
+		size_t n;
+	} sets[] = {{none, 0}, {running, 1}, {ended, 2}, {twice, 3}, {canceled, 2}};
+	const char *names[] = {NULL, "", "fn", "quick", "ex", "nope"};
+	static listed all, got;
+	spd_list_query q = {0};
+	recorder rc[60]; /* max_running is 64: each gets a START */
+	const sent_start *s[60];
+
+	memset(rc, 0, sizeof rc);
+	/* 60 processes of three targets, left in every state: PENDING, RUNNING,
+	 * SUCCEEDED, FAILED, CANCELED; they end out of creation order. */
+	for (int i = 0; i < 60; i++)
+		s[i] = start(fx, targets[i % 3], &rc[i]);
+	for (int i = 59; i >= 0; i--) {
+		recorder d = {0};
+		if (i % 5 == 0)
+			continue; /* PENDING */
+		spd_registry_on_started(fx->r, s[i]->key, 1000 + i, spd_clock_real_ns());
+		if (i % 5 == 2)
+			exit_status(fx, s[i]->key, W_EXITCODE(0, 0), 0);
+		else if (i % 5 == 3)
+			exit_status(fx, s[i]->key, W_EXITCODE(1, 0), 0);
+		else if (i % 5 == 4) {
+			assert_int_equal(spd_registry_destroy_process(fx->r, s[i]->id, 1000, false,
+								      record, &d), 0);
+			exit_status(fx, s[i]->key, W_EXITCODE(0, SIGTERM), SPD_EXIT_SENT_STOP);
+		}
+	}
+	list_pages(fx, q, 1000, &all);
+	assert_int_equal(all.n, 60);
+	for (size_t t = 0; t < sizeof names / sizeof names[0]; t++) {
+		for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
+			static const size_t pages[] = {1, 7, 1000};
+			for (size_t p = 0; p < 3; p++) {
+				listed want = {0};
+				q.target = names[t];
+				q.states = sets[k].v;
+				q.state_count = sets[k].n;
+				for (size_t i = 0; i < all.n; i++) {
+					bool ok = sets[k].n == 0;
+					if (names[t] != NULL && names[t][0] != '\0' &&
+					    strcmp(all.targets[i], names[t]) != 0)
+						continue;
+					for (size_t j = 0; j < sets[k].n; j++)
+						ok = ok || all.states[i] == sets[k].v[j];
+					if (!ok)
+						continue;
+					memcpy(want.ids[want.n++], all.ids[i], sizeof all.ids[0]);
+				}
+				list_pages(fx, q, pages[p], &got);
+				assert_int_equal(got.n, want.n);
+				for (size_t i = 0; i < want.n; i++)
+					assert_string_equal(got.ids[i], want.ids[i]);
+			}
+		}
+	}
+}
+
 /* ---- shutdown ------------------------------------------------------------------------ */
 
 typedef struct exiter {
@@ -1845,6 +2001,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(launcher_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(listeners_down_is_not_serving, setup, teardown),
 		cmocka_unit_test_setup_teardown(history_eviction, setup_small, teardown),
+		cmocka_unit_test_setup_teardown(list_by_target_and_state_is_the_scan, setup, teardown),
+		cmocka_unit_test(index_matches_sorted_keys),
 		cmocka_unit_test_setup_teardown(shutdown_waits_for_exits, setup, teardown),
 		cmocka_unit_test_setup_teardown(shutdown_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(abort_watchers_at_the_end, setup, teardown),
