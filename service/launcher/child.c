@@ -132,6 +132,25 @@ static int lift(int *fd)
 	return 0;
 }
 
+/* Signals not at SIG_DFL in this process (spd_child_note_dispositions). */
+static sigset_t non_default;
+static bool dispositions_known;
+
+void spd_child_note_dispositions(void)
+{
+	sigemptyset(&non_default);
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		/* Unknown (a real-time number the kernel refuses): reset it anyway. */
+		if (sigaction(sig, NULL, &sa) < 0 || sa.sa_handler != SIG_DFL ||
+		    (sa.sa_flags & SA_SIGINFO))
+			sigaddset(&non_default, sig);
+	}
+	dispositions_known = true;
+}
+
 static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 {
 	const spd_prepared_target *t = s->target;
@@ -157,8 +176,10 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 	}
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
+	/* Only what the parent changed; sigismember is a plain bit test. */
 	for (int sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &dfl, NULL);
+		if (!dispositions_known || sigismember(&non_default, sig) == 1)
+			sigaction(sig, &dfl, NULL);
 
 	if (t->set_gid || t->set_uid) {
 		if (setgroups((size_t)t->ngroups, t->ngroups > 0 ? t->groups : NULL) < 0)

@@ -319,6 +319,8 @@ static void on_reload(spd__launcher *l, const uint8_t *body, size_t len)
 	spd_log_setup(b.cfg->log_level, b.cfg->log_format == SPD_LOG_FORMAT_JSON, "launcher");
 	if (add_slots(l, &b, &idx, &n) < 0)
 		spd_log(SPD_LOG_ERROR, "out of memory preparing a reload", SPD_LOG_END);
+	/* The new libraries' constructors may have set signal handlers. */
+	spd_child_note_dispositions();
 	for (size_t i = 0; i < n; i++)
 		spd__zygote_boot(l, idx[i]);
 	send_ready(l, SPD_WIRE_RELOADED, idx, n);
@@ -743,6 +745,7 @@ static _Noreturn void launcher_main(spd_launcher_boot *boot, int sock)
 		_exit(1);
 	}
 	l.slots_ready = true;
+	spd_child_note_dispositions();
 	setup_cgroups(&l, boot->memory_mechanism);
 	send_ready(&l, SPD_WIRE_HELLO, idx, n);
 	for (size_t i = 0; i < n; i++)

@@ -202,6 +202,7 @@ int spd_zygote_run(const spd_target_spec *spec)
 	if (z.sigfd < 0)
 		return 1;
 	spd_call_warm_up();
+	spd_child_note_dispositions();
 	/* Its target is loaded (worker.c): the launcher may say SERVING again. */
 	{
 		spd_wbuf b = SPD_WBUF_INIT;
