@@ -58,6 +58,10 @@ bool spd_state_terminal(spd_state state);
 /* "PENDING", ... */
 const char *spd_state_name(spd_state state);
 
+/* "RAISED", "EXIT_CODE", ... as in spawnd.v1.ProcessError.Kind without its
+ * prefix; "" for SPD_ERR_NONE (metrics label values). */
+const char *spd_error_kind_name(spd_error_kind kind);
+
 typedef struct spd_process_error {
 	spd_error_kind kind;
 	char *type;         /* valid UTF-8, never NULL once set */

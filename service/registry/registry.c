@@ -12,6 +12,7 @@
 #include "service/common/log.h"
 #include "service/common/strv.h"
 #include "service/common/utf8.h"
+#include "service/metrics/metrics.h"
 #include "service/registry/outcome.h"
 #include "service/registry/registry_impl.h"
 #include "service/registry/ring.h"
@@ -246,6 +247,22 @@ static void answer(spd_watch_fn fn, void *ctx, const spd_process *p, spd_note no
 	fn(ctx, &ev);
 }
 
+/* E entered state TO: the metrics of SPEC §12 (latency request -> RUNNING,
+ * duration RUNNING -> terminal). */
+static void count_transition(const spd__entry *e, spd_state to)
+{
+	const spd_process *p = &e->p;
+
+	if (to == SPD_STATE_RUNNING)
+		spd_metrics_process_running(p->target, (double)(p->started_ns - p->created_ns) / 1e9);
+	else if (spd_state_terminal(to))
+		spd_metrics_process_ended(p->target, spd_state_name(to),
+					  spd_error_kind_name(p->error.kind),
+					  p->started_ns != 0 && p->ran
+						  ? (double)(p->ended_ns - p->started_ns) / 1e9
+						  : -1);
+}
+
 /* The one place a state changes: the table decides, then counters, sequence
  * and watchers follow. Returns false when the event is not allowed. */
 static bool apply(spd_registry *r, spd__entry *e, spd_event ev)
@@ -269,6 +286,7 @@ static bool apply(spd_registry *r, spd__entry *e, spd_event ev)
 		ts->running++;
 	e->p.state = to;
 	e->p.seq++;
+	count_transition(e, to);
 	if (spd_state_terminal(to)) {
 		r->live--;
 		if (e->sent) {
@@ -635,6 +653,7 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	r->live++;
 	r->targets[ti].pending++;
 	notify_state(r, e); /* PENDING, sequence 1: into the ring, to watch-all */
+	spd_metrics_process_started(e->p.target);
 	spd_log(SPD_LOG_INFO, "process accepted", SPD_LOG_STR("process_id", e->p.id),
 		SPD_LOG_STR("target", e->p.target), SPD_LOG_STR("caller", e->p.caller), SPD_LOG_END);
 	if (e->input != NULL) {
@@ -922,6 +941,10 @@ void spd_registry_on_target_health(spd_registry *r, const char *name, const char
 			continue;
 		free(r->targets[t].error);
 		r->targets[t].error = why != NULL ? strdup(why) : NULL;
+		/* The launcher says "down" once per death or failed restart, and
+		 * schedules a restart each time. */
+		if (why != NULL)
+			spd_metrics_zygote_restart(name);
 		/* Only zygotes come and go: a start waits for this one (can_run). */
 		if (why == NULL)
 			r->targets[t].zygote_down_ns = 0;

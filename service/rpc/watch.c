@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "service/common/limits.h"
+#include "service/metrics/metrics.h"
 #include "service/rpc/call.h"
 #include "service/rpc/caller.h"
 #include "service/rpc/codec.h"
@@ -37,6 +38,7 @@ static void watch_free(void *user)
 {
 	watch *w = user;
 
+	spd_metrics_watchers_add(-1);
 	spd_rpc_caller_release(&w->caller);
 	free(w);
 }
@@ -195,6 +197,7 @@ void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *pa
 		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
 		goto out;
 	}
+	spd_metrics_watchers_add(1); /* watch_free takes it back */
 	w->registry = env->registry;
 	w->all = req->id == NULL || req->id[0] == '\0';
 	w->caller = spd_rpc_caller_hold();
