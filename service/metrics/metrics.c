@@ -271,6 +271,17 @@ void spd_metrics_watchers_add(int delta)
 		spd_metric_add(m->one[WATCHERS], delta);
 }
 
+void spd_metrics_grpc_declare(const char *type, const char *service, const char *method)
+{
+	metrics *m = get();
+	const char *v[] = {type, service, method, "OK"};
+
+	if (m == NULL)
+		return;
+	series(m, GRPC_STARTED, v);
+	series(m, GRPC_HANDLED, v);
+}
+
 void spd_metrics_grpc_started(const char *type, const char *service, const char *method)
 {
 	metrics *m = get();

@@ -64,6 +64,8 @@ void spd_metrics_watchers_add(int delta);
 /* go-grpc-prometheus's names: TYPE "unary", "server_stream", "bidi_stream";
  * SERVICE "spawnd.v1.ProcessService"; METHOD "StartProcess"; CODE "OK",
  * "NOT_FOUND", ... */
+/* Creates the method's started and handled (OK) series at 0. */
+void spd_metrics_grpc_declare(const char *type, const char *service, const char *method);
 void spd_metrics_grpc_started(const char *type, const char *service, const char *method);
 void spd_metrics_grpc_handled(const char *type, const char *service, const char *method,
 			      const char *code, double seconds);

@@ -63,6 +63,7 @@ void spd_process_release(spd_process *p)
 {
 	free(p->target);
 	free(p->caller);
+	free(p->traceparent);
 	spd_strv_free(p->argv);
 	spd_strv_free(p->labels);
 	free(p->error.type);

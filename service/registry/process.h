@@ -78,6 +78,7 @@ typedef struct spd_process {
 	char id[SPD_ID_LEN + 1];
 	char *target;
 	char *caller;                 /* who started it (registry.h spd_start_params); "" none */
+	char *traceparent;            /* W3C trace context of its request; NULL: none */
 	char **argv;                  /* argc + NULL */
 	uint32_t argc;
 	char **labels;                /* key, value, ..., NULL */

@@ -438,6 +438,7 @@ static void send_entry(spd_registry *r, spd__entry *e, const void *input, size_t
 		.label_count = e->p.label_count,
 		.grace_ms = e->p.grace_ms,
 		.timeout_ms = e->p.timeout_ms,
+		.traceparent = e->p.traceparent,
 	};
 
 	e->sent = true;
@@ -588,6 +589,8 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	spd_id_new(e->p.id);
 	e->p.target = strdup(tc->name);
 	e->p.caller = strdup(sp->caller != NULL ? sp->caller : "");
+	if (sp->traceparent != NULL && sp->traceparent[0] != '\0')
+		e->p.traceparent = strdup(sp->traceparent);
 	e->p.argv = spd_strv_dup(sp->argv, sp->argc);
 	e->p.argc = sp->argc;
 	e->p.labels = spd_strv_dup(sp->labels, 2 * (size_t)sp->label_count);
@@ -607,6 +610,7 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 		e->fingerprint = fingerprint(sp);
 	}
 	if (e->p.target == NULL || e->p.caller == NULL || e->p.argv == NULL || e->p.labels == NULL ||
+	    (sp->traceparent != NULL && sp->traceparent[0] != '\0' && e->p.traceparent == NULL) ||
 	    (sp->request_id != NULL && sp->request_id[0] != '\0' && e->request_id == NULL)) {
 		free_entry(r, e);
 		return -ENOMEM;
@@ -655,7 +659,8 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	notify_state(r, e); /* PENDING, sequence 1: into the ring, to watch-all */
 	spd_metrics_process_started(e->p.target);
 	spd_log(SPD_LOG_INFO, "process accepted", SPD_LOG_STR("process_id", e->p.id),
-		SPD_LOG_STR("target", e->p.target), SPD_LOG_STR("caller", e->p.caller), SPD_LOG_END);
+		SPD_LOG_STR("target", e->p.target), SPD_LOG_STR("caller", e->p.caller),
+		SPD_LOG_STR("traceparent", e->p.traceparent), SPD_LOG_END);
 	if (e->input != NULL) {
 		e->queued = true;
 		e->queued_ns = spd_clock_mono_ns();
@@ -1021,7 +1026,8 @@ void spd_registry_on_started(spd_registry *r, uint64_t key, int32_t pid, int64_t
 		e->p.started_ns = started_ns;
 		apply(r, e, SPD_EV_STARTED);
 		spd_log(SPD_LOG_INFO, "process running", SPD_LOG_STR("process_id", e->p.id),
-			SPD_LOG_STR("target", e->p.target), SPD_LOG_INT("pid", pid), SPD_LOG_END);
+			SPD_LOG_STR("target", e->p.target), SPD_LOG_INT("pid", pid),
+			SPD_LOG_STR("traceparent", e->p.traceparent), SPD_LOG_END);
 	}
 	pthread_mutex_unlock(&r->mu);
 }
@@ -1151,7 +1157,8 @@ void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_facts *rep)
 	     : o.state == SPD_STATE_CANCELED ? SPD_EV_CANCELED : SPD_EV_FAILED;
 	spd_log(SPD_LOG_INFO, "process ended", SPD_LOG_STR("process_id", e->p.id),
 		SPD_LOG_STR("target", e->p.target), SPD_LOG_STR("state", spd_state_name(o.state)),
-		SPD_LOG_INT("exit_code", o.exit_code), SPD_LOG_INT("signal", o.signal), SPD_LOG_END);
+		SPD_LOG_INT("exit_code", o.exit_code), SPD_LOG_INT("signal", o.signal),
+		SPD_LOG_STR("traceparent", e->p.traceparent), SPD_LOG_END);
 	apply(r, e, ev);
 	evict(r);
 out:

@@ -76,6 +76,7 @@ typedef struct spd_launch_req {
 	uint32_t label_count;
 	int64_t grace_ms;     /* destroy grace for timeouts; the target's when < 0 */
 	int64_t timeout_ms;   /* 0 = none */
+	const char *traceparent;  /* W3C trace context for the child's TRACEPARENT; NULL: none */
 } spd_launch_req;
 
 /* How the registry reaches the launcher. Called with the registry lock held
@@ -135,6 +136,11 @@ typedef struct spd_start_params {
 	int64_t grace_ms;            /* < 0: the target's; clamped to the target's */
 	const char *request_id;      /* idempotency key; NULL or "" for none */
 	const char *caller;          /* who asks ("token:ab12cd34", "x509:CN=..."); NULL: none */
+	/* A valid W3C traceparent (common/traceparent.h) from the request, or
+	 * NULL: kept on the record, logged with its lines, passed to the child.
+	 * Not part of the request_id fingerprint: a retry may come in another
+	 * span of the same trace. */
+	const char *traceparent;
 } spd_start_params;
 
 /* Starts a process, or queues it (FIFO) when max_running or the target's

@@ -45,6 +45,14 @@ static void split(const char *path, char *service, size_t slen, char *method, si
 	snprintf(method, mlen, "%s", slash + 1);
 }
 
+void spd__call_stats_declare(const char *path, const char *type)
+{
+	char service[128], method[128];
+
+	split(path, service, sizeof service, method, sizeof method);
+	spd_metrics_grpc_declare(type, service, method);
+}
+
 void spd__call_stats_begin(grpc_call *call, const char *path, const char *type)
 {
 	char service[128], method[128];

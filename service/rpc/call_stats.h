@@ -16,6 +16,9 @@
 
 #include <grpc/grpc.h>
 
+/* Method PATH of TYPE (as below) exists: its series start at 0. */
+void spd__call_stats_declare(const char *path, const char *type);
+
 /* CALL of method PATH ("/spawnd.v1.ProcessService/StartProcess"; borrowed,
  * it must outlive the call: a literal) and TYPE ("unary", "server_stream",
  * "bidi_stream") starts now. */

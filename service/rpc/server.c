@@ -24,6 +24,7 @@
 #include "service/rpc/handlers.h"
 #include "service/rpc/health.h"
 #include "service/rpc/listeners.h"
+#include "service/rpc/metadata.h"
 #include "service/rpc/reflection_index.h"
 
 /* Requests kept posted per method, so that a burst is matched without waiting
@@ -190,7 +191,9 @@ static void dispatch(slot *s)
 	}
 	/* An open method called without a token sees everything it shows. */
 	spd__rpc_caller_set(who != NULL ? auth : NULL, who);
+	spd__rpc_metadata_set(&s->md);
 	methods[s->method].handler(&srv->env, s->call, s->payload);
+	spd__rpc_metadata_set(NULL);
 	spd__rpc_caller_set(NULL, NULL);
 	spd_auth_unref(auth);
 }
@@ -606,6 +609,8 @@ int spd_server_start(const spd_config *cfg, spd_registry *reg, spd_server **out,
 		free(s);
 		return rc;
 	}
+	for (size_t i = 0; i < METHOD_COUNT; i++)
+		spd__call_stats_declare(methods[i].path, methods[i].kind);
 	spd_grpc_log_install(on_accept_failed, s);
 	s->cq = grpc_completion_queue_create_for_next(NULL);
 	pthread_create(&s->cq_thread, NULL, cq_main, s);
