@@ -199,6 +199,8 @@ void spd_metrics_add_target(const char *target)
 	series(m, RUNNING, &target);
 	series(m, PENDING, &target);
 	series(m, ZYGOTE_RESTARTS, &target);
+	series(m, START_LATENCY, &target);
+	series(m, DURATION, &target);
 	series(m, ENDED, ok);
 	series(m, ENDED, canceled);
 }

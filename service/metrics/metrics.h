@@ -32,8 +32,9 @@ void spd_metrics_shutdown(void);
 bool spd_metrics_active(void);
 
 /* Creates TARGET's series at 0 (started, running, pending, zygote restarts,
- * SUCCEEDED and CANCELED endings), so that rates and alerts see a 0 rather
- * than nothing before the first process. */
+ * both histograms, SUCCEEDED and CANCELED endings), so that rates and alerts
+ * see a 0 rather than nothing before the first process: a counter that
+ * appears at 3 has no increase for rate() to see. */
 void spd_metrics_add_target(const char *target);
 
 /* --- processes (the registry, at its state transitions) --- */
