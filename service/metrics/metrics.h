@@ -13,6 +13,11 @@
  *
  * Thread: every verb is thread-safe; init, shutdown and set_collector are
  * for the main thread, with no other thread reporting.
+ *
+ * Locks: a verb takes only its family's lock, and calls nothing while it
+ * holds it, so verbs may be called holding any other lock (the registry's,
+ * a stream's). A render takes its own lock, then the collector's (the
+ * registry's), then family locks.
  */
 #ifndef SPAWND_METRICS_METRICS_H
 #define SPAWND_METRICS_METRICS_H

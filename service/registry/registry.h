@@ -30,6 +30,9 @@
  *      queue lock (front/link.c send_mu, through spd_registry_ops);
  *   then only gRPC core's own locks (grpc_call_start_batch never runs a
  *   completion inline: completions come on the CQ thread).
+ *   The metrics' family locks (service/metrics, metrics.h) are innermost of
+ *   all: spd_metrics_* may be called holding any of the above, and take
+ *   nothing else.
  *
  * Under the registry's mutex run:
  * - every spd_watch_fn, spd_output_fn, codec and release callback, and every

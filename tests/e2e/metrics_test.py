@@ -185,6 +185,29 @@ class MetricsTest(h.E2ETest):
         self.assertEqual(labels - {"target", "state", "error_kind", "grpc_type", "grpc_service",
                                    "grpc_method", "grpc_code", "le"}, set())
 
+    def test_standard_services_are_counted(self):
+        s = self.server(config())
+        addr = metrics_address(s)
+        check = s.channel.unary_unary("/grpc.health.v1.Health/Check")
+        self.assertEqual(check(b"", timeout=h.RPC_TIMEOUT), b"\x08\x01")  # SERVING
+        self.assertRpcError(grpc.StatusCode.NOT_FOUND, check, b"\x0a\x03nah",
+                            timeout=h.RPC_TIMEOUT)
+        # Reflection (bidi): list_services (field 7), then the client closes.
+        refl = s.channel.stream_stream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
+        answers = list(refl(iter([b"\x3a\x00"]), timeout=h.RPC_TIMEOUT))
+        self.assertEqual(len(answers), 1)
+        hc = dict(grpc_type="unary", grpc_service="grpc.health.v1.Health", grpc_method="Check")
+        rf = dict(grpc_type="bidi_stream", grpc_service="grpc.reflection.v1.ServerReflection",
+                  grpc_method="ServerReflectionInfo")
+
+        def counted():
+            m = scrape(addr)
+            return (m.value("grpc_server_handled_total", grpc_code="OK", **hc) == 1
+                    and m.value("grpc_server_handled_total", grpc_code="NOT_FOUND", **hc) == 1
+                    and m.value("grpc_server_handled_total", grpc_code="OK", **rf) == 1
+                    and m.value("grpc_server_started_total", **rf) == 1)
+        h.wait_until(counted, h.RPC_TIMEOUT, "health and reflection calls counted by code")
+
     def test_http_paths_methods_and_format(self):
         s = self.server(config())
         addr = metrics_address(s)
