@@ -85,21 +85,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **state)
 {
-	static int seen;
 	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
 		   strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 
 	(void)cls;
 	(void)version;
 	(void)upload;
-	/* The first call of a request only announces it (its headers); answer
-	 * on the second, as libmicrohttpd expects. A body is not read: the
-	 * answer comes first and the connection is closed after it. */
-	if (*state == NULL) {
-		*state = &seen;
-		return MHD_YES;
-	}
-	*upload_size = 0;
+	(void)state;
+	/* Answered at the first call, when the headers are in and before any
+	 * body is read: libmicrohttpd then discards a body rather than hand it
+	 * to us (a response cannot be queued while one is being uploaded), and
+	 * closes the connection after the answer. No request is worth a body. */
+	(void)upload_size;
 	if (strcmp(url, "/metrics") != 0)
 		return answer_static(conn, MHD_HTTP_NOT_FOUND, not_found, NULL);
 	if (!get)
