@@ -8,7 +8,6 @@
 #include "service/rpc/call.h"
 #include "service/rpc/caller.h"
 #include "service/rpc/codec.h"
-#include "service/common/log.h"
 #include "service/common/traceparent.h"
 #include "service/rpc/handlers.h"
 #include "service/rpc/metadata.h"
@@ -27,28 +26,6 @@ static bool reply(void *ctx, const spd_watch_event *ev)
 		spd_call_finish(call, GRPC_STATUS_OK, NULL, &resp.base);
 	spd_arena_release(&a);
 	return false;
-}
-
-/* The request's W3C traceparent into BUF (SPD_TRACEPARENT_MAX + 1 bytes), or
- * NULL when it has none or an invalid one. An invalid one is ignored, as W3C
- * Trace Context says a receiver does (the trace restarts there), rather than
- * failing the call: tracing must never make work fail. Two entries are
- * invalid too. */
-static const char *request_traceparent(char *buf)
-{
-	const char *v;
-	size_t len, n = spd_rpc_metadata_find("traceparent", &v, &len);
-
-	if (n == 0)
-		return NULL;
-	if (n > 1 || !spd_traceparent_valid(v, len)) {
-		spd_log(SPD_LOG_DEBUG, "traceparent ignored: not a valid W3C traceparent",
-			SPD_LOG_INT("entries", n), SPD_LOG_END);
-		return NULL;
-	}
-	memcpy(buf, v, len);
-	buf[len] = '\0';
-	return buf;
 }
 
 void spd_rpc_start_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload)
@@ -87,7 +64,7 @@ void spd_rpc_start_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_bu
 	sp.label_count = (uint32_t)req->n_labels;
 	sp.request_id = req->request_id;
 	sp.caller = spd_rpc_caller_name(call, caller, sizeof caller);
-	sp.traceparent = request_traceparent(trace);
+	sp.traceparent = spd_rpc_traceparent(trace);
 	if (!spd_rpc_caller_allows(req->target)) {
 		snprintf(buf, sizeof buf, "target: token %s may not start '%.256s'",
 			 spd_rpc_caller()->fingerprint, req->target);
