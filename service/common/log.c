@@ -6,8 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static int log_level = SPD_LOG_INFO;
-static int log_json = 1;
+static _Atomic int log_level = SPD_LOG_INFO;  /* a reload changes them while threads log */
+static _Atomic int log_json = 1;
 static const char *log_proc = "spawnd";
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};

@@ -169,6 +169,14 @@ void spd_config_destroy(spd_config *cfg);
  * In the :types library, so that code without the loader can use it. */
 void spd_target_config_release(spd_target_config *t);
 
+/* A deep copy of SRC into DST (which owns it afterwards: release it with
+ * spd_target_config_release). Returns 0 or -ENOMEM (DST then holds nothing). */
+int spd_target_config_copy(spd_target_config *dst, const spd_target_config *src);
+
+/* Whether A and B run processes alike: every setting but where they are
+ * written (line, column). A reload keeps a target whose settings are equal. */
+bool spd_target_config_equal(const spd_target_config *a, const spd_target_config *b);
+
 /* The target named NAME, or NULL. */
 const spd_target_config *spd_config_find_target(const spd_config *cfg, const char *name);
 

@@ -16,6 +16,7 @@
 #include "service/common/children.h"
 #include "service/common/clock.h"
 #include "service/common/log.h"
+#include "service/wire/boot.h"
 #include "service/wire/messages.h"
 #include "service/wire/wire.h"
 
@@ -159,6 +160,7 @@ static int send_start(void *ctx, uint64_t key, const spd_launch_req *launch)
 	spd_start_req req = {
 		.process_id = launch->process_id,
 		.target = launch->target,
+		.target_id = launch->target_id,
 		.argv = launch->argv,
 		.argc = launch->argc,
 		.input = launch->input,
@@ -190,12 +192,47 @@ static int send_destroy(void *ctx, uint64_t key, int64_t grace_ms)
 	return rc;
 }
 
+/* RELOAD: a boot body (wire/boot.h) holding only the targets to add, their
+ * inherit_env resolved from our environment as at start. */
+extern char **environ;
+
+static int send_reload(void *ctx, const spd_reload_req *req)
+{
+	spd_config cfg = *req->cfg;
+	spd_target_config *v = calloc(req->count + 1, sizeof *v);
+	spd_wbuf b = SPD_WBUF_INIT;
+	int rc = -ENOMEM;
+
+	if (v != NULL) {
+		/* Shallow copies: the encoder only reads them. */
+		for (size_t i = 0; i < req->count; i++)
+			v[i] = *req->targets[i];
+		cfg.targets = v;
+		cfg.target_count = req->count;
+		rc = spd_launcher_boot_encode(&cfg, req->ids, getpid(), NULL, NULL, environ, &b);
+	}
+	if (rc == 0)
+		rc = send_frame(ctx, SPD_WIRE_RELOAD, 0, &b);
+	spd_wbuf_release(&b);
+	free(v);
+	return rc;
+}
+
+static int send_retire(void *ctx, uint32_t target_id)
+{
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	return send_frame(ctx, SPD_WIRE_RETIRE, target_id, &b);
+}
+
 spd_registry_ops spd_link_ops(spd_link *l)
 {
 	spd_registry_ops ops = {
 		.send_start = send_start,
 		.send_destroy = send_destroy,
 		.congested = congested,
+		.send_reload = send_reload,
+		.send_retire = send_retire,
 		.ctx = l,
 	};
 
@@ -275,8 +312,17 @@ static void *reader_main(void *arg)
 		} else if (hdr.type == SPD_WIRE_HEALTH) {
 			spd_health_msg m;
 			if (spd_health_msg_decode(&m, body, len) == 0) {
-				spd_registry_on_target_health(l->registry, m.target, m.why);
+				if (hdr.key <= UINT32_MAX)
+					spd_registry_on_target_health(l->registry, (uint32_t)hdr.key,
+								      m.why);
 				spd_health_msg_release(&m);
+			}
+		} else if (hdr.type == SPD_WIRE_RELOADED) {
+			spd_launcher_hello h;
+			if (spd_launcher_hello_decode(&h, body, len) == 0) {
+				spd_registry_on_hello(l->registry, h.count, h.ids, h.errors,
+						      h.memory_limit_mechanisms);
+				spd_launcher_hello_release(&h);
 			}
 		} else if (hdr.type == SPD_WIRE_EXITED) {
 			spd_exit_report rep;

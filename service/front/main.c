@@ -25,6 +25,7 @@
 #include "service/common/version.h"
 #include "service/config/config.h"
 #include "service/front/link.h"
+#include "service/front/reload.h"
 #include "service/launcher/launcher.h"
 #include "service/metrics/http.h"
 #include "service/metrics/metrics.h"
@@ -165,24 +166,18 @@ static void *reaper_main(void *arg)
 static int load_config(const char *path, spd_config **cfg)
 {
 	char err[SPD_CONFIG_ERR_MAX];
-	int rc;
+	int rc = spd_front_load_config(path, cfg, err);
 
-	if (path != NULL)
-		rc = spd_config_load_file(path, cfg, err);
-	else
-		rc = spd_config_load_string(spd_config_default_yaml, strlen(spd_config_default_yaml),
-					    "<default>", NULL, cfg, err);
-	if (rc == 0 && (rc = spd_config_apply_env(*cfg, err)) < 0) {
-		spd_config_destroy(*cfg);
-		*cfg = NULL;
-	}
 	if (rc < 0)
 		fprintf(stderr, "%s\n", err);
 	return rc;
 }
 
-static int serve(spd_config *cfg)
+/* Serves CFG (loaded from PATH; NULL: the embedded default) until SIGTERM or
+ * SIGINT, or the launcher is lost. SIGHUP reloads PATH (reload.h). */
+static int serve(const char *path, spd_config *cfg)
 {
+	spd_config *current = cfg;  /* in force: CFG, or the last reload's */
 	spd_launcher_hello hello;
 	spd_registry_ops ops;
 	spd_registry *reg = NULL;
@@ -249,7 +244,7 @@ static int serve(spd_config *cfg)
 		exit_code = 1;
 		goto out;
 	}
-	spd_registry_on_hello(reg, hello.count, hello.names, hello.errors,
+	spd_registry_on_hello(reg, hello.count, hello.ids, hello.errors,
 			      hello.memory_limit_mechanisms);
 	if (hello.cgroup != NULL && hello.cgroup[0] != '\0')
 		launcher_cgroup = strdup(hello.cgroup);
@@ -278,14 +273,7 @@ static int serve(spd_config *cfg)
 		if (sigwait(&mask, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			char why[512];
-			if (spd_server_reload(server, why, sizeof why) < 0)
-				spd_log(SPD_LOG_ERROR, "SIGHUP: cannot re-read the certificates; "
-						       "keeping the old ones",
-					SPD_LOG_STR("error", why), SPD_LOG_END);
-			spd_log(SPD_LOG_WARN, "SIGHUP: reloading targets and settings is not "
-					      "implemented yet; only certificates were re-read",
-				SPD_LOG_END);
+			spd_front_reload(path, cfg, &current, reg, server);
 			continue;
 		}
 		lost = sig == SIGUSR1;
@@ -297,9 +285,10 @@ static int serve(spd_config *cfg)
 		size_t left;
 		spd_log(SPD_LOG_INFO, "shutting down", SPD_LOG_STR("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"),
 			SPD_LOG_INT("live_processes", spd_registry_live_count(reg)), SPD_LOG_END);
-		left = spd_registry_shutdown(reg, cfg->shutdown_grace_ms,
+		left = spd_registry_shutdown(reg, current->shutdown_grace_ms,
 					     spd_clock_mono_ns() +
-						     (cfg->shutdown_grace_ms + SHUTDOWN_SLACK_MS) * 1000000);
+						     (current->shutdown_grace_ms + SHUTDOWN_SLACK_MS) *
+							     1000000);
 		if (left > 0) {
 			spd_log(SPD_LOG_WARN, "processes still live at the end of the grace period",
 				SPD_LOG_INT("count", left), SPD_LOG_END);
@@ -324,6 +313,8 @@ out:
 			SPD_LOG_STR("cgroup", launcher_cgroup), SPD_LOG_END);
 	free(launcher_cgroup);
 	spd_registry_destroy(reg);
+	if (current != cfg)
+		spd_config_destroy(current);
 	spd_metrics_shutdown();
 	grpc_shutdown();
 	spd_log(SPD_LOG_INFO, "spawnd stopped", SPD_LOG_INT("exit_code", exit_code), SPD_LOG_END);
@@ -364,9 +355,18 @@ int main(int argc, char **argv)
 		spd_config_destroy(cfg);
 		return 0;
 	}
+	/* A SIGHUP during startup (a reload sent too early) must not kill us:
+	 * blocked from here, it waits for the signal loop. The launcher unblocks
+	 * everything before its exec. */
+	{
+		sigset_t hup;
+		sigemptyset(&hup);
+		sigaddset(&hup, SIGHUP);
+		sigprocmask(SIG_BLOCK, &hup, NULL);
+	}
 	if (load_config(config, &cfg) < 0)
 		return 1;
-	rc = serve(cfg);
+	rc = serve(config, cfg);
 	spd_config_destroy(cfg);
 	return rc;
 }

@@ -159,7 +159,7 @@ static void give_pipes(spd__child *c, launch *s)
 /* Forkserver: SPAWN to its zygote; RUNNING begins when it says the pid. */
 static int hand_to_zygote(spd__launcher *l, spd__child *c, launch *s)
 {
-	size_t t = (size_t)(c->target - l->targets);
+	size_t t = c->slot;
 	int fds[5] = {s->fd_in, s->out[1], s->err[1], s->chan[1], -1};
 	int rc = make_cgroup(l, c, s);
 

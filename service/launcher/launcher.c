@@ -187,30 +187,191 @@ static const char *memory_mechanism(const spd__launcher *l, const spd_target_con
 	return spd_memory_mechanism_name(spd_cgroups_mechanism(l->cgroups));
 }
 
-static void send_hello(spd__launcher *l)
+/* HELLO (at boot) or RELOADED (after a RELOAD): the readiness of the N
+ * slots at indexes IDX, just added. */
+static void send_ready(spd__launcher *l, uint32_t type, const size_t *idx, size_t n)
 {
-	size_t n = l->cfg->target_count;
 	const char **v = calloc(3 * n + 1, sizeof *v); /* names, errors, mechanisms */
+	uint32_t *ids = calloc(n + 1, sizeof *ids);
 	spd_wbuf b = SPD_WBUF_INIT;
 
-	if (v == NULL) {
+	if (v == NULL || ids == NULL) {
 		b.err = -ENOMEM; /* spd__send() logs it */
 	} else {
 		/* The message borrows every string. */
 		spd_launcher_hello h = {.count = n,
+					.ids = ids,
 					.names = (char **)v,
 					.errors = (char **)v + n,
 					.memory_limit_mechanisms = (char **)v + 2 * n,
-					.cgroup = (char *)spd_cgroups_parent(l->cgroups)};
+					.cgroup = type == SPD_WIRE_HELLO
+							  ? (char *)spd_cgroups_parent(l->cgroups)
+							  : NULL};
 		for (size_t i = 0; i < n; i++) {
-			v[i] = l->targets[i].cfg->name;
-			v[n + i] = l->targets[i].error;
-			v[2 * n + i] = memory_mechanism(l, l->targets[i].cfg);
+			const spd__slot *s = l->slots[idx[i]];
+			ids[i] = s->id;
+			v[i] = s->cfg.name;
+			v[n + i] = s->t.error;
+			v[2 * n + i] = memory_mechanism(l, &s->cfg);
 		}
 		spd_launcher_hello_encode(&h, &b);
-		free(v);
 	}
-	spd__send(l, SPD_WIRE_HELLO, 0, &b);
+	free(v);
+	free(ids);
+	spd__send(l, type, 0, &b);
+}
+
+/* Threads of this process, from /proc/self/status; -1 if unknown. */
+static int thread_count(void)
+{
+	char line[128];
+	int n = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+#define THREAD_MESSAGE                                                                      \
+	"a target library started a thread in the launcher; fork would be unsafe: use "   \
+	"start_method spawn for it"
+
+/* A new slot for target TC (its strings are moved into the slot: TC is left
+ * zeroed), with id ID: prepared, its zygote set up. Returns its index, or -1
+ * when out of memory (TC is then released). */
+static ssize_t add_slot(spd__launcher *l, uint32_t id, spd_target_config *tc)
+{
+	spd__slot *s = calloc(1, sizeof *s);
+	size_t i;
+
+	for (i = 0; i < l->nslots && l->slots[i] != NULL; i++)
+		;
+	if (s != NULL && i == l->nslots) {
+		spd__slot **v = realloc(l->slots, (l->nslots + 1) * sizeof *v);
+		if (v == NULL) {
+			free(s);
+			s = NULL;
+		} else {
+			l->slots = v;
+			l->slots[l->nslots++] = NULL;
+		}
+	}
+	if (s == NULL) {
+		spd_target_config_release(tc);
+		memset(tc, 0, sizeof *tc);
+		return -1;
+	}
+	s->id = id;
+	s->z = (spd__zygote){.pid = 0, .sock = -1, .backoff_ms = 0};
+	s->cfg = *tc;
+	memset(tc, 0, sizeof *tc);
+	if (spd_target_prepare(&s->cfg, &s->t) < 0) {
+		spd_target_config_release(&s->cfg);
+		free(s);
+		return -1;
+	}
+	if (s->t.error == NULL && l->worker == NULL && s->cfg.kind == SPD_TARGET_FUNCTION &&
+	    s->cfg.limits.start_method == SPD_START_SPAWN)
+		s->t.error = strdup("spawnd-worker not found next to spawnd (set SPAWND_WORKER)");
+	/* The launcher forks without exec: that is safe only while it has one
+	 * thread. After boot (a reload), the thread is there already: the
+	 * target is refused, and the log says why. */
+	if (s->t.error == NULL && l->slots_ready && thread_count() > 1)
+		s->t.error = strdup(THREAD_MESSAGE);
+	if (s->t.error != NULL)
+		spd_log(SPD_LOG_WARN, "target unusable", SPD_LOG_STR("target", s->cfg.name),
+			SPD_LOG_STR("error", s->t.error), SPD_LOG_END);
+	l->slots[i] = s;
+	return (ssize_t)i;
+}
+
+/* Adds a slot for each target of B (taking them): at boot, or for a
+ * RELOAD. *IDX gets their indexes (-1 when out of memory); *N their count. */
+static int add_slots(spd__launcher *l, spd_launcher_boot *b, size_t **idx, size_t *n)
+{
+	spd_config *cfg = b->cfg;
+
+	*n = 0;
+	*idx = calloc(cfg->target_count + 1, sizeof **idx);
+	if (*idx == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->target_count; i++) {
+		ssize_t at = add_slot(l, b->ids[i], &cfg->targets[i]);
+		if (at >= 0)
+			(*idx)[(*n)++] = (size_t)at;
+		else
+			spd_log(SPD_LOG_ERROR, "out of memory preparing a target", SPD_LOG_END);
+	}
+	return 0;
+}
+
+/* The slot of target id ID, or -1. */
+static ssize_t find_slot(const spd__launcher *l, uint32_t id)
+{
+	for (size_t i = 0; i < l->nslots; i++)
+		if (l->slots[i] != NULL && l->slots[i]->id == id)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* RELOAD: the targets a reload added (and the log settings); answered with
+ * RELOADED. Targets already here are untouched. */
+static void on_reload(spd__launcher *l, const uint8_t *body, size_t len)
+{
+	spd_launcher_boot b;
+	size_t *idx = NULL, n = 0;
+
+	if (spd_launcher_boot_decode(body, len, &b) < 0) {
+		spd_log(SPD_LOG_ERROR, "malformed RELOAD frame", SPD_LOG_END);
+		send_ready(l, SPD_WIRE_RELOADED, NULL, 0);
+		return;
+	}
+	spd_log_setup(b.cfg->log_level, b.cfg->log_format == SPD_LOG_FORMAT_JSON, "launcher");
+	if (add_slots(l, &b, &idx, &n) < 0)
+		spd_log(SPD_LOG_ERROR, "out of memory preparing a reload", SPD_LOG_END);
+	for (size_t i = 0; i < n; i++)
+		spd__zygote_boot(l, idx[i]);
+	send_ready(l, SPD_WIRE_RELOADED, idx, n);
+	free(idx);
+	spd_launcher_boot_release(&b);
+}
+
+/* RETIRE: no process of target ID is left and none will start. */
+static void on_retire(spd__launcher *l, uint64_t id)
+{
+	ssize_t i = id <= UINT32_MAX ? find_slot(l, (uint32_t)id) : -1;
+
+	if (i >= 0)
+		l->slots[i]->retired = true; /* freed by sweep_slots() */
+}
+
+/* Frees the retired slots that no child refers to (at the end of a pass:
+ * nothing of the pass points into them any more). */
+static void sweep_slots(spd__launcher *l)
+{
+	for (size_t i = 0; i < l->nslots; i++) {
+		spd__slot *s = l->slots[i];
+		bool used = false;
+
+		if (s == NULL || !s->retired)
+			continue;
+		for (spd__child *c = l->children; c != NULL && !used; c = c->next)
+			used = c->target == &s->t || c->zygote == (int)i;
+		if (used)
+			continue;
+		spd__zygote_retire(l, i);
+		spd_log(SPD_LOG_DEBUG, "target version retired", SPD_LOG_STR("target", s->cfg.name),
+			SPD_LOG_INT("target_id", s->id), SPD_LOG_END);
+		spd_target_release(&s->t);
+		spd_target_config_release(&s->cfg);
+		free(s);
+		l->slots[i] = NULL;
+	}
 }
 
 void spd__send(spd__launcher *l, uint32_t type, uint64_t key, spd_wbuf *body)
@@ -222,13 +383,13 @@ void spd__send(spd__launcher *l, uint32_t type, uint64_t key, spd_wbuf *body)
 			SPD_LOG_STR("error", strerror(-rc)), SPD_LOG_INT("type", type), SPD_LOG_END);
 }
 
-void spd__send_health(spd__launcher *l, const char *target, const char *why)
+void spd__send_health(spd__launcher *l, const spd__slot *s, const char *why)
 {
-	spd_health_msg m = {.target = (char *)target, .why = (char *)why}; /* borrowed */
+	spd_health_msg m = {.target = s->cfg.name, .why = (char *)why}; /* borrowed */
 	spd_wbuf b = SPD_WBUF_INIT;
 
 	spd_health_msg_encode(&m, &b);
-	spd__send(l, SPD_WIRE_HEALTH, 0, &b);
+	spd__send(l, SPD_WIRE_HEALTH, s->id, &b);
 }
 
 void spd__send_started(spd__launcher *l, spd__child *c)
@@ -250,20 +411,29 @@ static void refuse(spd__child *c, const char *stage, int err, const char *msg)
 static void on_start(spd__launcher *l, uint64_t key, const uint8_t *body, size_t len)
 {
 	spd__child *c = spd__child_create(l, key);
+	ssize_t slot = -1;
 
 	if (c == NULL)
 		return; /* the front times out nothing: it will see LOST at worst */
 	if (spd_start_req_decode(&c->req, body, len) < 0) {
 		refuse(c, "decode", EBADMSG, "malformed START frame");
-	} else if ((c->target = spd_targets_find(l->targets, l->cfg->target_count,
-						 c->req.target)) == NULL) {
+		goto out;
+	}
+	slot = find_slot(l, c->req.target_id);
+	if (slot < 0 || l->slots[slot]->retired ||
+	    strcmp(l->slots[slot]->cfg.name, c->req.target) != 0) {
 		refuse(c, "target", ENOENT, "unknown target");
-	} else if (c->target->error != NULL) {
+		goto out;
+	}
+	c->slot = (size_t)slot;
+	c->target = &l->slots[slot]->t;
+	if (c->target->error != NULL) {
 		refuse(c, "target", ENOEXEC, c->target->error);
 	} else {
 		c->out = (spd_tail)SPD_TAIL_INIT(c->target->cfg->limits.max_output_bytes);
 		c->err = (spd_tail)SPD_TAIL_INIT(c->target->cfg->limits.max_output_bytes);
 	}
+out:
 	spd__child_on(l, c, SPD__CEV_START, NULL);
 }
 
@@ -360,6 +530,12 @@ static void on_socket(spd__launcher *l)
 	case SPD_WIRE_DESTROY:
 		on_destroy(l, hdr.key, body, len);
 		break;
+	case SPD_WIRE_RELOAD:
+		on_reload(l, body, len);
+		break;
+	case SPD_WIRE_RETIRE:
+		on_retire(l, hdr.key);
+		break;
 	default:
 		break;
 	}
@@ -371,10 +547,11 @@ static _Noreturn void run(spd__launcher *l)
 	struct pollfd *pfd = NULL;
 	spd__child **owner = NULL;
 	int **which = NULL;
+	size_t *zslot = NULL;
 	size_t cap = 0;
 
 	for (;;) {
-		size_t n = 2, need = 2 + l->cfg->target_count;
+		size_t n = 2, need = 2 + l->nslots;
 		for (spd__child *c = l->children; c != NULL; c = c->next)
 			need += 3;
 		if (need > cap) {
@@ -382,7 +559,8 @@ static _Noreturn void run(spd__launcher *l)
 			pfd = realloc(pfd, cap * sizeof *pfd);
 			owner = realloc(owner, cap * sizeof *owner);
 			which = realloc(which, cap * sizeof *which);
-			if (pfd == NULL || owner == NULL || which == NULL)
+			zslot = realloc(zslot, cap * sizeof *zslot);
+			if (pfd == NULL || owner == NULL || which == NULL || zslot == NULL)
 				die_with_front(l);
 		}
 		bool read_children = l->outq.bytes < SPD__OUTQ_HIGH;
@@ -390,13 +568,14 @@ static _Noreturn void run(spd__launcher *l)
 		pfd[0] = (struct pollfd){.fd = l->sigfd, .events = POLLIN};
 		pfd[1] = (struct pollfd){.fd = l->sock,
 					 .events = (short)(POLLIN | (l->outq.head != NULL ? POLLOUT : 0))};
-		/* Zygote sockets: owner NULL, which = &zygote.sock. */
-		for (size_t i = 0; i < l->cfg->target_count; i++) {
-			if (l->zygotes[i].sock < 0)
+		/* Zygote sockets: owner NULL, zslot = the zygote's slot. */
+		for (size_t i = 0; i < l->nslots; i++) {
+			if (l->slots[i] == NULL || l->slots[i]->z.sock < 0)
 				continue;
-			pfd[n] = (struct pollfd){.fd = l->zygotes[i].sock, .events = POLLIN};
+			pfd[n] = (struct pollfd){.fd = l->slots[i]->z.sock, .events = POLLIN};
 			owner[n] = NULL;
-			which[n] = &l->zygotes[i].sock;
+			which[n] = &l->slots[i]->z.sock;
+			zslot[n] = i;
 			n++;
 		}
 		for (spd__child *c = l->children; c != NULL && read_children; c = c->next) {
@@ -419,8 +598,7 @@ static _Noreturn void run(spd__launcher *l)
 				continue;
 			if (owner[i] == NULL) {
 				spd__zygote_news news;
-				spd__zygote_readable(l, (size_t)((spd__zygote *)((char *)which[i] -
-						     offsetof(spd__zygote, sock)) - l->zygotes), &news);
+				spd__zygote_readable(l, zslot[i], &news);
 				on_zygote_news(l, &news);
 			} else {
 				spd__drain(l, owner[i], which[i]);
@@ -435,26 +613,12 @@ static _Noreturn void run(spd__launcher *l)
 		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))
 			on_socket(l);
 		spd__children_report(l);
+		sweep_slots(l);
 		if (l->outq.head != NULL)
 			spd_wire_outq_flush(&l->outq, l->sock);
 	}
 }
 
-/* Threads of this process, from /proc/self/status; -1 if unknown. */
-static int thread_count(void)
-{
-	char line[128];
-	int n = -1;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
 
 /* Picks what enforces memory_limit (cgroup.h) and says so in the log. */
 static void setup_cgroups(spd__launcher *l, const char *force)
@@ -482,10 +646,11 @@ static void setup_cgroups(spd__launcher *l, const char *force)
 			SPD_LOG_STR("reason", spd_cgroups_reason(l->cgroups)), SPD_LOG_END);
 }
 
-static _Noreturn void launcher_main(const spd_launcher_boot *boot, int sock)
+static _Noreturn void launcher_main(spd_launcher_boot *boot, int sock)
 {
 	const spd_config *cfg = boot->cfg;
-	spd__launcher l = {.cfg = cfg, .sock = sock, .sigfd = -1, .devnull = -1};
+	spd__launcher l = {.sock = sock, .sigfd = -1, .devnull = -1};
+	size_t *idx = NULL, n = 0;
 	sigset_t mask;
 
 	prctl(PR_SET_NAME, "spawnd-launcher");
@@ -518,7 +683,7 @@ static _Noreturn void launcher_main(const spd_launcher_boot *boot, int sock)
 	l.worker = boot->worker != NULL && access(boot->worker, X_OK) == 0 ? strdup(boot->worker)
 									      : NULL;
 	l.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (l.devnull < 0 || spd_targets_prepare(cfg, &l.targets) < 0) {
+	if (l.devnull < 0 || add_slots(&l, boot, &idx, &n) < 0 || n != cfg->target_count) {
 		spd_log(SPD_LOG_ERROR, "launcher setup failed", SPD_LOG_STR("error", strerror(errno)),
 			SPD_LOG_END);
 		_exit(1);
@@ -526,29 +691,16 @@ static _Noreturn void launcher_main(const spd_launcher_boot *boot, int sock)
 	/* The launcher forks without exec: that is safe only while it has one
 	 * thread. A target library whose constructor started a thread breaks it. */
 	if (thread_count() > 1) {
-		spd_log(SPD_LOG_ERROR, "a target library started a thread in the launcher; "
-				       "fork would be unsafe: use start_method spawn for it",
-			SPD_LOG_INT("threads", thread_count()), SPD_LOG_END);
+		spd_log(SPD_LOG_ERROR, THREAD_MESSAGE, SPD_LOG_INT("threads", thread_count()),
+			SPD_LOG_END);
 		_exit(1);
 	}
-	for (size_t i = 0; i < cfg->target_count; i++) {
-		spd_prepared_target *t = &l.targets[i];
-		if (t->error == NULL && l.worker == NULL && t->cfg->kind == SPD_TARGET_FUNCTION &&
-		    t->cfg->limits.start_method == SPD_START_SPAWN)
-			t->error = strdup("spawnd-worker not found next to spawnd (set SPAWND_WORKER)");
-	}
-	for (size_t i = 0; i < cfg->target_count; i++)
-		if (l.targets[i].error != NULL)
-			spd_log(SPD_LOG_WARN, "target unusable", SPD_LOG_STR("target", cfg->targets[i].name),
-				SPD_LOG_STR("error", l.targets[i].error), SPD_LOG_END);
-	l.zygotes = calloc(cfg->target_count ? cfg->target_count : 1, sizeof *l.zygotes);
-	if (l.zygotes == NULL)
-		_exit(1);
-	for (size_t i = 0; i < cfg->target_count; i++)
-		l.zygotes[i] = (spd__zygote){.pid = 0, .sock = -1, .backoff_ms = 0};
+	l.slots_ready = true;
 	setup_cgroups(&l, boot->memory_mechanism);
-	send_hello(&l);
-	spd__zygotes_boot(&l);
+	send_ready(&l, SPD_WIRE_HELLO, idx, n);
+	for (size_t i = 0; i < n; i++)
+		spd__zygote_boot(&l, idx[i]);
+	free(idx);
 	run(&l);
 }
 
@@ -617,7 +769,7 @@ int spd_launcher_fork(const spd_config *cfg, pid_t *pid, int *fd)
 
 	if (worker == NULL)
 		return -ENOENT;
-	rc = spd_launcher_boot_encode(cfg, getpid(), worker,
+	rc = spd_launcher_boot_encode(cfg, NULL, getpid(), worker,
 				      getenv("SPAWND_MEMORY_LIMIT_MECHANISM"), environ, &b);
 	if (rc == 0 && (memfd = spd_memfd_from(b.data, b.len)) < 0)
 		rc = memfd;

@@ -80,10 +80,11 @@ typedef struct spd__child {
 	uint64_t key;
 	spd_start_req req;
 	const spd_prepared_target *target;
+	size_t slot;             /* its target's slot in spd__launcher.slots */
 	pid_t pid;               /* 0 when no child was forked (yet) */
 	int pidfd;               /* pidfd of the leader (fork, spawn, exec), or -1 */
 	bool cgroup;             /* its memory cgroup p-<key> exists (cgroup.h) */
-	int zygote;              /* forkserver: index of its target's zygote; else -1 */
+	int zygote;              /* forkserver: the slot of its target's zygote; else -1 */
 	int64_t pending_grace;   /* SPAWNING: the shortest grace asked; -1 none */
 	bool stop_fatal;         /* our stop signal would have killed it when sent */
 	/* Reaped in the current SIGCHLD pass; its EXITED event waits for the
@@ -104,7 +105,7 @@ typedef struct spd__child {
 	spd_exit_report rep;     /* facts gathered so far */
 } spd__child;
 
-/* One forkserver zygote per forkserver target (indexed like cfg->targets). */
+/* One forkserver zygote per forkserver target (in its slot). */
 typedef struct spd__zygote {
 	pid_t pid;               /* 0 when down */
 	int sock;                /* -1 when down */
@@ -114,9 +115,23 @@ typedef struct spd__zygote {
 	bool reported_down;      /* HEALTH said it is down: READY says it is back */
 } spd__zygote;
 
+/* One version of a target, as the front numbered it (wire/boot.h: ids): its
+ * settings, what was prepared from them and, for forkserver, its zygote. A
+ * reload adds slots (RELOAD) and the front frees them (RETIRE) once no process
+ * of theirs is left; a slot stays where it is (children point into it) and
+ * is freed at the end of the loop's pass, when no child refers to it. */
+typedef struct spd__slot {
+	uint32_t id;
+	spd_target_config cfg;   /* owned */
+	spd_prepared_target t;   /* t.cfg == &cfg */
+	spd__zygote z;
+	bool retired;            /* RETIRE came: freed once no child uses it */
+} spd__slot;
+
 typedef struct spd__launcher {
-	const spd_config *cfg;
-	spd_prepared_target *targets;
+	spd__slot **slots;       /* nslots entries; NULL where freed */
+	size_t nslots;
+	bool slots_ready;        /* boot's slots are in: a new thread is a library's */
 	int sock;
 	int sigfd;
 	int devnull;
@@ -124,7 +139,6 @@ typedef struct spd__launcher {
 	pid_t *strays;           /* reparented processes SIGKILLed, not yet reaped */
 	size_t nstrays, strays_cap;
 	char *worker;            /* spawnd-worker, for spawn and forkserver */
-	spd__zygote *zygotes;    /* cfg->target_count entries */
 	spd_cgroups *cgroups;    /* what enforces memory_limit (cgroup.h) */
 	/* Frames to the front wait here rather than block the loop: a launcher
 	 * blocked on a full socket would stop reading the front, and the front may
@@ -175,8 +189,8 @@ static inline bool spd__uses_cgroup(const spd__launcher *l, const spd_target_con
 /* Sends a frame to the front, or queues it (taking BODY's data) when the
  * socket is full or frames already wait; never blocks. BODY is left empty. */
 void spd__send(spd__launcher *l, uint32_t type, uint64_t key, spd_wbuf *body);
-/* Tells the front that TARGET became usable (WHY NULL) or not. */
-void spd__send_health(spd__launcher *l, const char *target, const char *why);
+/* Tells the front that the target of slot S became usable (WHY NULL) or not. */
+void spd__send_health(spd__launcher *l, const spd__slot *s, const char *why);
 /* Tells the front C runs (its pid and start time). */
 void spd__send_started(spd__launcher *l, spd__child *c);
 
@@ -222,7 +236,7 @@ void spd__set_launch_error(spd__child *c, const char *stage, int err, const char
 /* What a zygote said or did, for the loop to give to the child table. */
 typedef struct spd__zygote_news {
 	enum { SPD__ZNEWS_NONE, SPD__ZNEWS_STARTED, SPD__ZNEWS_EXITED, SPD__ZNEWS_DOWN } what;
-	size_t zygote;           /* its index */
+	size_t zygote;           /* its slot */
 	uint64_t key;            /* STARTED, EXITED: the child's */
 	int32_t pid;             /* STARTED: the pid, or -errno */
 	int status;              /* EXITED: wait status, rusage, and which */
@@ -231,8 +245,11 @@ typedef struct spd__zygote_news {
 	char why[128];           /* DOWN: its children are lost */
 } spd__zygote_news;
 
-/* Starts the zygotes of targets with zygote_start: boot. */
-void spd__zygotes_boot(spd__launcher *l);
+/* Sets up the zygote of new slot I (down, none yet), and starts it if its
+ * target has zygote_start: boot. */
+void spd__zygote_boot(spd__launcher *l, size_t i);
+/* Slot I is retired: its zygote (which has no children left) is killed. */
+void spd__zygote_retire(spd__launcher *l, size_t i);
 /* Hands a process of forkserver target T (KEY, REQ) to its zygote, starting
  * it if needed. FDS: stdin, stdout, stderr, channel, and optionally the
  * cgroup.procs the child joins (child ends; the caller closes them). NFDS is

@@ -112,6 +112,29 @@ static void resolve_fn(spd_prepared_target *p)
 	memcpy(&p->fn, &sym, sizeof p->fn);
 }
 
+int spd_target_prepare(const spd_target_config *tc, spd_prepared_target *p)
+{
+	memset(p, 0, sizeof *p);
+	p->cfg = tc;
+	p->envp = build_envp(p->cfg);
+	if (p->envp == NULL)
+		return -ENOMEM;
+	resolve_ids(p);
+	if (p->error == NULL && p->cfg->kind == SPD_TARGET_FUNCTION)
+		resolve_fn(p);
+	return 0;
+}
+
+void spd_target_release(spd_prepared_target *p)
+{
+	free(p->error);
+	free(p->envp);
+	free(p->groups);
+	if (p->dl != NULL)
+		dlclose(p->dl);
+	memset(p, 0, sizeof *p);
+}
+
 int spd_targets_prepare(const spd_config *cfg, spd_prepared_target **out)
 {
 	spd_prepared_target *t = calloc(cfg->target_count ? cfg->target_count : 1, sizeof *t);
@@ -119,16 +142,10 @@ int spd_targets_prepare(const spd_config *cfg, spd_prepared_target **out)
 	if (t == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->target_count; i++) {
-		spd_prepared_target *p = &t[i];
-		p->cfg = &cfg->targets[i];
-		p->envp = build_envp(p->cfg);
-		if (p->envp == NULL) {
-			spd_targets_release(t, i + 1);
+		if (spd_target_prepare(&cfg->targets[i], &t[i]) < 0) {
+			spd_targets_release(t, i);
 			return -ENOMEM;
 		}
-		resolve_ids(p);
-		if (p->error == NULL && p->cfg->kind == SPD_TARGET_FUNCTION)
-			resolve_fn(p);
 	}
 	*out = t;
 	return 0;
@@ -147,12 +164,7 @@ void spd_targets_release(spd_prepared_target *t, size_t n)
 {
 	if (t == NULL)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		free(t[i].error);
-		free(t[i].envp);
-		free(t[i].groups);
-		if (t[i].dl != NULL)
-			dlclose(t[i].dl);
-	}
+	for (size_t i = 0; i < n; i++)
+		spd_target_release(&t[i]);
 	free(t);
 }

@@ -27,6 +27,12 @@ typedef struct spd_prepared_target {
 	int ngroups;
 } spd_prepared_target;
 
+/* Prepares TC (borrowed: it must outlive P) into P. A target that cannot be
+ * prepared gets `error` set. Returns 0 or -ENOMEM (P then holds nothing). */
+int spd_target_prepare(const spd_target_config *tc, spd_prepared_target *p);
+/* Frees what P holds (dlclose()s its library) and zeroes it. */
+void spd_target_release(spd_prepared_target *p);
+
 /* Prepares every target of CFG into a new array of cfg->target_count entries. A
  * target that cannot be prepared is kept, with `error` set. Returns 0 or -ENOMEM. */
 int spd_targets_prepare(const spd_config *cfg, spd_prepared_target **out);

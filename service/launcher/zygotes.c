@@ -45,8 +45,8 @@ static bool is_forkserver(const spd_target_config *t)
 
 bool spd__zygote_is(const spd__launcher *l, pid_t pid)
 {
-	for (size_t i = 0; l->zygotes != NULL && i < l->cfg->target_count; i++)
-		if (l->zygotes[i].pid == pid && pid > 0)
+	for (size_t i = 0; i < l->nslots; i++)
+		if (l->slots[i] != NULL && l->slots[i]->z.pid == pid && pid > 0)
 			return true;
 	return false;
 }
@@ -54,8 +54,8 @@ bool spd__zygote_is(const spd__launcher *l, pid_t pid)
 /* Starts zygote I. Returns 0 or -errno (logged). */
 static int start(spd__launcher *l, size_t i)
 {
-	spd__zygote *z = &l->zygotes[i];
-	const spd_prepared_target *t = &l->targets[i];
+	spd__zygote *z = &l->slots[i]->z;
+	const spd_prepared_target *t = &l->slots[i]->t;
 	int sv[2] = {-1, -1}, errpipe[2] = {-1, -1}, fd_in = -1, fd_log = -1, fd_spec = -1;
 	char *argv[3] = {l->worker, (char *)"zygote", NULL};
 	spd_wbuf spec = SPD_WBUF_INIT;
@@ -143,7 +143,7 @@ out:
  * are lost. */
 static void down(spd__launcher *l, size_t i, const char *why, spd__zygote_news *news)
 {
-	spd__zygote *z = &l->zygotes[i];
+	spd__zygote *z = &l->slots[i]->z;
 	int64_t now = spd_clock_mono_ns();
 
 	if (z->sock >= 0)
@@ -160,28 +160,44 @@ static void down(spd__launcher *l, size_t i, const char *why, spd__zygote_news *
 		news->zygote = i;
 		snprintf(news->why, sizeof news->why, "%s", why);
 	}
-	spd_log(SPD_LOG_ERROR, "zygote down; restarting", SPD_LOG_STR("target", l->cfg->targets[i].name),
+	spd_log(SPD_LOG_ERROR, "zygote down; restarting", SPD_LOG_STR("target", l->slots[i]->cfg.name),
 		SPD_LOG_STR("why", why), SPD_LOG_INT("backoff_ms", z->backoff_ms), SPD_LOG_END);
 	z->reported_down = true;
-	spd__send_health(l, l->cfg->targets[i].name, why);
+	spd__send_health(l, l->slots[i], why);
 }
 
-void spd__zygotes_boot(spd__launcher *l)
+void spd__zygote_boot(spd__launcher *l, size_t i)
 {
-	for (size_t i = 0; i < l->cfg->target_count; i++) {
-		const spd_target_config *t = &l->cfg->targets[i];
-		if (!is_forkserver(t) || t->limits.zygote_start != SPD_ZYGOTE_BOOT ||
-		    l->targets[i].error != NULL)
-			continue;
-		if (start(l, i) < 0)
-			down(l, i, "cannot start the zygote", NULL);
+	const spd_target_config *t = &l->slots[i]->cfg;
+
+	l->slots[i]->z = (spd__zygote){.pid = 0, .sock = -1, .backoff_ms = 0};
+	if (!is_forkserver(t) || t->limits.zygote_start != SPD_ZYGOTE_BOOT ||
+	    l->slots[i]->t.error != NULL)
+		return;
+	if (start(l, i) < 0)
+		down(l, i, "cannot start the zygote", NULL);
+}
+
+void spd__zygote_retire(spd__launcher *l, size_t i)
+{
+	spd__zygote *z = &l->slots[i]->z;
+
+	if (z->pid > 0) {
+		/* It has no children left (the front retires a target only then):
+		 * it goes like a stray, SIGKILLed and reaped by the next scan. */
+		kill(z->pid, SIGKILL);
+		spd_log(SPD_LOG_INFO, "zygote retired", SPD_LOG_STR("target", l->slots[i]->cfg.name),
+			SPD_LOG_INT("pid", z->pid), SPD_LOG_END);
 	}
+	if (z->sock >= 0)
+		close(z->sock);
+	*z = (spd__zygote){.pid = 0, .sock = -1, .backoff_ms = 0};
 }
 
 int spd__zygote_spawn(spd__launcher *l, size_t i, uint64_t key, const spd_start_req *req,
 		      const int *fds, size_t nfds, const char **why)
 {
-	spd__zygote *z = &l->zygotes[i];
+	spd__zygote *z = &l->slots[i]->z;
 	spd_wbuf b = SPD_WBUF_INIT;
 	int rc;
 
@@ -209,7 +225,7 @@ int spd__zygote_spawn(spd__launcher *l, size_t i, uint64_t key, const spd_start_
 
 void spd__zygote_signal(spd__launcher *l, size_t i, uint64_t key, int sig)
 {
-	spd__zygote *z = &l->zygotes[i];
+	spd__zygote *z = &l->slots[i]->z;
 	spd_zygote_signal_msg m = {.sig = sig};
 	spd_wbuf b = SPD_WBUF_INIT;
 
@@ -224,8 +240,8 @@ bool spd__zygote_reaped(spd__launcher *l, pid_t pid, int status, spd__zygote_new
 {
 	char why[128];
 
-	for (size_t i = 0; i < l->cfg->target_count; i++) {
-		if (l->zygotes[i].pid != pid || pid <= 0)
+	for (size_t i = 0; i < l->nslots; i++) {
+		if (l->slots[i] == NULL || l->slots[i]->z.pid != pid || pid <= 0)
 			continue;
 		if (WIFSIGNALED(status))
 			snprintf(why, sizeof why, "the zygote was killed by signal %d", WTERMSIG(status));
@@ -268,7 +284,7 @@ static void on_exited(spd__zygote_news *news, const uint8_t *body, size_t len)
 
 void spd__zygote_readable(spd__launcher *l, size_t i, spd__zygote_news *news)
 {
-	spd__zygote *z = &l->zygotes[i];
+	spd__zygote *z = &l->slots[i]->z;
 	spd_wire_hdr hdr;
 	uint8_t *body = NULL;
 	size_t len = 0;
@@ -291,7 +307,7 @@ void spd__zygote_readable(spd__launcher *l, size_t i, spd__zygote_news *news)
 	if (hdr.type == SPD_ZYGOTE_READY) {
 		if (z->reported_down) {
 			z->reported_down = false;
-			spd__send_health(l, l->cfg->targets[i].name, NULL);
+			spd__send_health(l, l->slots[i], NULL);
 		}
 		free(body);
 		return;
@@ -306,8 +322,11 @@ void spd__zygote_readable(spd__launcher *l, size_t i, spd__zygote_news *news)
 
 void spd__zygotes_tick(spd__launcher *l, int64_t now)
 {
-	for (size_t i = 0; i < l->cfg->target_count; i++) {
-		spd__zygote *z = &l->zygotes[i];
+	for (size_t i = 0; i < l->nslots; i++) {
+		spd__zygote *z;
+		if (l->slots[i] == NULL)
+			continue;
+		z = &l->slots[i]->z;
 		if (z->restart_at == 0 || now < z->restart_at || z->pid != 0)
 			continue;
 		z->restart_at = 0;
@@ -322,8 +341,8 @@ int64_t spd__zygotes_next_deadline(const spd__launcher *l)
 {
 	int64_t next = 0;
 
-	for (size_t i = 0; l->zygotes != NULL && i < l->cfg->target_count; i++) {
-		int64_t at = l->zygotes[i].restart_at;
+	for (size_t i = 0; i < l->nslots; i++) {
+		int64_t at = l->slots[i] != NULL ? l->slots[i]->z.restart_at : 0;
 		if (at != 0 && (next == 0 || at < next))
 			next = at;
 	}

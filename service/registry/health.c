@@ -2,10 +2,13 @@
  * to changes (SPEC §3 "Also served on the same port", §6). See registry.h.
  *
  * The state is derived, never stored: the server is SERVING unless shutdown
- * started, the launcher is gone or a listener cannot accept; a target is SERVING unless that holds or the
- * launcher reported an error for it (HELLO, or its zygote going down). Every
- * place that changes one of those inputs calls spd__health_changed() with the
- * lock held, and each subscriber hears only real transitions of its own name.
+ * started, the launcher is gone or a listener cannot accept; a target is
+ * SERVING unless that holds or the launcher reported an error for it (HELLO,
+ * RELOADED, or its zygote going down), or has not yet prepared it (a reload).
+ * Every place that changes one of those inputs calls spd__health_changed()
+ * with the lock held, and each subscriber hears only real transitions of its
+ * own name. A subscription names its target: a reload that adds or removes
+ * it is such a transition (a name not configured is UNKNOWN).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -14,51 +17,38 @@
 
 #include "service/registry/registry_impl.h"
 
-/* The subscription's subject when it is the server, not a target. */
-#define SUBJECT_SERVER SIZE_MAX
+/* Longest target name a subscription may wait for (config names are far
+ * shorter): a longer one is unknown and stays so. */
+#define SUBJECT_MAX 256
 
 struct spd__health_sub {
 	struct spd__health_sub *next;
 	uint64_t id;
-	size_t subject;     /* target index, or SUBJECT_SERVER */
+	char *target;       /* NULL: the server */
 	spd_health last;    /* what FN heard last */
 	spd_health_fn fn;
 	void *ctx;
 };
 
-/* TARGET (NULL: the server) -> *SUBJECT. -ENOENT for an unknown target. */
-static int subject_of(spd_registry *r, const char *target, size_t *subject)
+static spd_health status_of(spd_registry *r, const char *target)
 {
-	if (target == NULL) {
-		*subject = SUBJECT_SERVER;
-		return 0;
-	}
-	for (size_t i = 0; i < r->cfg->target_count; i++) {
-		if (strcmp(r->cfg->targets[i].name, target) == 0) {
-			*subject = i;
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
+	const spd__target *t = NULL;
 
-static spd_health status_of(spd_registry *r, size_t subject)
-{
+	if (target != NULL && (t = spd__find_target(r, target)) == NULL)
+		return SPD_HEALTH_UNKNOWN;
 	if (r->shutting_down || r->launcher_lost || r->listeners_down > 0)
 		return SPD_HEALTH_NOT_SERVING;
-	if (subject != SUBJECT_SERVER && r->targets[subject].error != NULL)
+	if (t != NULL && (t->error != NULL || t->preparing))
 		return SPD_HEALTH_NOT_SERVING;
 	return SPD_HEALTH_SERVING;
 }
 
 spd_health spd_registry_health(spd_registry *r, const char *target)
 {
-	spd_health h = SPD_HEALTH_UNKNOWN;
-	size_t subject;
+	spd_health h;
 
 	pthread_mutex_lock(&r->mu);
-	if (subject_of(r, target, &subject) == 0)
-		h = status_of(r, subject);
+	h = status_of(r, target);
 	pthread_mutex_unlock(&r->mu);
 	return h;
 }
@@ -67,22 +57,22 @@ int spd_registry_health_watch(spd_registry *r, const char *target, spd_health_fn
 			      uint64_t *watch_id)
 {
 	struct spd__health_sub *s = NULL;
-	size_t subject;
-	int rc;
+	int rc = 0;
 
 	*watch_id = 0;
 	pthread_mutex_lock(&r->mu);
-	rc = subject_of(r, target, &subject);
-	if (rc < 0)
+	if (target != NULL && strlen(target) > SUBJECT_MAX) {
+		rc = -ENOENT;
 		goto out;
+	}
 	s = calloc(1, sizeof *s);
-	if (s == NULL) {
+	if (s == NULL || (target != NULL && (s->target = strdup(target)) == NULL)) {
+		free(s);
 		rc = -ENOMEM;
 		goto out;
 	}
 	s->id = r->next_watch_id++;
-	s->subject = subject;
-	s->last = status_of(r, subject);
+	s->last = status_of(r, s->target);
 	s->fn = fn;
 	s->ctx = ctx;
 	s->next = r->health_subs;
@@ -105,6 +95,7 @@ bool spd_registry_health_unwatch(spd_registry *r, uint64_t watch_id)
 		if ((*pp)->id == watch_id) {
 			struct spd__health_sub *s = *pp;
 			*pp = s->next;
+			free(s->target);
 			free(s);
 			removed = true;
 			break;
@@ -127,7 +118,7 @@ void spd_registry_set_listeners_down(spd_registry *r, unsigned down)
 void spd__health_changed(spd_registry *r)
 {
 	for (struct spd__health_sub *s = r->health_subs; s != NULL; s = s->next) {
-		spd_health now = status_of(r, s->subject);
+		spd_health now = status_of(r, s->target);
 		if (now != s->last) {
 			s->last = now;
 			s->fn(s->ctx, now);
@@ -140,6 +131,7 @@ void spd__health_release(spd_registry *r)
 	while (r->health_subs != NULL) {
 		struct spd__health_sub *s = r->health_subs;
 		r->health_subs = s->next;
+		free(s->target);
 		free(s);
 	}
 }

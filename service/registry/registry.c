@@ -136,10 +136,10 @@ static bool evictable(const spd__entry *e)
 static void evict(spd_registry *r)
 {
 	int64_t now = spd_clock_real_ns();
-	int64_t retention_ns = r->cfg->history_retention_ms * 1000000;
+	int64_t retention_ns = r->lim.history_retention_ms * 1000000;
 	spd__entry *e = r->oldest;
 
-	while (e != NULL && r->count - r->live > r->cfg->history_max_records) {
+	while (e != NULL && r->count - r->live > r->lim.history_max_records) {
 		spd__entry *next = e->newer;
 		if (evictable(e)) {
 			unlink_entry(r, e);
@@ -162,7 +162,6 @@ static void evict(spd_registry *r)
 
 /* ---- events: the ring, then the watchers ------------------------------------ */
 
-static void dispatch(spd_registry *r);
 static void *timer_main(void *arg);
 static uint64_t new_watch_id(spd_registry *r, uint64_t key);
 
@@ -269,7 +268,7 @@ static bool apply(spd_registry *r, spd__entry *e, spd_event ev)
 {
 	spd_state from = e->p.state;
 	spd_state to = spd_state_next(from, ev);
-	spd__target_state *ts = &r->targets[e->target_index];
+	spd__target *ts = e->target;
 
 	if (to == 0) {
 		spd_log(SPD_LOG_WARN, "event ignored in this state", SPD_LOG_STR("process_id", e->p.id),
@@ -293,11 +292,14 @@ static bool apply(spd_registry *r, spd__entry *e, spd_event ev)
 			r->active--;
 			ts->active--;
 		}
+		/* Its settings are no longer needed: a retired version goes. */
+		e->target = NULL;
+		spd__target_put(r, ts);
 		pthread_cond_broadcast(&r->idle);
 	}
 	notify_state(r, e);
 	if (spd_state_terminal(to) && e->sent)
-		dispatch(r);
+		spd__dispatch(r);
 	return true;
 }
 
@@ -310,13 +312,11 @@ spd_registry *spd_registry_create(const spd_config *cfg, const spd_registry_ops 
 
 	if (r == NULL)
 		return NULL;
-	r->targets = calloc(cfg->target_count ? cfg->target_count : 1, sizeof *r->targets);
-	if (r->targets == NULL) {
+	r->ops = *ops;
+	if (spd__targets_init(r, cfg) < 0) {
 		free(r);
 		return NULL;
 	}
-	r->cfg = cfg;
-	r->ops = *ops;
 	r->next_key = 1;
 	r->next_watch_id = 1;
 	pthread_mutex_init(&r->mu, NULL);
@@ -349,9 +349,7 @@ void spd_registry_destroy(spd_registry *r)
 	}
 	spd__watchers_end_all(&r->global);
 	spd__health_release(r);
-	for (size_t i = 0; i < r->cfg->target_count; i++)
-		free(r->targets[i].error);
-	free(r->targets);
+	spd__targets_release(r);
 	pthread_cond_destroy(&r->idle);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
@@ -396,17 +394,22 @@ static void add_start_waiter(spd_registry *r, spd__entry *e)
 	e->watchers = w;
 }
 
-/* Whether a process of target TI may start now (max_running, max_concurrent). */
-static bool can_run(spd_registry *r, size_t ti)
+/* Whether a process of target version T may start now (max_running, and
+ * T's max_concurrent against every version of its name). */
+static bool can_run(spd_registry *r, const spd__target *t)
 {
-	uint32_t per_target = r->cfg->targets[ti].limits.max_concurrent;
+	uint32_t per_target = t->cfg.limits.max_concurrent;
+	spd__counts n;
 
-	if (r->cfg->max_running != 0 && r->active >= r->cfg->max_running)
+	if (r->lim.max_running != 0 && r->active >= r->lim.max_running)
 		return false;
 	/* Its zygote is down or restarting: wait for it, PENDING (timer_main). */
-	if (r->targets[ti].zygote_down_ns != 0)
+	if (t->zygote_down_ns != 0)
 		return false;
-	return per_target == 0 || r->targets[ti].active < per_target;
+	if (per_target == 0)
+		return true;
+	spd__name_counts(r, t, &n);
+	return n.active < per_target;
 }
 
 /* Ends E (PENDING, never started) with STATE_EV and no child. */
@@ -430,6 +433,7 @@ static void send_entry(spd_registry *r, spd__entry *e, const void *input, size_t
 	spd_launch_req req = {
 		.process_id = e->p.id,
 		.target = e->p.target,
+		.target_id = e->target->id,
 		.argv = e->p.argv,
 		.argc = e->p.argc,
 		.input = (uint8_t *)input,
@@ -443,7 +447,7 @@ static void send_entry(spd_registry *r, spd__entry *e, const void *input, size_t
 
 	e->sent = true;
 	r->active++;
-	r->targets[e->target_index].active++;
+	e->target->active++;
 	if (r->ops.send_start(r->ops.ctx, e->p.key, &req) < 0)
 		/* The launcher is unreachable: the reader thread will report it lost. */
 		end_unstarted(r, e, SPD_EV_LOST, SPD_ERR_LOST, "LauncherLost",
@@ -476,17 +480,17 @@ static bool congested(spd_registry *r)
 
 /* Starts queued processes, oldest first, while slots are free. A process whose
  * target is at its max_concurrent waits without holding up other targets. */
-static void dispatch(spd_registry *r)
+void spd__dispatch(spd_registry *r)
 {
 	spd__entry *e = r->queue_head;
 
 	while (e != NULL && e->queued && !r->shutting_down && !r->launcher_lost) {
 		spd__entry *next = e->queue_next;
-		if (r->cfg->max_running != 0 && r->active >= r->cfg->max_running)
+		if (r->lim.max_running != 0 && r->active >= r->lim.max_running)
 			break;
 		if (congested(r))
 			break; /* they wait; the next slot that frees tries again */
-		if (can_run(r, e->target_index)) {
+		if (can_run(r, e->target)) {
 			dequeue(r, e);
 			if (e->start_fn != NULL)
 				add_start_waiter(r, e);
@@ -567,27 +571,15 @@ static spd__entry *find_rid(spd_registry *r, const char *rid)
 
 int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx)
 {
-	const spd_target_config *tc = NULL;
-	size_t ti = 0;
+	spd__target *t;
 	spd__entry *e;
 	int rc = 0;
 
-	for (ti = 0; ti < r->cfg->target_count; ti++) {
-		if (strcmp(r->cfg->targets[ti].name, sp->target) == 0) {
-			tc = &r->cfg->targets[ti];
-			break;
-		}
-	}
-	if (tc == NULL)
-		return -ENOENT;
-	if (tc->kind == SPD_TARGET_EXEC && !tc->allow_args && sp->argc > 0)
-		return -EINVAL;
 	e = calloc(1, sizeof *e);
 	if (e == NULL)
 		return -ENOMEM;
-	e->target_index = ti;
 	spd_id_new(e->p.id);
-	e->p.target = strdup(tc->name);
+	e->p.target = strdup(sp->target);
 	e->p.caller = strdup(sp->caller != NULL ? sp->caller : "");
 	if (sp->traceparent != NULL && sp->traceparent[0] != '\0')
 		e->p.traceparent = strdup(sp->traceparent);
@@ -595,14 +587,9 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 	e->p.argc = sp->argc;
 	e->p.labels = spd_strv_dup(sp->labels, 2 * (size_t)sp->label_count);
 	e->p.label_count = sp->label_count;
-	e->p.start_method = tc->limits.start_method;
 	e->p.state = SPD_STATE_PENDING;
 	e->p.seq = 1;
 	e->p.created_ns = spd_clock_real_ns();
-	e->live[0] = (spd_tail)SPD_TAIL_INIT(tc->limits.max_output_bytes);
-	e->live[1] = (spd_tail)SPD_TAIL_INIT(tc->limits.max_output_bytes);
-	e->p.grace_ms = clamp_grace_ms(sp->grace_ms, tc->limits.destroy_grace_ms);
-	e->p.timeout_ms = clamp_timeout_ms(sp->timeout_ms, tc->limits.timeout_ms);
 	e->start_fn = fn;
 	e->start_ctx = ctx;
 	if (sp->request_id != NULL && sp->request_id[0] != '\0') {
@@ -629,13 +616,20 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 			return rc;
 		}
 	}
-	if (r->shutting_down || r->launcher_lost) {
+	/* The current version of the target: a reload may change it at any
+	 * time, but this process keeps the one it started with. */
+	t = spd__find_target(r, sp->target);
+	if (t == NULL) {
+		rc = -ENOENT;
+	} else if (t->cfg.kind == SPD_TARGET_EXEC && !t->cfg.allow_args && sp->argc > 0) {
+		rc = -EINVAL;
+	} else if (r->shutting_down || r->launcher_lost) {
 		rc = -ESHUTDOWN;
 	} else if (congested(r)) {
 		rc = -EBUSY;
-	} else if (!can_run(r, ti) && r->queued >= r->cfg->max_pending) {
+	} else if (!can_run(r, t) && r->queued >= r->lim.max_pending) {
 		rc = -EAGAIN;
-	} else if (!can_run(r, ti) || r->queue_head != NULL) {
+	} else if (!can_run(r, t) || r->queue_head != NULL) {
 		/* Queued (FIFO): kept with its input, answered PENDING now. */
 		e->input = malloc(sp->input_len ? sp->input_len : 1);
 		if (e->input == NULL) {
@@ -652,10 +646,17 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 		free_entry(r, e);
 		return rc;
 	}
+	e->target = t;
+	t->refs++;
+	e->p.start_method = t->cfg.limits.start_method;
+	e->live[0] = (spd_tail)SPD_TAIL_INIT(t->cfg.limits.max_output_bytes);
+	e->live[1] = (spd_tail)SPD_TAIL_INIT(t->cfg.limits.max_output_bytes);
+	e->p.grace_ms = clamp_grace_ms(sp->grace_ms, t->cfg.limits.destroy_grace_ms);
+	e->p.timeout_ms = clamp_timeout_ms(sp->timeout_ms, t->cfg.limits.timeout_ms);
 	e->p.key = r->next_key++;
 	link_entry(r, e);
 	r->live++;
-	r->targets[ti].pending++;
+	t->pending++;
 	notify_state(r, e); /* PENDING, sequence 1: into the ring, to watch-all */
 	spd_metrics_process_started(e->p.target);
 	spd_log(SPD_LOG_INFO, "process accepted", SPD_LOG_STR("process_id", e->p.id),
@@ -674,7 +675,7 @@ int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn
 		/* Answered now, as PENDING; the start waiter is not needed. */
 		e->start_fn = NULL;
 		answer(fn, ctx, &e->p, SPD_NOTE_SNAPSHOT);
-		dispatch(r);
+		spd__dispatch(r);
 	} else {
 		add_start_waiter(r, e);
 		send_entry(r, e, sp->input, sp->input_len);
@@ -904,63 +905,7 @@ out:
 
 
 
-void spd_registry_list_targets(spd_registry *r, spd_target_fn fn, void *ctx)
-{
-	pthread_mutex_lock(&r->mu);
-	for (size_t i = 0; i < r->cfg->target_count; i++) {
-		const char *err = r->targets[i].error;
-		if (r->launcher_lost)
-			err = "the launcher is gone";
-		fn(ctx, &r->cfg->targets[i], r->targets[i].running, r->targets[i].pending, err,
-		   r->targets[i].memory_limit_mechanism);
-	}
-	pthread_mutex_unlock(&r->mu);
-}
-
 /* ---- launcher side ------------------------------------------------------------ */
-
-void spd_registry_on_hello(spd_registry *r, size_t count, char *const *names, char *const *errors,
-			   char *const *mechanisms)
-{
-	pthread_mutex_lock(&r->mu);
-	for (size_t i = 0; i < count; i++) {
-		for (size_t t = 0; t < r->cfg->target_count; t++) {
-			if (strcmp(r->cfg->targets[t].name, names[i]) != 0)
-				continue;
-			free(r->targets[t].error);
-			r->targets[t].error = errors[i] != NULL ? strdup(errors[i]) : NULL;
-			snprintf(r->targets[t].memory_limit_mechanism,
-				 sizeof r->targets[t].memory_limit_mechanism, "%s",
-				 mechanisms != NULL && mechanisms[i] != NULL ? mechanisms[i] : "");
-		}
-	}
-	spd__health_changed(r);
-	pthread_mutex_unlock(&r->mu);
-}
-
-void spd_registry_on_target_health(spd_registry *r, const char *name, const char *why)
-{
-	pthread_mutex_lock(&r->mu);
-	for (size_t t = 0; t < r->cfg->target_count; t++) {
-		if (strcmp(r->cfg->targets[t].name, name) != 0)
-			continue;
-		free(r->targets[t].error);
-		r->targets[t].error = why != NULL ? strdup(why) : NULL;
-		/* The launcher says "down" once per death or failed restart, and
-		 * schedules a restart each time. */
-		if (why != NULL)
-			spd_metrics_zygote_restart(name);
-		/* Only zygotes come and go: a start waits for this one (can_run). */
-		if (why == NULL)
-			r->targets[t].zygote_down_ns = 0;
-		else if (r->targets[t].zygote_down_ns == 0)
-			r->targets[t].zygote_down_ns = spd_clock_mono_ns();
-	}
-	spd__health_changed(r);
-	dispatch(r);
-	pthread_cond_broadcast(&r->timer_cond);
-	pthread_mutex_unlock(&r->mu);
-}
 
 /* ---- the timer: starts that waited too long for their zygote --------------- */
 
@@ -972,10 +917,10 @@ static int64_t expire_zygote_waits(spd_registry *r, int64_t now)
 	int64_t next = 0;
 
 	for (spd__entry *e = r->queue_head, *nx; e != NULL; e = nx) {
-		const spd__target_state *t = &r->targets[e->target_index];
+		const spd__target *t = e->target;
 		/* From when it began to wait for the zygote, not for a slot. */
 		int64_t since = e->queued_ns > t->zygote_down_ns ? e->queued_ns : t->zygote_down_ns;
-		int64_t at = since + r->cfg->targets[e->target_index].limits.zygote_wait_ms * 1000000;
+		int64_t at = since + t->cfg.limits.zygote_wait_ms * 1000000;
 		char msg[LAUNCH_MESSAGE_MAX];
 
 		nx = e->queue_next;
@@ -990,7 +935,7 @@ static int64_t expire_zygote_waits(spd_registry *r, int64_t now)
 			 "zygote: the zygote of target %s is down (%s) and did not come back within "
 			 "zygote_wait (%lld ms)",
 			 e->p.target, t->error != NULL ? t->error : "restarting",
-			 (long long)r->cfg->targets[e->target_index].limits.zygote_wait_ms);
+			 (long long)t->cfg.limits.zygote_wait_ms);
 		dequeue(r, e);
 		end_unstarted(r, e, SPD_EV_FAILED, SPD_ERR_LAUNCH, "ZygoteDown", msg);
 	}
@@ -1151,7 +1096,7 @@ void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_facts *rep)
 	live_release(e); /* the launcher's final tails replace them */
 	if (o.state == SPD_STATE_FAILED) {
 		e->p.threw = true;
-		fill_error(e, &o, rep, r->targets[e->target_index].error);
+		fill_error(e, &o, rep, e->target->error);
 	}
 	ev = o.state == SPD_STATE_SUCCEEDED ? SPD_EV_SUCCEEDED
 	     : o.state == SPD_STATE_CANCELED ? SPD_EV_CANCELED : SPD_EV_FAILED;

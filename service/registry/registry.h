@@ -71,6 +71,7 @@ typedef struct spd_registry spd_registry;
 typedef struct spd_launch_req {
 	char *process_id;
 	char *target;
+	uint32_t target_id;   /* the version of the target it runs with */
 	char **argv;          /* argc entries + NULL */
 	uint32_t argc;
 	uint8_t *input;
@@ -82,15 +83,29 @@ typedef struct spd_launch_req {
 	const char *traceparent;  /* W3C trace context for the child's TRACEPARENT; NULL: none */
 } spd_launch_req;
 
+/* What a reload adds, for the launcher to prepare (a RELOAD frame): the new
+ * versions of targets with their ids, and CFG's log settings. Borrowed. */
+typedef struct spd_reload_req {
+	const spd_config *cfg;
+	const spd_target_config *const *targets;
+	const uint32_t *ids;
+	size_t count;
+} spd_reload_req;
+
 /* How the registry reaches the launcher. Called with the registry lock held
  * (see "Locks" above): they must only send (or queue) a frame, never block.
  * Return 0 or -errno.
  * congested (may be NULL: never) says the launcher is not taking frames: new
- * starts are refused (-EBUSY) and queued ones wait. */
+ * starts are refused (-EBUSY) and queued ones wait.
+ * send_reload (may be NULL: reload adds nothing the launcher hears of) and
+ * send_retire: a reload's new target versions; a version that no process
+ * holds any more and none will start (the launcher frees it). */
 typedef struct spd_registry_ops {
 	int (*send_start)(void *ctx, uint64_t key, const spd_launch_req *req);
 	int (*send_destroy)(void *ctx, uint64_t key, int64_t grace_ms);
 	bool (*congested)(void *ctx);
+	int (*send_reload)(void *ctx, const spd_reload_req *req);
+	int (*send_retire)(void *ctx, uint32_t target_id);
 	void *ctx;
 } spd_registry_ops;
 
@@ -120,8 +135,26 @@ typedef struct spd_watch_event {
  * (it always ends after the terminal event of a one-process watch). */
 typedef bool (*spd_watch_fn)(void *ctx, const spd_watch_event *ev);
 
-/* Creates a registry for CFG (borrowed: must outlive the registry). */
+/* Creates a registry for CFG (read here only: the registry copies what it
+ * keeps). Its targets get ids 1, 2, ... in order, as the launcher's boot data
+ * numbers them (wire/boot.h). */
 spd_registry *spd_registry_create(const spd_config *cfg, const spd_registry_ops *ops);
+
+/* What a reload did, by target name. */
+typedef struct spd_reload_summary {
+	size_t added, changed, removed, unchanged;
+} spd_reload_summary;
+
+/* SIGHUP (SPEC §5): makes CFG's targets the current ones (read here only),
+ * and its max_running, max_pending and history settings the limits. A target
+ * whose settings are equal (spd_target_config_equal) stays as it is; an added
+ * or changed one gets a new version, sent to the launcher to prepare
+ * (send_reload); a changed or removed one's old version lives on while its
+ * running and pending processes do, with the settings they started with,
+ * and is retired after them. New starts use the new set at once. Logs a line
+ * per target added, changed or removed. Returns 0 or -ENOMEM (nothing
+ * changed), -ESHUTDOWN once shutdown started or the launcher is gone. */
+int spd_registry_reload(spd_registry *r, const spd_config *cfg, spd_reload_summary *out);
 
 /* Frees every record. Subscriptions still registered end without a note (their
  * release callback runs); spd_registry_abort_watchers first ends them properly. */
@@ -253,8 +286,9 @@ typedef struct spd_list_query {
 void spd_registry_list(spd_registry *r, const spd_list_query *q, spd_watch_fn fn, void *ctx,
 		       uint64_t *next_key);
 
-/* Target listing: FN is called for each target with its running and pending
- * counts, whether the launcher could prepare it (error NULL), and what
+/* Target listing: FN is called for each current target with its running and
+ * pending counts (of every version of it, older ones too), whether the
+ * launcher could prepare it (error NULL), and what
  * enforces its memory_limit as the launcher said in HELLO ("cgroup_v2",
  * "cgroup_v1", "rlimit_as"; "" when it has none or HELLO did not say). */
 typedef void (*spd_target_fn)(void *ctx, const spd_target_config *t, uint32_t running,
@@ -264,14 +298,15 @@ void spd_registry_list_targets(spd_registry *r, spd_target_fn fn, void *ctx);
 
 /* --- from the launcher (the front's reader thread) --- */
 
-/* Per-target readiness from HELLO; NAMES/ERRORS/MECHANISMS are copied.
- * MECHANISMS (what enforces each target's memory_limit) may be NULL. */
-void spd_registry_on_hello(spd_registry *r, size_t count, char *const *names,
+/* Per-target readiness from HELLO or RELOADED, by target id; ERRORS and
+ * MECHANISMS are copied. MECHANISMS (what enforces each target's
+ * memory_limit) may be NULL. */
+void spd_registry_on_hello(spd_registry *r, size_t count, const uint32_t *ids,
 			   char *const *errors, char *const *mechanisms);
 void spd_registry_on_started(spd_registry *r, uint64_t key, int32_t pid, int64_t started_ns);
-/* Target NAME became usable (WHY NULL) or not (its zygote is down: WHY says
- * why); ListTargets and health report it. */
-void spd_registry_on_target_health(spd_registry *r, const char *name, const char *why);
+/* Target version ID became usable (WHY NULL) or not (its zygote is down: WHY
+ * says why); ListTargets and health report it. */
+void spd_registry_on_target_health(spd_registry *r, uint32_t id, const char *why);
 /* A chunk of a live process's stdout (STREAM 1) or stderr (2) at OFFSET: takes
  * the next sequence number and goes to the watchers that asked for output. */
 void spd_registry_on_output(spd_registry *r, uint64_t key, int stream, uint64_t offset,
@@ -323,9 +358,11 @@ typedef void (*spd_health_fn)(void *ctx, spd_health h);
 
 /* Subscribes FN to TARGET's health (NULL: the server's): FN runs once with the
  * current status before this returns, then once per real transition (shutdown
- * starting, the launcher lost, the target's error set or cleared), never twice
- * with the same status. *WATCH_ID identifies the subscription. -ENOENT unknown
- * target (FN is not called), -ENOMEM. */
+ * starting, the launcher lost, the target's error set or cleared, a reload
+ * adding or removing it), never twice with the same status. A target that is
+ * not configured is UNKNOWN until a reload adds it. *WATCH_ID identifies the
+ * subscription. -ENOENT for a name too long to be a target's (FN is not
+ * called), -ENOMEM. */
 int spd_registry_health_watch(spd_registry *r, const char *target, spd_health_fn fn, void *ctx,
 			      uint64_t *watch_id);
 

@@ -19,13 +19,40 @@
 
 #define BUCKETS 16384u
 
+/* A target as the registry holds it: one version of its settings. A reload
+ * that changes a target makes a new version (a new id, for the launcher),
+ * and the old one lives on, no longer current, while processes of it are
+ * live: they keep the settings they started with. Counted by those
+ * processes; freed, and the launcher told (RETIRE), once it is neither
+ * current nor held. */
+typedef struct spd__target {
+	struct spd__target *next;  /* in spd_registry.retired, when not current */
+	uint32_t id;               /* this version's id (wire/boot.h) */
+	spd_target_config cfg;     /* owned copy */
+	bool current;              /* in spd_registry.targets: new starts use it */
+	uint32_t refs;             /* live processes of this version */
+	uint32_t running, pending;
+	uint32_t active;  /* START sent and not terminal: counts against max_concurrent */
+	char *error;      /* from HELLO/RELOADED or a zygote going down; NULL = usable */
+	bool preparing;   /* a RELOAD added it and RELOADED has not said yet */
+	int64_t zygote_down_ns;  /* CLOCK_MONOTONIC: its zygote went down then; 0 = up */
+	char memory_limit_mechanism[16];  /* from HELLO; "" = none or unknown */
+} spd__target;
+
+/* The global settings that a reload may change (the rest need a restart). */
+typedef struct spd__limits {
+	uint32_t max_running, max_pending;
+	uint32_t history_max_records;
+	int64_t history_retention_ms;
+} spd__limits;
+
 /* A process record and what the registry keeps with it. */
 typedef struct spd__entry {
 	spd_process p;
 	struct spd__entry *id_next, *key_next, *rid_next;  /* hash chains */
 	struct spd__entry *older, *newer;  /* creation order */
 	spd__watcher *watchers;            /* its subscriptions (the start waiter first) */
-	size_t target_index;
+	spd__target *target;               /* held while live; NULL once terminal */
 	bool destroy_requested;            /* Destroy came while pending or running */
 	int64_t kill_at_ns;                /* DESTROY sent: when its grace ends (monotonic) */
 	bool sent;                         /* START sent: holds a running slot until terminal */
@@ -42,18 +69,10 @@ typedef struct spd__entry {
 	spd_tail live[2];                  /* stdout, stderr so far, while live (snapshots) */
 } spd__entry;
 
-typedef struct spd__target_state {
-	uint32_t running, pending;
-	uint32_t active;  /* START sent and not terminal: counts against max_concurrent */
-	char *error;      /* from HELLO or a zygote going down; NULL = usable */
-	int64_t zygote_down_ns;  /* CLOCK_MONOTONIC: its zygote went down then; 0 = up */
-	char memory_limit_mechanism[16];  /* from HELLO; "" = none or unknown */
-} spd__target_state;
-
 struct spd_registry {
 	pthread_mutex_t mu;
 	pthread_cond_t idle;         /* signalled when live drops */
-	const spd_config *cfg;
+	spd__limits lim;
 	spd_registry_ops ops;
 	spd__entry *by_id[BUCKETS];
 	spd__entry *by_key[BUCKETS];
@@ -64,7 +83,10 @@ struct spd_registry {
 	spd__entry *queue_head, *queue_tail;  /* PENDING for a slot, FIFO */
 	size_t queued;
 	uint64_t next_key, next_watch_id;
-	spd__target_state *targets;
+	spd__target **targets;       /* the current ones, in the config's order */
+	size_t target_count;
+	spd__target *retired;        /* older versions still held by processes */
+	uint32_t next_target_id;
 	bool shutting_down, launcher_lost;
 	unsigned listeners_down;              /* health.c: listeners not accepting */
 	spd__watcher *global;        /* watch-all subscriptions */
@@ -78,6 +100,26 @@ struct spd_registry {
 };
 
 spd__entry *spd__find_key(spd_registry *r, uint64_t key);
+/* Starts queued processes, oldest first, while slots are free (registry.c). */
+void spd__dispatch(spd_registry *r);
+
+/* --- targets.c: target versions --- */
+
+/* Makes CFG's targets the current ones (ids 1..n). Returns 0 or -ENOMEM. */
+int spd__targets_init(spd_registry *r, const spd_config *cfg);
+/* Frees every version, current or not (spd_registry_destroy). */
+void spd__targets_release(spd_registry *r);
+/* The current target named NAME, or NULL. */
+spd__target *spd__find_target(spd_registry *r, const char *name);
+/* A live process of T ended: one hold less. A version no longer current
+ * and no longer held is retired (the launcher told) and freed. */
+void spd__target_put(spd_registry *r, spd__target *t);
+
+/* Processes of every version of a target's name. */
+typedef struct spd__counts {
+	uint32_t running, pending, active;
+} spd__counts;
+void spd__name_counts(spd_registry *r, const spd__target *t, spd__counts *n);
 
 /* --- health.c --- */
 

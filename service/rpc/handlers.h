@@ -16,7 +16,6 @@ typedef struct spd_reflection_index spd_reflection_index;
 
 typedef struct spd_rpc_env {
 	spd_registry *registry;
-	const spd_config *cfg;
 	spd_rpc_health *health;                  /* health.h: open health Watches */
 	const spd_reflection_index *reflection;  /* reflection_index.h; NULL: none */
 } spd_rpc_env;

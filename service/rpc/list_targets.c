@@ -10,11 +10,31 @@
 #include "service/rpc/codec.h"
 #include "service/rpc/handlers.h"
 
+/* Everything in the response is the arena's: the registry's strings are
+ * borrowed only during its callback (a reload may free them after it). */
 typedef struct listing {
 	spd_arena arena;
 	Spawnd__V1__Target **targets;
-	size_t n;
+	size_t n, cap;
 } listing;
+
+/* Room for one more target in L (the registry lists as many as it has now). */
+static bool grow(listing *l)
+{
+	Spawnd__V1__Target **v;
+	size_t cap = l->cap ? 2 * l->cap : 16;
+
+	if (l->n < l->cap)
+		return true;
+	v = spd_arena_alloc(&l->arena, cap * sizeof *v);
+	if (v == NULL)
+		return false;
+	if (l->n > 0)
+		memcpy(v, l->targets, l->n * sizeof *v);
+	l->targets = v;
+	l->cap = cap;
+	return true;
+}
 
 static const char *function_name(spd_arena *a, const spd_target_config *t)
 {
@@ -36,23 +56,25 @@ static void add(void *ctx, const spd_target_config *t, uint32_t running, uint32_
 	Spawnd__V1__TargetLimits *lim = spd_arena_alloc(a, sizeof *lim);
 	const char *sig = spd_signal_name(t->limits.stop_signal);
 
-	if (m == NULL || lim == NULL || !spd_rpc_caller_allows(t->name))
+	if (m == NULL || lim == NULL || !spd_rpc_caller_allows(t->name) || !grow(l))
 		return;
 	spawnd__v1__target__init(m);
 	spawnd__v1__target_limits__init(lim);
-	m->name = t->name;
+	m->name = spd_arena_strdup(a, t->name);
 	m->kind = t->kind == SPD_TARGET_EXEC ? SPAWND__V1__TARGET__KIND__KIND_EXEC
 					     : SPAWND__V1__TARGET__KIND__KIND_FUNCTION;
 	m->start_method = (Spawnd__V1__StartMethod)t->limits.start_method;
-	m->description = t->description != NULL ? t->description : (char *)"";
+	m->description = spd_arena_strdup(a, t->description != NULL ? t->description : "");
 	m->running = running;
 	m->pending = pending;
 	m->health = error == NULL ? SPAWND__V1__TARGET__HEALTH__HEALTH_SERVING
 				  : SPAWND__V1__TARGET__HEALTH__HEALTH_NOT_SERVING;
 	m->allow_args = t->allow_args;
 	if (t->kind == SPD_TARGET_EXEC) {
-		m->n_exec = t->exec_argc;
-		m->exec = t->exec_argv;
+		m->exec = spd_arena_alloc(a, (t->exec_argc + 1) * sizeof *m->exec);
+		for (size_t i = 0; m->exec != NULL && i < t->exec_argc; i++)
+			m->exec[i] = spd_arena_strdup(a, t->exec_argv[i]);
+		m->n_exec = m->exec != NULL ? t->exec_argc : 0;
 		m->function = (char *)"";
 	} else {
 		m->function = (char *)function_name(a, t);
@@ -83,9 +105,7 @@ void spd_rpc_list_targets(const spd_rpc_env *env, grpc_call *call, grpc_byte_buf
 
 	if (req == NULL)
 		return;
-	l.targets = spd_arena_alloc(&l.arena, (env->cfg->target_count + 1) * sizeof *l.targets);
-	if (l.targets != NULL)
-		spd_registry_list_targets(env->registry, add, &l);
+	spd_registry_list_targets(env->registry, add, &l);
 	if (l.arena.failed) {
 		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
 	} else {

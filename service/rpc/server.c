@@ -7,6 +7,7 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,7 @@ struct spd_server {
 	spd_listener *listeners;   /* cfg->listen_count, ports as first bound */
 	spd_tls *tls;              /* NULL: no tls in the config */
 	spd_auth *auth;            /* mu; NULL: no auth in the config */
+	atomic_bool protect_health;  /* auth.protect_health, as last (re)loaded */
 	grpc_arg args[ARG_COUNT];
 	grpc_channel_args ch;
 	int reserve[RESERVE_FDS];  /* monitor thread only */
@@ -177,7 +179,7 @@ static void dispatch(slot *s)
 	spd__call_stats_begin(s->call, methods[s->method].path, methods[s->method].kind);
 	who = authenticate(s, &auth);
 	if (auth != NULL && who == NULL &&
-	    !(methods[s->method].open && !srv->cfg->auth_protect_health)) {
+	    !(methods[s->method].open && !atomic_load(&srv->protect_health))) {
 		/* Never the token itself: it may be a real one, mistyped. */
 		spd_log(SPD_LOG_INFO, "call refused: missing or unknown bearer token",
 			SPD_LOG_STR("method", methods[s->method].path), SPD_LOG_END);
@@ -549,7 +551,7 @@ int spd_server_start(const spd_config *cfg, spd_registry *reg, spd_server **out,
 	for (int i = 0; i < RESERVE_FDS; i++)
 		s->reserve[i] = -1;
 	s->env.registry = reg;
-	s->env.cfg = cfg;
+	atomic_init(&s->protect_health, cfg->auth_protect_health);
 	s->env.health = spd_rpc_health_create(reg);
 	s->listeners = calloc(cfg->listen_count ? cfg->listen_count : 1, sizeof *s->listeners);
 	if (s->env.health == NULL || s->listeners == NULL) {
@@ -696,23 +698,29 @@ void spd_server_stop(spd_server *s, int64_t grace_ms)
 	free(s);
 }
 
-int spd_server_reload(spd_server *s, char *err, size_t errlen)
+int spd_server_reload(spd_server *s, const spd_config *cfg, char *err, size_t errlen)
 {
+	spd_auth *next = NULL, *old;
 	int rc = 0;
 
-	if (s->auth != NULL) {
-		spd_auth *next = NULL, *old;
-		rc = spd_auth_load(s->cfg->auth_tokens_file, &next, err, errlen);
+	if (cfg->auth_tokens_file != NULL) {
+		rc = spd_auth_load(cfg->auth_tokens_file, &next, err, errlen);
 		if (rc < 0)
 			return rc;
-		pthread_mutex_lock(&s->mu);
-		old = s->auth;
-		s->auth = next;
-		pthread_mutex_unlock(&s->mu);
-		spd_auth_unref(old); /* calls in flight keep their own reference */
-		spd_log(SPD_LOG_INFO, "tokens re-read", SPD_LOG_INT("tokens", spd_auth_count(next)),
-			SPD_LOG_END);
 	}
+	pthread_mutex_lock(&s->mu);
+	old = s->auth;
+	s->auth = next;
+	pthread_mutex_unlock(&s->mu);
+	spd_auth_unref(old); /* calls in flight keep their own reference */
+	atomic_store(&s->protect_health, cfg->auth_protect_health);
+	if (next != NULL)
+		spd_log(SPD_LOG_INFO, "tokens re-read", SPD_LOG_STR("tokens_file", cfg->auth_tokens_file),
+			SPD_LOG_INT("tokens", spd_auth_count(next)), SPD_LOG_END);
+	else if (old != NULL)
+		spd_log(SPD_LOG_WARN, "auth turned off by the reload: every caller may now do "
+				      "everything",
+			SPD_LOG_END);
 	if (s->tls == NULL)
 		return 0;
 	rc = spd_tls_reload(s->tls, err, errlen);

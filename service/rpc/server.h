@@ -21,10 +21,13 @@ int spd_server_start(const spd_config *cfg, spd_registry *reg, spd_server **out,
  * the rest, joins the CQ thread and frees the server. */
 void spd_server_stop(spd_server *s, int64_t grace_ms);
 
-/* SIGHUP's part for the server: re-reads the tokens file (auth.h; calls
- * after this use the new tokens) and the TLS certificate, key and client CA
- * (tls.h; new connections use them, open ones keep theirs). On failure what
- * was loaded before stays and ERR says why. 0 or -errno. */
-int spd_server_reload(spd_server *s, char *err, size_t errlen);
+/* SIGHUP's part for the server, with the reloaded config CFG (read here only):
+ * reads its tokens file (auth.h; calls after this use the new tokens; none:
+ * auth is off) and auth.protect_health, and re-reads the TLS certificate, key
+ * and client CA (tls.h; new connections use them, open ones keep theirs). The
+ * TLS paths and the listeners are those of the config the server started
+ * with: the front refuses a reload that changes them (it needs a restart).
+ * On failure what was loaded before stays and ERR says why. 0 or -errno. */
+int spd_server_reload(spd_server *s, const spd_config *cfg, char *err, size_t errlen);
 
 #endif

@@ -60,8 +60,9 @@ static void put_env(spd_wbuf *b, const spd_target_config *t, char *const *envp)
 	}
 }
 
-int spd_launcher_boot_encode(const spd_config *cfg, pid_t front, const char *worker,
-			     const char *memory_mechanism, char *const *envp, spd_wbuf *out)
+int spd_launcher_boot_encode(const spd_config *cfg, const uint32_t *ids, pid_t front,
+			     const char *worker, const char *memory_mechanism, char *const *envp,
+			     spd_wbuf *out)
 {
 	spd_wbuf_u32(out, (uint32_t)front);
 	put_opt(out, worker);
@@ -76,6 +77,7 @@ int spd_launcher_boot_encode(const spd_config *cfg, pid_t front, const char *wor
 	for (size_t i = 0; i < cfg->target_count; i++) {
 		const spd_target_config *t = &cfg->targets[i];
 
+		spd_wbuf_u32(out, ids != NULL ? ids[i] : (uint32_t)(i + 1));
 		spd_wbuf_str(out, t->name);
 		put_opt(out, t->description);
 		spd_wbuf_u32(out, (uint32_t)t->kind);
@@ -135,7 +137,8 @@ int spd_launcher_boot_decode(const void *data, size_t len, spd_launcher_boot *b)
 		r.err = -EBADMSG;
 	if (r.err == 0) {
 		cfg->targets = calloc(count ? count : 1, sizeof *cfg->targets);
-		if (cfg->targets == NULL)
+		b->ids = calloc(count ? count : 1, sizeof *b->ids);
+		if (cfg->targets == NULL || b->ids == NULL)
 			r.err = -ENOMEM;
 		else
 			cfg->target_count = count;
@@ -143,6 +146,7 @@ int spd_launcher_boot_decode(const void *data, size_t len, spd_launcher_boot *b)
 	for (size_t i = 0; r.err == 0 && i < cfg->target_count; i++) {
 		spd_target_config *t = &cfg->targets[i];
 
+		b->ids[i] = spd_wreader_u32(&r);
 		t->name = spd_wreader_strdup(&r);
 		t->description = get_opt(&r);
 		t->kind = (spd_target_kind)spd_wreader_u32(&r);
@@ -177,6 +181,7 @@ void spd_launcher_boot_release(spd_launcher_boot *b)
 {
 	free(b->worker);
 	free(b->memory_mechanism);
+	free(b->ids);
 	config_free(b->cfg);
 	memset(b, 0, sizeof *b);
 }

@@ -8,6 +8,7 @@ int spd_start_req_encode(const spd_start_req *req, spd_wbuf *out)
 {
 	spd_wbuf_str(out, req->process_id);
 	spd_wbuf_str(out, req->target);
+	spd_wbuf_u32(out, req->target_id);
 	spd_wbuf_strv(out, req->argv, req->argc);
 	spd_wbuf_bytes(out, req->input, req->input_len);
 	spd_wbuf_u32(out, req->label_count);
@@ -29,6 +30,7 @@ int spd_start_req_decode(spd_start_req *req, const void *body, size_t len)
 	spd_wreader_init(&r, body, len);
 	req->process_id = spd_wreader_strdup(&r);
 	req->target = spd_wreader_strdup(&r);
+	req->target_id = spd_wreader_u32(&r);
 	req->argv = spd_wreader_strv(&r, SPD_START_MAX_ARGS, &n);
 	req->argc = (uint32_t)n;
 	p = spd_wreader_bytes(&r, &n);
@@ -171,6 +173,7 @@ int spd_launcher_hello_encode(const spd_launcher_hello *h, spd_wbuf *out)
 {
 	spd_wbuf_u32(out, (uint32_t)h->count);
 	for (size_t i = 0; i < h->count; i++) {
+		spd_wbuf_u32(out, h->ids[i]);
 		spd_wbuf_str(out, h->names[i]);
 		spd_wbuf_u32(out, h->errors[i] == NULL);
 		spd_wbuf_str(out, h->errors[i]);
@@ -195,15 +198,17 @@ int spd_launcher_hello_decode(spd_launcher_hello *h, const void *body, size_t le
 	if (r.err != 0 || count > SPD_HELLO_MAX_TARGETS)
 		return -EBADMSG;
 	h->count = count;
+	h->ids = calloc(h->count + 1, sizeof *h->ids);
 	h->names = calloc(h->count + 1, sizeof *h->names);
 	h->errors = calloc(h->count + 1, sizeof *h->errors);
 	h->memory_limit_mechanisms = calloc(h->count + 1, sizeof *h->memory_limit_mechanisms);
-	if (h->names == NULL || h->errors == NULL || h->memory_limit_mechanisms == NULL) {
+	if (h->ids == NULL || h->names == NULL || h->errors == NULL || h->memory_limit_mechanisms == NULL) {
 		spd_launcher_hello_release(h);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < h->count && r.err == 0; i++) {
 		uint32_t ok;
+		h->ids[i] = spd_wreader_u32(&r);
 		h->names[i] = spd_wreader_strdup(&r);
 		ok = spd_wreader_u32(&r);
 		h->errors[i] = spd_wreader_strdup(&r);
@@ -233,6 +238,7 @@ void spd_launcher_hello_release(spd_launcher_hello *h)
 		if (h->memory_limit_mechanisms != NULL)
 			free(h->memory_limit_mechanisms[i]);
 	}
+	free(h->ids);
 	free(h->names);
 	free(h->errors);
 	free(h->memory_limit_mechanisms);

@@ -35,6 +35,7 @@
 typedef struct spd_start_req {
 	char *process_id;
 	char *target;
+	uint32_t target_id;   /* the version of TARGET it runs with (boot.h: ids) */
 	char **argv;          /* argc entries + NULL */
 	uint32_t argc;
 	uint8_t *input;
@@ -64,9 +65,11 @@ int spd_exit_report_encode(const spd_exit_report *r, spd_wbuf *out);
 int spd_exit_report_decode(spd_exit_report *r, const void *body, size_t len);
 void spd_exit_report_release(spd_exit_report *r);
 
-/* HELLO, L->F, once (key 0): the launcher is up; each target's readiness. */
+/* HELLO, L->F, once (key 0): the launcher is up; each target's readiness.
+ * Also the body of RELOADED (cgroup ""), for the targets a RELOAD added. */
 typedef struct spd_launcher_hello {
 	size_t count;     /* at most SPD_HELLO_MAX_TARGETS */
+	uint32_t *ids;    /* count entries: each target's id (boot.h) */
 	char **names;     /* count entries */
 	char **errors;    /* count entries; NULL where the target is usable */
 	/* count entries: what enforces the target's memory_limit, as ListTargets
@@ -84,7 +87,8 @@ int spd_launcher_hello_encode(const spd_launcher_hello *h, spd_wbuf *out);
 int spd_launcher_hello_decode(spd_launcher_hello *h, const void *body, size_t len);
 void spd_launcher_hello_release(spd_launcher_hello *h);
 
-/* HEALTH, L->F (key 0): a target's zygote went down, or is serving again. */
+/* HEALTH, L->F (key: the target's id): a target's zygote went down, or is
+ * serving again. */
 typedef struct spd_health_msg {
 	char *target;
 	char *why;        /* NULL: usable again; else why it is not */

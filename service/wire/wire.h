@@ -33,7 +33,11 @@ enum spd_wire_type {
 	SPD_WIRE_STARTED = 4, /* L->F: the child runs: i32 pid, i64 started_ns */
 	SPD_WIRE_EXITED = 5,  /* L->F: the process is over (spd_exit_report) */
 	SPD_WIRE_OUTPUT = 6,  /* L->F: u32 stream (1 stdout, 2 stderr), i64 offset, bytes data */
-	SPD_WIRE_HEALTH = 7,  /* L->F: str target, u32 usable, str why (a zygote went down/up) */
+	SPD_WIRE_HEALTH = 7,  /* L->F, key = target id: a zygote went down/up (spd_health_msg) */
+	SPD_WIRE_RELOAD = 8,  /* F->L: targets to add (a boot body, wire/boot.h) */
+	SPD_WIRE_RELOADED = 9, /* L->F: the added targets' readiness (a HELLO body) */
+	SPD_WIRE_RETIRE = 10, /* F->L, key = target id, empty: no process of it is left
+			       * and none will start: free it (and its zygote) */
 
 	/* Launcher <-> zygote (forkserver), keyed by the process's key. */
 	SPD_ZYGOTE_SPAWN = 101,   /* L->Z: spd_start_req; fds stdin, stdout, stderr, channel

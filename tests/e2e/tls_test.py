@@ -164,7 +164,7 @@ class TlsTest(h.E2ETest):
         with open(key, "w") as f:
             f.write("not a key\n")
         os.kill(s.pid, signal.SIGHUP)
-        h.wait_until(lambda: any(r.get("msg", "").startswith("SIGHUP: cannot re-read the certificates")
+        h.wait_until(lambda: any(r.get("msg", "").startswith("SIGHUP: cannot re-read the tokens or certificates")
                                  for r in s.log_records()), h.RPC_TIMEOUT, "the failed reload")
         self.assertEqual(health_over(s.address, pki.creds(ca=pki.other_ca)), "SERVING")
 

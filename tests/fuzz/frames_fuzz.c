@@ -289,10 +289,10 @@ static void fuzz_boot(const uint8_t *data, size_t size)
 	}
 	for (size_t i = 0; i < a.cfg->target_count; i++)
 		FUZZ_CHECK(a.cfg->targets[i].name != NULL && a.cfg->targets[i].inherit_env_count == 0);
-	FUZZ_CHECK(spd_launcher_boot_encode(a.cfg, a.front, a.worker, a.memory_mechanism, NULL,
+	FUZZ_CHECK(spd_launcher_boot_encode(a.cfg, a.ids, a.front, a.worker, a.memory_mechanism, NULL,
 					    &ea) == 0);
 	FUZZ_CHECK(spd_launcher_boot_decode(ea.data, ea.len, &b) == 0);
-	FUZZ_CHECK(spd_launcher_boot_encode(b.cfg, b.front, b.worker, b.memory_mechanism, NULL,
+	FUZZ_CHECK(spd_launcher_boot_encode(b.cfg, b.ids, b.front, b.worker, b.memory_mechanism, NULL,
 					    &eb) == 0);
 	same_bytes(&ea, &eb);
 	spd_wbuf_release(&ea);

@@ -122,7 +122,8 @@ static void hellos(void)
 	char *names[] = {"echo", "resize", "convert"};
 	char *errors[] = {NULL, "dlopen: libimg.so: cannot open shared object file", NULL};
 	char *mechanisms[] = {"", "cgroup_v2", "rlimit_as"};
-	spd_launcher_hello h = {.count = 3, .names = names, .errors = errors,
+	uint32_t ids[] = {1, 2, 7};
+	spd_launcher_hello h = {.count = 3, .ids = ids, .names = names, .errors = errors,
 				.memory_limit_mechanisms = mechanisms};
 	spd_launcher_hello empty = {.count = 0};
 	spd_wbuf b = SPD_WBUF_INIT;
@@ -238,10 +239,10 @@ static void boots(void)
 	spd_config none = {.path = "<default>"};
 	spd_wbuf b = SPD_WBUF_INIT;
 
-	spd_launcher_boot_encode(&cfg, 4242, "/usr/lib/spawnd/spawnd-worker", "cgroup_v2", envp,
+	spd_launcher_boot_encode(&cfg, NULL, 4242, "/usr/lib/spawnd/spawnd-worker", "cgroup_v2", envp,
 				 &b);
 	frame("boot", &b);
-	spd_launcher_boot_encode(&none, 1, NULL, NULL, NULL, &b);
+	spd_launcher_boot_encode(&none, NULL, 1, NULL, NULL, NULL, &b);
 	frame("boot_no_targets", &b);
 }
 

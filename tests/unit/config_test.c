@@ -1023,6 +1023,49 @@ static void test_tls_paths(void **state)
 	spd_config_destroy(cfg);
 }
 
+/* A reload keeps a target whose settings are equal (spd_target_config_equal):
+ * a copy is equal, where it is written is not a setting, and any setting that
+ * changes makes it another target. */
+static void test_target_copy_and_equal(void **state)
+{
+	spd_config *c = load_ok(full_yaml);
+	static const char *const changed[] = {
+		"targets:\n  x: {function: builtin:echo, timeout: 2s}\n",
+		"targets:\n  x: {function: builtin:echo, description: other}\n",
+		"targets:\n  x: {function: builtin:noop}\n",
+		"targets:\n  x: {function: builtin:echo, env: {A: b}}\n",
+		"targets:\n  x: {function: builtin:echo, inherit_env: [PATH]}\n",
+		"targets:\n  x: {function: builtin:echo, cwd: /tmp}\n",
+		"targets:\n  x: {function: builtin:echo, umask: \"077\"}\n",
+		"targets:\n  x: {function: builtin:echo, max_concurrent: 3}\n",
+		"targets:\n  x: {function: builtin:echo, start_method: spawn}\n",
+		"targets:\n  x: {function: builtin:echo, memory_limit: 64MiB}\n",
+		"targets:\n  x: {function: builtin:echo, zygote_wait: 1s}\n",
+		"targets:\n  x: {function: builtin:echo, stop_signal: SIGINT}\n",
+	};
+	spd_config *base = load_ok("targets:\n  x: {function: builtin:echo}\n");
+	spd_config *moved = load_ok("# a comment\n\ntargets:\n\n  x: {function: builtin:echo}\n");
+
+	(void)state;
+	for (size_t i = 0; i < c->target_count; i++) {
+		spd_target_config copy;
+		assert_int_equal(spd_target_config_copy(&copy, &c->targets[i]), 0);
+		assert_true(spd_target_config_equal(&copy, &c->targets[i]));
+		assert_ptr_not_equal(copy.name, c->targets[i].name);
+		spd_target_config_release(&copy);
+	}
+	assert_true(spd_target_config_equal(&base->targets[0], &moved->targets[0]));
+	for (size_t i = 0; i < sizeof changed / sizeof *changed; i++) {
+		spd_config *o = load_ok(changed[i]);
+		if (spd_target_config_equal(&base->targets[0], &o->targets[0]))
+			fail_msg("seen as unchanged: %s", changed[i]);
+		spd_config_destroy(o);
+	}
+	spd_config_destroy(moved);
+	spd_config_destroy(base);
+	spd_config_destroy(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1043,6 +1086,7 @@ int main(void)
 		cmocka_unit_test(test_apply_env),
 		cmocka_unit_test(test_hostile_inputs),
 		cmocka_unit_test(test_max_running_fd_limit),
+		cmocka_unit_test(test_target_copy_and_equal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

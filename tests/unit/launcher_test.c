@@ -30,6 +30,7 @@
 #include "service/common/log.h"
 #include "service/config/config.h"
 #include "service/launcher/launcher.h"
+#include "service/wire/boot.h"
 #include "service/wire/messages.h"
 #include "service/wire/wire.h"
 
@@ -192,6 +193,7 @@ static const char *frame_name(uint32_t type)
 	case SPD_WIRE_DESTROY: return "DESTROY";
 	case SPD_WIRE_STARTED: return "STARTED";
 	case SPD_WIRE_EXITED: return "EXITED";
+	case SPD_WIRE_RELOADED: return "RELOADED";
 	default: return "?";
 	}
 }
@@ -279,8 +281,18 @@ static int launcher_teardown(void **state)
 
 /* ---- talking to it -------------------------------------------------------------------- */
 
-static uint64_t start_req(lt *l, const char *target, const char *const *args, uint32_t argc,
-			  const void *input, size_t input_len, int64_t timeout_ms)
+/* The id HELLO gave TARGET (0, unknown to the launcher, if none). */
+static uint32_t target_id(const lt *l, const char *target)
+{
+	for (size_t i = 0; i < l->hello.count; i++)
+		if (strcmp(l->hello.names[i], target) == 0)
+			return l->hello.ids[i];
+	return 0;
+}
+
+/* START of TARGET's version ID. */
+static uint64_t start_req_v(lt *l, const char *target, uint32_t tid, const char *const *args,
+			    uint32_t argc, const void *input, size_t input_len, int64_t timeout_ms)
 {
 	char *argv[8] = {NULL};
 	char *labels[] = {NULL};
@@ -296,6 +308,7 @@ static uint64_t start_req(lt *l, const char *target, const char *const *args, ui
 	req = (spd_start_req){
 		.process_id = id,
 		.target = (char *)target,
+		.target_id = tid,
 		.argv = argv,
 		.argc = argc,
 		.input = (uint8_t *)input,
@@ -309,6 +322,14 @@ static uint64_t start_req(lt *l, const char *target, const char *const *args, ui
 	assert_int_equal(spd_wire_send(l->fd, SPD_WIRE_START, key, &b), 0);
 	spd_wbuf_release(&b);
 	return key;
+}
+
+/* START of TARGET's version in HELLO. */
+static uint64_t start_req(lt *l, const char *target, const char *const *args, uint32_t argc,
+			  const void *input, size_t input_len, int64_t timeout_ms)
+{
+	return start_req_v(l, target, target_id(l, target), args, argc, input, input_len,
+			   timeout_ms);
 }
 
 /* Starts the helper in MODE with ARG (may be NULL). */
@@ -891,6 +912,86 @@ static void closing_the_socket_kills_everything(void **state)
 	expect_no_strays(l);
 }
 
+/* RELOAD (SIGHUP) adds target versions, and RELOADED says how each was
+ * prepared; a START names its version, so the old one still runs what it
+ * ran; RETIRE frees a version (a later START of it is an unknown target) and
+ * kills its zygote. */
+static const char reload_yaml[] =
+	"listen: [\"127.0.0.1:0\"]\n"
+	"log: {format: text, level: error}\n"
+	"targets:\n"
+	"  echo: {function: builtin:echo, max_output_bytes: 64KiB}\n"
+	"  zecho: {function: builtin:echo, start_method: forkserver, zygote_start: boot}\n"
+	"  bad: {function: builtin:nosuch}\n";
+
+static void reload_adds_versions_and_retire_frees_them(void **state)
+{
+	lt *l = *state;
+	char err[SPD_CONFIG_ERR_MAX] = "";
+	spd_config *next = NULL;
+	uint32_t ids[] = {40, 41, 42};
+	spd_launcher_hello h;
+	spd_exit_report rep;
+	spd_wbuf b = SPD_WBUF_INIT;
+	uint8_t *body;
+	size_t len;
+	uint64_t key;
+	pid_t left[16];
+
+	assert_int_equal(spd_config_load_string(reload_yaml, strlen(reload_yaml), "reload.yaml",
+						NULL, &next, err), 0);
+	assert_int_equal(spd_launcher_boot_encode(next, ids, getpid(), NULL, NULL, NULL, &b), 0);
+	spd_config_destroy(next);
+	assert_int_equal(spd_wire_send(l->fd, SPD_WIRE_RELOAD, 0, &b), 0);
+	spd_wbuf_release(&b);
+	body = expect_frame(l, SPD_WIRE_RELOADED, 0, &len);
+	assert_int_equal(spd_launcher_hello_decode(&h, body, len), 0);
+	free(body);
+	assert_int_equal(h.count, 3);
+	assert_int_equal(h.ids[0], 40);
+	assert_null(h.errors[0]);
+	assert_int_equal(h.ids[1], 41);
+	assert_null(h.errors[1]);
+	assert_int_equal(h.ids[2], 42);
+	assert_non_null(h.errors[2]); /* builtin:nosuch */
+	spd_launcher_hello_release(&h);
+
+	/* The new version and the old one (HELLO's id) both run. */
+	key = start_req_v(l, "echo", 40, NULL, 0, "new", 3, 0);
+	expect_started(l, key);
+	expect_exited(l, key, &rep);
+	assert_int_equal(rep.result_len, 3);
+	spd_exit_report_release(&rep);
+	key = start_req(l, "echo", NULL, 0, "old", 3, 0);
+	expect_started(l, key);
+	expect_exited(l, key, &rep);
+	assert_int_equal(rep.flags, 0);
+	spd_exit_report_release(&rep);
+	key = start_req_v(l, "zecho", 41, NULL, 0, "fork", 4, 0);
+	expect_started(l, key);
+	expect_exited(l, key, &rep);
+	assert_int_equal(rep.result_len, 4);
+	spd_exit_report_release(&rep);
+	/* zecho's zygote is the one process left below the launcher. */
+	assert_int_equal(strays(l, left), 1);
+
+	/* Retired: the old echo is unknown now, and zecho's zygote goes. */
+	b = (spd_wbuf)SPD_WBUF_INIT;
+	assert_int_equal(spd_wire_send(l->fd, SPD_WIRE_RETIRE, target_id(l, "echo"), &b), 0);
+	assert_int_equal(spd_wire_send(l->fd, SPD_WIRE_RETIRE, 41, &b), 0);
+	key = start_req(l, "echo", NULL, 0, "old", 3, 0);
+	expect_exited(l, key, &rep);
+	assert_true(rep.flags & SPD_EXIT_LAUNCH_FAILED);
+	assert_string_equal(rep.launch_message, "unknown target");
+	spd_exit_report_release(&rep);
+	expect_no_strays(l);
+	/* A name given with another version's id is unknown too. */
+	key = start_req_v(l, "zecho", 40, NULL, 0, NULL, 0, 0);
+	expect_exited(l, key, &rep);
+	assert_true(rep.flags & SPD_EXIT_LAUNCH_FAILED);
+	spd_exit_report_release(&rep);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, launcher_setup, launcher_teardown)
@@ -912,6 +1013,7 @@ int main(void)
 		T(destroy_kills_a_setsid_grandchild),
 		T(function_target_result),
 		T(closing_the_socket_kills_everything),
+		T(reload_adds_versions_and_retire_frees_them),
 	};
 #undef T
 

@@ -96,6 +96,7 @@ typedef struct sent_start {
 	char label0[64];
 	size_t input_len;
 	int64_t grace_ms, timeout_ms;
+	uint32_t target_id;
 } sent_start;
 
 typedef struct sent_destroy {
@@ -110,6 +111,12 @@ typedef struct fake {
 	sent_start starts[MAX_SENT];
 	sent_destroy destroys[MAX_SENT];
 	int start_rc;  /* what send_start returns */
+	/* RELOAD frames: the names and ids of the targets each added. */
+	size_t nreloads, nadded;
+	char added[MAX_SENT][32];
+	uint32_t added_ids[MAX_SENT];
+	size_t nretired;
+	uint32_t retired[MAX_SENT];
 } fake;
 
 static int fake_send_start(void *ctx, uint64_t key, const spd_launch_req *req)
@@ -134,6 +141,7 @@ static int fake_send_start(void *ctx, uint64_t key, const spd_launch_req *req)
 	s->input_len = req->input_len;
 	s->grace_ms = req->grace_ms;
 	s->timeout_ms = req->timeout_ms;
+	s->target_id = req->target_id;
 	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->mu);
 	return f->start_rc;
@@ -150,6 +158,28 @@ static int fake_send_destroy(void *ctx, uint64_t key, int64_t grace_ms)
 	f->ndestroys++;
 	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->mu);
+	return 0;
+}
+
+static int fake_send_reload(void *ctx, const spd_reload_req *req)
+{
+	fake *f = ctx;
+
+	f->nreloads++;
+	for (size_t i = 0; i < req->count; i++) {
+		assert_true(f->nadded < MAX_SENT);
+		snprintf(f->added[f->nadded], sizeof f->added[0], "%s", req->targets[i]->name);
+		f->added_ids[f->nadded++] = req->ids[i];
+	}
+	return 0;
+}
+
+static int fake_send_retire(void *ctx, uint32_t id)
+{
+	fake *f = ctx;
+
+	assert_true(f->nretired < MAX_SENT);
+	f->retired[f->nretired++] = id;
 	return 0;
 }
 
@@ -237,7 +267,8 @@ typedef struct fixture {
 static int fixture_setup_with(void **state, const spd_config *c)
 {
 	fixture *fx = calloc(1, sizeof *fx);
-	spd_registry_ops ops = {fake_send_start, fake_send_destroy, NULL, NULL};
+	spd_registry_ops ops = {fake_send_start, fake_send_destroy, NULL, fake_send_reload,
+				fake_send_retire, NULL};
 
 	assert_non_null(fx);
 	pthread_mutex_init(&fx->f.mu, NULL);
@@ -899,7 +930,8 @@ static bool fake_congested(void *ctx)
 static void start_refused_while_congested(void **state)
 {
 	fixture *fx = *state;
-	spd_registry_ops ops = {fake_send_start, fake_send_destroy, fake_congested, &fx->f};
+	spd_registry_ops ops = {fake_send_start, fake_send_destroy, fake_congested,
+				fake_send_reload, fake_send_retire, &fx->f};
 	spd_registry *r = spd_registry_create(cfg, &ops);
 	spd_start_params sp = {.target = "fn", .timeout_ms = -1, .grace_ms = -1};
 	recorder rc = {0};
@@ -1241,7 +1273,7 @@ static void list_targets_counts(void **state)
 	recorder rc[2];
 	const sent_start *a, *b;
 	targets_rec tr = {0};
-	char *names[] = {(char *)"ex", (char *)"fn"};
+	uint32_t ids[] = {2, 1}; /* ex, fn: numbered in the config's order */
 	char *errors[] = {(char *)"exec: not there", NULL};
 	char *mechanisms[] = {(char *)"", (char *)"cgroup_v1"};
 
@@ -1249,7 +1281,7 @@ static void list_targets_counts(void **state)
 	a = start(fx, "fn", &rc[0]);
 	b = start(fx, "fn", &rc[1]);
 	spd_registry_on_started(fx->r, a->key, 10, spd_clock_real_ns());
-	spd_registry_on_hello(fx->r, 2, names, errors, mechanisms);
+	spd_registry_on_hello(fx->r, 2, ids, errors, mechanisms);
 	spd_registry_list_targets(fx->r, on_target, &tr);
 	assert_int_equal(tr.n, 4);
 	assert_string_equal(tr.t[0].name, "fn");
@@ -1522,6 +1554,224 @@ static void listeners_down_is_not_serving(void **state)
 	assert_true(spd_registry_health_unwatch(fx->r, wid));
 }
 
+/* ---- reload (SIGHUP, SPEC §5) ------------------------------------------------------ */
+
+/* config_yaml with ex changed (timeout), exa unchanged, quick removed and
+ * `added` new; fn's line moves (a comment above it), which is no change. */
+static const char reloaded_yaml[] =
+	"listen: [\"127.0.0.1:0\"]\n"
+	"history: {max_records: 100}\n"
+	"defaults:\n"
+	"  destroy_grace_period: 3s\n"
+	"targets:\n"
+	"  # moved\n"
+	"  fn: {function: builtin:echo}\n"
+	"  ex: {exec: [\"/bin/true\"], timeout: 2s}\n"
+	"  exa: {exec: [\"/bin/echo\"], allow_args: true, destroy_grace_period: 1s, timeout: 5s}\n"
+	"  added: {function: builtin:noop}\n";
+
+static uint32_t added_id(const fake *f, const char *name)
+{
+	for (size_t i = 0; i < f->nadded; i++)
+		if (strcmp(f->added[i], name) == 0)
+			return f->added_ids[i];
+	fail_msg("no RELOAD added %s", name);
+	return 0;
+}
+
+static void reload_adds_changes_removes(void **state)
+{
+	fixture *fx = *state;
+	spd_config *next = load(reloaded_yaml);
+	spd_reload_summary sum;
+	recorder rc[2];
+	targets_rec tr = {0};
+	spd_start_params sp = params("quick");
+	const sent_start *s;
+
+	memset(rc, 0, sizeof rc);
+	assert_int_equal(spd_registry_reload(fx->r, next, &sum), 0);
+	spd_config_destroy(next); /* the registry copied what it keeps */
+	assert_int_equal(sum.added, 1);
+	assert_int_equal(sum.changed, 1);
+	assert_int_equal(sum.removed, 1);
+	assert_int_equal(sum.unchanged, 2);
+	/* One RELOAD, with the new versions only; quick, held by nothing,
+	 * is retired at once. */
+	assert_int_equal(fx->f.nreloads, 1);
+	assert_int_equal(fx->f.nadded, 2);
+	assert_true(added_id(&fx->f, "ex") > 4);
+	assert_true(added_id(&fx->f, "added") > 4);
+	assert_int_equal(fx->f.nretired, 2); /* quick (4) and ex's old version (2) */
+	spd_registry_list_targets(fx->r, on_target, &tr);
+	assert_int_equal(tr.n, 4);
+	assert_string_equal(tr.t[0].name, "fn");
+	assert_string_equal(tr.t[3].name, "added");
+	/* Not SERVING until the launcher says it prepared them. */
+	assert_int_equal(spd_registry_health(fx->r, "added"), SPD_HEALTH_NOT_SERVING);
+	assert_int_equal(spd_registry_health(fx->r, "fn"), SPD_HEALTH_SERVING);
+	assert_int_equal(spd_registry_health(fx->r, "quick"), SPD_HEALTH_UNKNOWN);
+	{
+		uint32_t ids[] = {added_id(&fx->f, "ex"), added_id(&fx->f, "added")};
+		char *errors[] = {NULL, NULL};
+		spd_registry_on_hello(fx->r, 2, ids, errors, NULL);
+	}
+	assert_int_equal(spd_registry_health(fx->r, "added"), SPD_HEALTH_SERVING);
+	assert_int_equal(spd_registry_start(fx->r, &sp, record, &rc[0]), -ENOENT);
+	s = start(fx, "added", &rc[1]);
+	assert_int_equal(s->target_id, added_id(&fx->f, "added"));
+	s = start(fx, "ex", &rc[1]);
+	assert_int_equal(s->target_id, added_id(&fx->f, "ex"));
+	assert_int_equal(s->timeout_ms, 2000);
+	s = start(fx, "fn", &rc[1]);
+	assert_int_equal(s->target_id, 1); /* unchanged: the same version */
+}
+
+/* A running process of a removed target, and a running one of a changed
+ * target, finish normally with the settings they started with; their old
+ * versions are retired after them. */
+static void reload_keeps_live_processes(void **state)
+{
+	fixture *fx = *state;
+	spd_config *next = load(reloaded_yaml);
+	recorder rc[2];
+	const sent_start *q, *e;
+	targets_rec tr = {0};
+	note_rec n;
+
+	memset(rc, 0, sizeof rc);
+	q = start(fx, "quick", &rc[0]);
+	e = start(fx, "ex", &rc[1]);
+	assert_int_equal(e->timeout_ms, 0);
+	spd_registry_on_started(fx->r, q->key, 10, spd_clock_real_ns());
+	spd_registry_on_started(fx->r, e->key, 11, spd_clock_real_ns());
+	assert_int_equal(spd_registry_reload(fx->r, next, NULL), 0);
+	spd_config_destroy(next);
+	assert_int_equal(fx->f.nretired, 0);
+	/* ListTargets counts ex's running process of the old version. */
+	spd_registry_list_targets(fx->r, on_target, &tr);
+	assert_string_equal(tr.t[1].name, "ex");
+	assert_int_equal(tr.t[1].running, 1);
+	exit_status(fx, q->key, W_EXITCODE(0, 0), 0);
+	n = get(fx, q->id);
+	assert_int_equal(n.state, SPD_STATE_SUCCEEDED);
+	assert_int_equal(fx->f.nretired, 1);
+	assert_int_equal(fx->f.retired[0], 4);
+	exit_status(fx, e->key, W_EXITCODE(0, 0), 0);
+	assert_int_equal(get(fx, e->id).state, SPD_STATE_SUCCEEDED);
+	assert_int_equal(fx->f.nretired, 2);
+	assert_int_equal(fx->f.retired[1], 2);
+}
+
+static const char queue_reloaded_yaml[] =
+	"listen: [\"127.0.0.1:0\"]\n"
+	"max_running: 3\n"
+	"max_pending: 2\n"
+	"targets:\n"
+	"  a: {function: builtin:echo}\n"
+	"  one: {function: builtin:noop, max_concurrent: 2, timeout: 7s}\n";
+
+/* New limits apply to new starts; a pending process keeps the settings it was
+ * queued with; a higher max_running lets the queue move at once. */
+static void reload_limits_for_new_starts(void **state)
+{
+	fixture *fx = *state;
+	spd_config *next = load(queue_reloaded_yaml);
+	recorder rc[4];
+
+	memset(rc, 0, sizeof rc);
+	start_any(fx, "one", &rc[0], NULL);
+	start_any(fx, "one", &rc[1], NULL); /* queued: max_concurrent 1 */
+	assert_int_equal(fx->f.nstarts, 1);
+	assert_int_equal(spd_registry_reload(fx->r, next, NULL), 0);
+	spd_config_destroy(next);
+	/* The queued one still has its old version's max_concurrent (1). */
+	assert_int_equal(fx->f.nstarts, 1);
+	/* A new start uses the new version: max_concurrent 2, counted across
+	 * versions (one running), so it goes at once, past the queued one. */
+	start_any(fx, "one", &rc[2], NULL);
+	assert_int_equal(fx->f.nstarts, 2);
+	assert_int_equal(fx->f.starts[1].timeout_ms, 7000);
+	assert_true(fx->f.starts[1].target_id > 2);
+	/* The queued one keeps its own max_concurrent (1): it waits until no
+	 * process of `one` runs, and starts with its old timeout (none). */
+	finish(fx, fx->f.starts[0].key);
+	assert_int_equal(fx->f.nstarts, 2);
+	finish(fx, fx->f.starts[1].key);
+	assert_int_equal(fx->f.nstarts, 3);
+	assert_int_equal(fx->f.starts[2].timeout_ms, 0);
+	assert_int_equal(fx->f.starts[2].target_id, 2);
+	finish(fx, fx->f.starts[2].key);
+	assert_int_equal(fx->f.nretired, 1); /* the old version, after its last process */
+	assert_int_equal(fx->f.retired[0], 2);
+}
+
+/* Health subscribers of a target hear a reload remove it (UNKNOWN) and
+ * another add one they waited for. */
+typedef struct health_seen {
+	size_t n;
+	spd_health h[8];
+} health_seen;
+
+static void record_health_all(void *ctx, spd_health h)
+{
+	health_seen *s = ctx;
+
+	if (s->n < 8)
+		s->h[s->n++] = h;
+}
+
+static void reload_health_transitions(void **state)
+{
+	fixture *fx = *state;
+	spd_config *next = load(reloaded_yaml);
+	health_seen quick = {0}, added = {0};
+	uint64_t w1, w2;
+
+	assert_int_equal(spd_registry_health_watch(fx->r, "quick", record_health_all, &quick, &w1), 0);
+	assert_int_equal(spd_registry_health_watch(fx->r, "added", record_health_all, &added, &w2), 0);
+	assert_int_equal(quick.h[0], SPD_HEALTH_SERVING);
+	assert_int_equal(added.h[0], SPD_HEALTH_UNKNOWN);
+	assert_int_equal(spd_registry_reload(fx->r, next, NULL), 0);
+	spd_config_destroy(next);
+	assert_int_equal(quick.n, 2);
+	assert_int_equal(quick.h[1], SPD_HEALTH_UNKNOWN);
+	assert_int_equal(added.n, 2);
+	assert_int_equal(added.h[1], SPD_HEALTH_NOT_SERVING); /* being prepared */
+	{
+		uint32_t ids[] = {added_id(&fx->f, "added")};
+		char *errors[] = {NULL};
+		spd_registry_on_hello(fx->r, 1, ids, errors, NULL);
+	}
+	assert_int_equal(added.n, 3);
+	assert_int_equal(added.h[2], SPD_HEALTH_SERVING);
+	assert_true(spd_registry_health_unwatch(fx->r, w1));
+	assert_true(spd_registry_health_unwatch(fx->r, w2));
+}
+
+/* A zygote going down for an old version does not touch the new one. */
+static void reload_health_by_version(void **state)
+{
+	fixture *fx = *state;
+	spd_config *next = load(reloaded_yaml);
+	recorder rc = {0};
+	const sent_start *e = start(fx, "ex", &rc);
+
+	spd_registry_on_started(fx->r, e->key, 11, spd_clock_real_ns());
+	assert_int_equal(spd_registry_reload(fx->r, next, NULL), 0);
+	spd_config_destroy(next);
+	{
+		uint32_t ids[] = {added_id(&fx->f, "ex")};
+		char *errors[] = {NULL};
+		spd_registry_on_hello(fx->r, 1, ids, errors, NULL);
+	}
+	spd_registry_on_target_health(fx->r, 2, "the zygote died");
+	assert_int_equal(spd_registry_health(fx->r, "ex"), SPD_HEALTH_SERVING);
+	spd_registry_on_target_health(fx->r, added_id(&fx->f, "ex"), "the zygote died");
+	assert_int_equal(spd_registry_health(fx->r, "ex"), SPD_HEALTH_NOT_SERVING);
+	exit_status(fx, e->key, W_EXITCODE(0, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1558,6 +1808,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(destroy_queued_never_starts, setup_queue, teardown),
 		cmocka_unit_test_setup_teardown(queued_at_shutdown_and_loss, setup_queue, teardown),
 		cmocka_unit_test_setup_teardown(queued_canceled_by_shutdown, setup_queue, teardown),
+		cmocka_unit_test_setup_teardown(reload_adds_changes_removes, setup, teardown),
+		cmocka_unit_test_setup_teardown(reload_keeps_live_processes, setup, teardown),
+		cmocka_unit_test_setup_teardown(reload_limits_for_new_starts, setup_queue, teardown),
+		cmocka_unit_test_setup_teardown(reload_health_transitions, setup, teardown),
+		cmocka_unit_test_setup_teardown(reload_health_by_version, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -326,6 +326,7 @@ static void start_req_round_trip(void **state)
 	spd_start_req in = {
 		.process_id = (char *)"0190a3b4-0000-7000-8000-000000000001",
 		.target = (char *)"echo",
+		.target_id = 77,
 		.argv = argv,
 		.argc = 3,
 		.input = input,
@@ -342,6 +343,7 @@ static void start_req_round_trip(void **state)
 	(void)state;
 	assert_int_equal(spd_start_req_encode(&in, &b), 0);
 	assert_int_equal(spd_start_req_decode(&out, b.data, b.len), 0);
+	assert_int_equal(out.target_id, 77);
 	assert_string_equal(out.process_id, in.process_id);
 	assert_string_equal(out.target, "echo");
 	assert_int_equal(out.argc, 3);
@@ -572,7 +574,8 @@ static void hello_round_trip(void **state)
 	char *names[] = {(char *)"echo", (char *)"resize"};
 	char *errors[] = {NULL, (char *)"dlopen: no such file"};
 	char *mech[] = {(char *)"", (char *)"cgroup_v2"};
-	spd_launcher_hello in = {.count = 2, .names = names, .errors = errors,
+	uint32_t ids[] = {1, 9};
+	spd_launcher_hello in = {.count = 2, .ids = ids, .names = names, .errors = errors,
 				 .memory_limit_mechanisms = mech};
 	spd_launcher_hello out;
 	spd_wbuf b = SPD_WBUF_INIT;
@@ -583,6 +586,8 @@ static void hello_round_trip(void **state)
 	assert_int_equal(out.count, 2);
 	assert_string_equal(out.names[0], "echo");
 	assert_string_equal(out.names[1], "resize");
+	assert_int_equal(out.ids[0], 1);
+	assert_int_equal(out.ids[1], 9);
 	assert_null(out.errors[0]);
 	assert_string_equal(out.errors[1], "dlopen: no such file");
 	assert_string_equal(out.memory_limit_mechanisms[0], "");
@@ -728,12 +733,13 @@ static void every_frame_rejects_truncated_and_oversized_bodies(void **state)
 {
 	char *argv[] = {(char *)"a", NULL}, *labels[] = {(char *)"k", (char *)"v", NULL};
 	char *names[] = {(char *)"t"}, *errors[] = {(char *)"e"}, *mech[] = {(char *)"m"};
+	uint32_t ids[] = {3};
 	spd_start_req start = {.process_id = (char *)"p", .target = (char *)"t", .argv = argv,
 			       .argc = 1, .input = (uint8_t *)"i", .input_len = 1,
 			       .labels = labels, .label_count = 1};
 	spd_exit_report exited = {.launch_stage = (char *)"exec", .result = (uint8_t *)"r",
 				  .result_len = 1};
-	spd_launcher_hello hello = {.count = 1, .names = names, .errors = errors,
+	spd_launcher_hello hello = {.count = 1, .ids = ids, .names = names, .errors = errors,
 				    .memory_limit_mechanisms = mech};
 	spd_health_msg health = {.target = (char *)"t", .why = (char *)"w"};
 	spd_started_msg started = {.pid = 1};
