@@ -291,6 +291,24 @@ class MetricsTest(h.E2ETest):
         h.wait_until(lambda: get(addr, timeout=2)[0] == 200 if _reachable(addr) else False,
                      30 * h.SLOW, "a scrape to work again")
 
+    def test_reload_adds_series_and_keeps_the_listener(self):
+        s = self.server(config())
+        addr = metrics_address(s)
+        self.assertState(s.run("echo"), "SUCCEEDED")
+        with open(s.config_path, "w") as f:
+            f.write(config({"added": "{function: builtin:noop}"}).replace(
+                METRICS_CONFIG, 'metrics: {listen: "127.0.0.1:1"}'))
+        os.kill(s.pid, signal.SIGHUP)
+        m = wait_value(addr, "spawnd_processes_started_total", 0, target="added")
+        # Counts survive the reload; the listener stays where it was.
+        self.assertEqual(m.value("spawnd_processes_started_total", target="echo"), 1)
+        h.wait_until(lambda: any(r.get("msg", "").startswith("SIGHUP: this setting needs a restart")
+                                 and "metrics.listen" in str(r) for r in s.log_records()),
+                     h.RPC_TIMEOUT, "the reload to keep metrics.listen")
+        self.assertState(s.run("added"), "SUCCEEDED")
+        wait_value(addr, "spawnd_processes_ended_total", 1, target="added", state="SUCCEEDED",
+                   error_kind="")
+
     def test_no_metrics_without_the_key(self):
         s = self.server(h.minimal_config({"echo": "{function: builtin:echo}"}))
         self.assertState(s.run("echo"), "SUCCEEDED")
