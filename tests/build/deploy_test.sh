@@ -117,6 +117,7 @@ PY
 	fail "the Grafana dashboard or the README's operations queries"
 fi
 grep -q 'EXPOSE 50051' "$deploy/Dockerfile" || fail "the image EXPOSEs no port"
+grep -q "libmicrohttpd12" "$deploy/Dockerfile" || fail "the image lacks libmicrohttpd12 (the metrics listener)"
 grep -q 'mkdir -p /run/spawnd' "$deploy/Dockerfile" || fail "the image does not create /run/spawnd"
 
 unit=$deploy/systemd/spawnd.service
