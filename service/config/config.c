@@ -202,6 +202,7 @@ void spd_config_destroy(spd_config *cfg)
 	free(cfg->targets);
 	free(cfg->auth_tokens_file);
 	free(cfg->metrics_listen);
+	free(cfg->store_path);
 	free(cfg->tls_client_ca);
 	free(cfg->tls_key);
 	free(cfg->tls_cert);

@@ -1,5 +1,5 @@
 /* The schema: which keys each mapping of the file may hold, as tables of
- * settings (top level, `defaults:` and each target's limits, history, log, tls,
+ * settings (top level, `defaults:` and each target's limits, history, store, log, tls,
  * auth, a target's own scalars); how a scalar is stored by its table entry; the
  * built-in defaults and how each target inherits them. */
 #include "service/config/config_impl.h"
@@ -37,7 +37,8 @@ struct setting {
 _Static_assert(sizeof(spd_start_method) == sizeof(int) &&
 		       sizeof(spd_zygote_start) == sizeof(int) &&
 		       sizeof(spd_log_format) == sizeof(int) &&
-		       sizeof(spd_config_log_level) == sizeof(int),
+		       sizeof(spd_config_log_level) == sizeof(int) &&
+		       sizeof(spd_store_sync) == sizeof(int),
 	       "SET_ENUM fields are int-sized");
 
 #define FIELD(type, member) offsetof(type, member), sizeof(((type *)0)->member)
@@ -49,6 +50,10 @@ static const struct name_value start_methods[] = {
 
 static const struct name_value zygote_starts[] = {
 	{"boot", SPD_ZYGOTE_BOOT}, {"first_use", SPD_ZYGOTE_FIRST_USE}, {NULL, 0},
+};
+
+static const struct name_value store_syncs[] = {
+	{"normal", SPD_STORE_SYNC_NORMAL}, {"full", SPD_STORE_SYNC_FULL}, {NULL, 0},
 };
 
 static const struct name_value log_formats[] = {
@@ -105,6 +110,12 @@ static const struct setting history_settings[] = {
 	{"max_records", SET_U32, FIELD(spd_config, history_max_records), 0, 1 << 20, NULL},
 	{"retention", SET_DURATION, FIELD(spd_config, history_retention_ms), 0,
 	 CONFIG_DURATION_MAX, NULL},
+};
+
+/* store: {path: FILE, sync: normal | full} (SPEC §12 "Store"). */
+static const struct setting store_settings[] = {
+	{"path", SET_PATH, FIELD(spd_config, store_path), 0, 0, NULL},
+	{"sync", SET_ENUM, FIELD(spd_config, store_sync), 0, 0, store_syncs},
 };
 
 static const struct setting log_settings[] = {
@@ -430,6 +441,11 @@ int spd__cfg_top_key(struct loader *ld, const struct pair *p, void *arg)
 	}
 	if (strcmp(p->name, "metrics") == 0)
 		return config_metrics(ld, p);
+	if (strcmp(p->name, "store") == 0) {
+		static const char *const need[] = {"path", NULL};
+
+		return section_parse_needing(ld, p, store_settings, COUNT(store_settings), need);
+	}
 	if (strcmp(p->name, "history") == 0)
 		return section_parse(ld, p->value, p->path, history_settings,
 				     COUNT(history_settings), cfg, NULL);

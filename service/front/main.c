@@ -31,6 +31,7 @@
 #include "service/metrics/metrics.h"
 #include "service/registry/registry.h"
 #include "service/rpc/server.h"
+#include "service/store/store.h"
 
 #define HELLO_TIMEOUT_MS 10000
 /* After the last process ended, how long open calls get to finish. Every
@@ -173,6 +174,69 @@ static int load_config(const char *path, spd_config **cfg)
 	return rc;
 }
 
+struct restoring {
+	spd_registry *reg;
+	int64_t count;
+};
+
+/* A record read back from the store goes into the registry. */
+static int restore_one(void *ctx, spd_process *p, const char *request_id,
+		       const uint8_t *fingerprint)
+{
+	struct restoring *rs = ctx;
+	int rc = spd_registry_restore(rs->reg, p, request_id, fingerprint);
+
+	rs->count += rc == 0;
+	return rc;
+}
+
+/* Opens the store of CFG (none: *STORE NULL), or says why not. Before the
+ * launcher exists: a spawnd that cannot keep its promise starts nothing. */
+static int open_store(const spd_config *cfg, spd_store **store)
+{
+	spd_store_options o = SPD_STORE_OPTIONS_INIT;
+	char err[SPD_STORE_ERR_MAX];
+	int rc;
+
+	*store = NULL;
+	if (cfg->store_path == NULL)
+		return 0;
+	o.path = cfg->store_path;
+	o.sync = cfg->store_sync;
+	rc = spd_store_open(&o, store, err);
+	if (rc < 0)
+		spd_log(SPD_LOG_ERROR, "cannot open the store; not starting", SPD_LOG_STR("error", err),
+			SPD_LOG_STR("store", cfg->store_path), SPD_LOG_END);
+	return rc;
+}
+
+/* Gives REG the store's records and journal, and starts its writer. */
+static int attach_store(spd_store *store, spd_registry *reg, const spd_config *cfg)
+{
+	spd_journal_ops jops = spd_store_journal(store);
+	struct restoring rs = {.reg = reg};
+	char err[SPD_STORE_ERR_MAX];
+	int rc;
+
+	spd_registry_set_journal(reg, &jops);
+	rc = spd_store_load(store, restore_one, &rs, err);
+	if (rc < 0) {
+		spd_log(SPD_LOG_ERROR, "cannot load the store; not starting", SPD_LOG_STR("error", err),
+			SPD_LOG_END);
+		return rc;
+	}
+	rc = spd_store_start(store, reg);
+	if (rc < 0) {
+		spd_log(SPD_LOG_ERROR, "cannot start the store's writer", SPD_LOG_STR("error", strerror(-rc)),
+			SPD_LOG_END);
+		return rc;
+	}
+	spd_log(SPD_LOG_INFO, "store opened", SPD_LOG_STR("store", cfg->store_path),
+		SPD_LOG_STR("sync", cfg->store_sync == SPD_STORE_SYNC_FULL ? "full" : "normal"),
+		SPD_LOG_INT("records", rs.count), SPD_LOG_END);
+	return 0;
+}
+
 /* Serves CFG (loaded from PATH; NULL: the embedded default) until SIGTERM or
  * SIGINT, or the launcher is lost. SIGHUP reloads PATH (reload.h). */
 static int serve(const char *path, spd_config *cfg)
@@ -183,6 +247,7 @@ static int serve(const char *path, spd_config *cfg)
 	spd_registry *reg = NULL;
 	spd_server *server = NULL;
 	spd_metrics_http *metrics = NULL;
+	spd_store *store = NULL;
 	spd_link *link = NULL;
 	sigset_t mask;
 	pid_t lpid;
@@ -194,6 +259,8 @@ static int serve(const char *path, spd_config *cfg)
 	spd_log_setup(cfg->log_level, cfg->log_format == SPD_LOG_FORMAT_JSON, "front");
 	/* Whatever is orphaned below us after the launcher died comes to us. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (open_store(cfg, &store) < 0)
+		return 1;
 	rc = spd_launcher_fork(cfg, &lpid, &lfd);
 	if (rc < 0) {
 		spd_log(SPD_LOG_ERROR, "cannot start the launcher",
@@ -201,6 +268,7 @@ static int serve(const char *path, spd_config *cfg)
 							     "(set SPAWND_WORKER)"
 							   : strerror(-rc)),
 			SPD_LOG_END);
+		spd_store_close(store);
 		return 1;
 	}
 	launcher_pid = lpid;
@@ -210,6 +278,7 @@ static int serve(const char *path, spd_config *cfg)
 			SPD_LOG_END);
 		if (link != NULL)
 			spd_link_close(link);
+		spd_store_close(store);
 		return 1;
 	}
 
@@ -222,6 +291,10 @@ static int serve(const char *path, spd_config *cfg)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	sigdelset(&mask, SIGCHLD); /* the reaper thread's */
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit (RLIMIT_FSIZE) makes a store write fail with EFBIG,
+	 * as a full disk does, instead of killing spawnd. Set after the launcher
+	 * was forked: it and its children keep the default. */
+	signal(SIGXFSZ, SIG_IGN);
 	main_thread = pthread_self();
 	{
 		pthread_t reaper;
@@ -231,6 +304,7 @@ static int serve(const char *path, spd_config *cfg)
 				SPD_LOG_STR("error", strerror(rc)), SPD_LOG_END);
 			spd_launcher_hello_release(&hello);
 			spd_link_close(link);
+			spd_store_close(store);
 			return 1;
 		}
 		pthread_detach(reaper);
@@ -240,6 +314,11 @@ static int serve(const char *path, spd_config *cfg)
 	ops = spd_link_ops(link);
 	reg = spd_registry_create(cfg, &ops);
 	if (reg == NULL) {
+		spd_launcher_hello_release(&hello);
+		exit_code = 1;
+		goto out;
+	}
+	if (store != NULL && attach_store(store, reg, cfg) < 0) {
 		spd_launcher_hello_release(&hello);
 		exit_code = 1;
 		goto out;
@@ -312,7 +391,11 @@ out:
 		spd_log(SPD_LOG_INFO, "removed the lost launcher's cgroup",
 			SPD_LOG_STR("cgroup", launcher_cgroup), SPD_LOG_END);
 	free(launcher_cgroup);
+	/* Nothing changes records any more: the store commits what is left
+	 * (releasing what waits on it) before the registry goes. */
+	spd_store_stop(store);
 	spd_registry_destroy(reg);
+	spd_store_close(store);
 	if (current != cfg)
 		spd_config_destroy(current);
 	spd_metrics_shutdown();
@@ -351,6 +434,14 @@ int main(int argc, char **argv)
 	if (check != NULL) {
 		if (load_config(check, &cfg) < 0)
 			return 1;
+		if (cfg->store_path != NULL) {
+			char err[SPD_STORE_ERR_MAX];
+			if (spd_store_check(cfg->store_path, err) < 0) {
+				fprintf(stderr, "%s: %s\n", check, err);
+				spd_config_destroy(cfg);
+				return 1;
+			}
+		}
 		printf("%s: ok (%zu targets)\n", check, cfg->target_count);
 		spd_config_destroy(cfg);
 		return 0;

@@ -82,7 +82,7 @@ static const spd_metric_desc descs[FAMILY_COUNT] = {
 	[DURATION] = HISTOGRAM("spawnd_process_duration_seconds",
 			       "From RUNNING to the terminal state, by target.", L_TARGET, 1,
 			       B_DURATION, TARGET_SERIES),
-	[WATCHERS] = PLAIN("spawnd_watchers", "Open Watch streams.", SPD_METRIC_GAUGE),
+	[WATCHERS] = PLAIN("spawnd_watchers", "Open Watch and Run streams.", SPD_METRIC_GAUGE),
 	[ZYGOTE_RESTARTS] = LABELED("spawnd_zygote_restarts_total",
 				    "Times a forkserver target's zygote went down and a restart "
 				    "was scheduled, by target.",

@@ -65,7 +65,7 @@ void spd_metrics_launcher_up(bool up);
 
 /* --- RPCs (service/rpc) --- */
 
-/* Open Watch streams: +1 when one opens, -1 when it ends. */
+/* Open Watch and Run streams: +1 when one opens, -1 when it ends. */
 void spd_metrics_watchers_add(int delta);
 /* go-grpc-prometheus's names: TYPE "unary", "server_stream", "bidi_stream";
  * SERVICE "spawnd.v1.ProcessService"; METHOD "StartProcess"; CODE "OK",

@@ -11,8 +11,10 @@
  * launcher's events, subscriptions and shutdown, and calls down into one-way
  * modules that never call back: ring.h (each process's retained events),
  * watchers.h (subscriptions and delivery), process.h (the state table),
- * outcome.h (classifying an exit). health.c and listing.c are the registry's
- * own health and ListProcesses, on its state (registry_impl.h).
+ * outcome.h (classifying an exit), fingerprint.h (idempotency). health.c and
+ * listing.c are the registry's own health and ListProcesses, on its state
+ * (registry_impl.h); journal.c holds what the store (journal.h) has not
+ * committed yet and restores records after a restart.
  *
  * Names: spd_registry_create/spd_registry_destroy make and free the registry
  * (STYLE's heap lifecycle); the API's Destroy (SIGTERM, grace, SIGKILL) is
@@ -181,8 +183,8 @@ typedef struct spd_start_params {
 
 /* Starts a process, or queues it (FIFO) when max_running or the target's
  * max_concurrent is reached. With a request_id already used by a retained
- * record: the same request (same fingerprint: target, args, input, labels,
- * timeout, grace) gets that process in FN at once (a SNAPSHOT, even when it has
+ * record: the same request (same fingerprint, fingerprint.h: target, caller,
+ * args, input, labels, timeout, grace) gets that process in FN at once (a SNAPSHOT, even when it has
  * ended) and nothing starts; another request gets -EEXIST.
  *
  * On success returns 0 and calls FN exactly once,
@@ -195,8 +197,14 @@ typedef struct spd_start_params {
  * -EBUSY the launcher is not taking frames (ops.congested), -ENOMEM. */
 int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx);
 
-/* Calls FN once with a SNAPSHOT of process ID. -ENOENT if unknown. */
+/* Calls FN once with a SNAPSHOT of process ID, before this returns. -ENOENT if
+ * unknown. */
 int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx);
+
+/* GetProcess: the same, except that a record whose end its journal has not
+ * committed yet (journal.h) is answered once it has: FN then runs later, on
+ * the journal's thread, with the lock held. -ENOENT if unknown, -ENOMEM. */
+int spd_registry_get_committed(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx);
 
 /* Destroys process ID (SPEC §2): GRACE_MS < 0 means the process's; larger values
  * are clamped to it. Without WAIT, FN gets one SNAPSHOT at once (flags set).
@@ -237,6 +245,8 @@ typedef struct spd_watch_spec {
 	const char *const *selector;   /* watch-all: key, value, ... (2 * selector_count) */
 	uint32_t selector_count;
 	uint64_t after_sequence;       /* one process: resume after this event (0: none) */
+	bool from_start;               /* one process: after_sequence 0 replays every
+					* retained event (PENDING first), not a SNAPSHOT */
 	spd_watch_fn fn;
 	spd_output_fn out_fn;          /* NULL: no OUTPUT events */
 	const spd_watch_codec *codec;  /* NULL: MSG is always NULL */
@@ -262,6 +272,18 @@ typedef struct spd_watch_spec {
  * was delivered (the caller ends its stream). -ENOENT unknown id, -ERANGE
  * after_sequence past the process's last sequence (nothing delivered), -ENOMEM. */
 int spd_registry_watch(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_id);
+
+/* Run (SPEC §12): spd_registry_start and a one-process subscription WS
+ * (its id ignored) in one step, so that no event is missed: the events from
+ * the first after WS->after_sequence (0: PENDING, sequence 1) are replayed
+ * from the ring, with one SNAPSHOT_GAP first if some were evicted, then live
+ * ones to the terminal event. A retry with the request_id of a retained
+ * record subscribes to that process and starts nothing. Returns as
+ * spd_registry_start (no callback of WS runs on an error), or -ERANGE:
+ * after_sequence past the retried process's last sequence. *WATCH_ID is 0
+ * when nothing was subscribed: all was delivered (the process had ended). */
+int spd_registry_run(spd_registry *r, const spd_start_params *sp, const spd_watch_spec *ws,
+		     uint64_t *watch_id);
 
 /* Ends a subscription: its release callback runs (before this returns), and
  * no other callback runs for it after this returns. Returns true if it ended
@@ -345,6 +367,12 @@ typedef enum spd_health {
 } spd_health;
 
 spd_health spd_registry_health(spd_registry *r, const char *target);
+
+/* Passed as TARGET (the pointer itself, not its text) to spd_registry_health
+ * and spd_registry_health_watch: the store's health (health name
+ * spawnd.store): NOT_SERVING while its writes fail (journal.h); UNKNOWN
+ * (-ENOENT) when there is no store. */
+extern const char spd_registry_store_subject[];
 
 /* DOWN listeners of the gRPC server cannot accept connections now (gRPC
  * core stopped accepting on them: rpc/server.c recovers them). The server

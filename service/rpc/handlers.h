@@ -26,6 +26,7 @@ typedef void (*spd_rpc_handler)(const spd_rpc_env *env, grpc_call *call,
 void spd_rpc_start_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
 void spd_rpc_destroy(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
 void spd_rpc_watch(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
+void spd_rpc_run(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
 void spd_rpc_get_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
 void spd_rpc_list_processes(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);
 void spd_rpc_list_targets(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payload);

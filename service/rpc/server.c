@@ -72,6 +72,7 @@ static const struct {
 	{"/spawnd.v1.ProcessService/ListProcesses", spd_rpc_list_processes, ONE_MESSAGE, false,
 	 UNARY},
 	{"/spawnd.v1.ProcessService/ListTargets", spd_rpc_list_targets, ONE_MESSAGE, false, UNARY},
+	{"/spawnd.v1.ProcessService/Run", spd_rpc_run, ONE_MESSAGE, false, SERVER_STREAM},
 	{"/grpc.health.v1.Health/Check", spd_rpc_health_check, ONE_MESSAGE, OPEN, UNARY},
 	{"/grpc.health.v1.Health/Watch", spd_rpc_health_watch, ONE_MESSAGE, OPEN, SERVER_STREAM},
 	{"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", spd_rpc_reflection_info, BIDI,

@@ -34,9 +34,15 @@ for path in sorted(glob.glob(os.path.join(deploy, "**", "*.yaml"), recursive=Tru
 PY
 	fail "a YAML file in deploy/ does not parse"
 fi
+# The store's directory is the pod's volume; here a temporary one stands in.
+mkdir -p "$tmp/var-lib-spawnd"
 for cfg in "$deploy/spawnd.yaml" "$tmp"/cm-*; do
 	[ -e "$cfg" ] || { fail "no config found ($cfg)"; continue; }
-	out=$("$spawnd" --check-config "$cfg" 2>&1) || fail "spawnd --check-config $(basename "$cfg"): $out"
+	sed "s|/var/lib/spawnd/|$tmp/var-lib-spawnd/|g" "$cfg" >"$tmp/checked.yaml"
+	out=$("$spawnd" --check-config "$tmp/checked.yaml" 2>&1) || fail "spawnd --check-config $(basename "$cfg"): $out"
+done
+for c in spawnd sidecar; do
+	grep -q 'store: {path: /var/lib/spawnd/' "$tmp/cm-$c.yaml" || fail "the $c config keeps no store on /var/lib/spawnd"
 done
 [ -e "$tmp/cm-spawnd.yaml" ] && [ -e "$tmp/cm-sidecar.yaml" ] || fail "the ConfigMap lacks spawnd.yaml or sidecar.yaml"
 
@@ -116,6 +122,11 @@ for q in queries:
 PY
 	fail "the Grafana dashboard or the README's operations queries"
 fi
+for m in deployment sidecar; do
+	grep -q 'mountPath: /var/lib/spawnd' "$k8s/$m.yaml" || fail "$m.yaml mounts no volume for the store"
+done
+grep -q 'persistentVolumeClaim: {claimName: spawnd-store}' "$k8s/deployment.yaml" || fail "the Deployment's store is not on a PersistentVolumeClaim"
+grep -q 'type: Recreate' "$k8s/deployment.yaml" || fail "the Deployment can run two pods on one store (not Recreate)"
 grep -q 'EXPOSE 50051' "$deploy/Dockerfile" || fail "the image EXPOSEs no port"
 grep -q "libmicrohttpd12" "$deploy/Dockerfile" || fail "the image lacks libmicrohttpd12 (the metrics listener)"
 grep -q 'mkdir -p /run/spawnd' "$deploy/Dockerfile" || fail "the image does not create /run/spawnd"

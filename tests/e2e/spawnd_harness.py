@@ -197,6 +197,11 @@ class ProcessStub:
             request_serializer=m.WatchRequest.SerializeToString,
             response_deserializer=m.ProcessEvent.FromString,
         )
+        self.Run = channel.unary_stream(
+            "/%s/Run" % SERVICE,
+            request_serializer=m.RunRequest.SerializeToString,
+            response_deserializer=m.ProcessEvent.FromString,
+        )
 
 
 # ---------------------------------------------------------------------------

@@ -105,7 +105,7 @@ async function main() {
 
     const refl = new GrpcReflection(address, grpc.credentials.createInsecure());
     const methods = (await refl.listMethods('spawnd.v1.ProcessService')).map((m) => m.name);
-    for (const m of ['StartProcess', 'Destroy', 'Watch', 'GetProcess', 'ListProcesses', 'ListTargets']) {
+    for (const m of ['StartProcess', 'Destroy', 'Watch', 'GetProcess', 'ListProcesses', 'ListTargets', 'Run']) {
       assert.ok(methods.includes(m), `listMethods: ${m} missing from ${methods}`);
     }
     console.log('ok: listMethods ->', methods.join(', '));
@@ -139,6 +139,24 @@ async function main() {
     assert.ok(p.state.endsWith('SUCCEEDED'), `echo ended ${p.state}: ${JSON.stringify(p.error)}`);
     assert.strictEqual(Buffer.from(p.result).toString(), 'hello through reflection');
     console.log('ok: StartProcess(echo) through reflection ->', p.state, JSON.stringify(Buffer.from(p.result).toString()));
+
+    // Run: one call, the events from PENDING (sequence 1) to the terminal one.
+    const events = await new Promise((resolve, reject) => {
+      const got = [];
+      const stream = client.Run({ start: { target: 'echo', args: ['run', 'by', 'reflection'] } },
+                                { deadline: Date.now() + 10000 * SLOW });
+      stream.on('data', (ev) => got.push(ev));
+      stream.on('error', reject);
+      stream.on('end', () => resolve(got));
+    });
+    assert.ok(events.length >= 3, `Run sent ${events.length} events: ${JSON.stringify(events)}`);
+    assert.strictEqual(events[0].sequence, '1');
+    assert.ok(events[0].type.endsWith('STATE_CHANGED'), `first event ${events[0].type}`);
+    assert.ok(events[0].process.state.endsWith('PENDING'));
+    const last = events[events.length - 1].process;
+    assert.ok(last.state.endsWith('SUCCEEDED'), `Run ended ${last.state}`);
+    assert.strictEqual(Buffer.from(last.result).toString(), 'run by reflection');
+    console.log('ok: Run(echo) through reflection ->', events.map((e) => e.process.state).join(' '));
     client.close();
   } finally {
     proc.kill('SIGTERM');

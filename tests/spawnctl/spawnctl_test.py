@@ -225,8 +225,11 @@ class StartWatchTest(unittest.TestCase):
         rc, out, err = ctl("--json", "start", "--watch", "echo", "--", "j", "k")
         self.assertEqual(rc, EXIT_OK, err)
         events = json_lines(out)
-        self.assertGreaterEqual(len(events), 1)
-        self.assertEqual(events[0]["type"], "TYPE_SNAPSHOT")
+        self.assertGreaterEqual(len(events), 3)
+        # One Run call: every event from PENDING (sequence 1), no SNAPSHOT.
+        self.assertEqual(events[0]["type"], "TYPE_STATE_CHANGED")
+        self.assertEqual(events[0]["process"]["state"], "STATE_PENDING")
+        self.assertEqual(int(events[0]["sequence"]), 1)
         last = events[-1]["process"]
         self.assertEqual(last["state"], "STATE_SUCCEEDED")
         self.assertEqual(base64.b64decode(last["result"], validate=True), b"j k")

@@ -1023,6 +1023,32 @@ static void test_tls_paths(void **state)
 	spd_config_destroy(cfg);
 }
 
+/* store: {path, sync} (SPEC §12 "Store"): the path resolved against the
+ * config's directory, sync normal by default, errors at file:line:col. */
+static void test_store(void **state)
+{
+	spd_config *cfg;
+
+	(void)state;
+	cfg = load_ok("targets: {}\n");
+	assert_null(cfg->store_path);
+	spd_config_destroy(cfg);
+	cfg = load_ok("store: {path: state/records.db}\n");
+	assert_string_equal(cfg->store_path, "/etc/spawnd/state/records.db");
+	assert_int_equal(cfg->store_sync, SPD_STORE_SYNC_NORMAL);
+	spd_config_destroy(cfg);
+	cfg = load_ok("store: {path: /var/lib/spawnd/r.db, sync: full}\n");
+	assert_string_equal(cfg->store_path, "/var/lib/spawnd/r.db");
+	assert_int_equal(cfg->store_sync, SPD_STORE_SYNC_FULL);
+	spd_config_destroy(cfg);
+	load_fails("store: {sync: full}\n", "t.yaml:1:8: store: missing path");
+	load_fails("store: {path: a.db, sync: always}\n",
+		   "t.yaml:1:27: store.sync: \"always\" is not one of: normal, full");
+	load_fails("store: {path: a.db, size: 1GiB}\n", "t.yaml:1:21: store.size: unknown key");
+	load_fails("store: {path: \"\"}\n", "t.yaml:1:15: store.path: must not be empty");
+	load_fails("store: a.db\n", "t.yaml:1:8: store: expected a mapping, got a string");
+}
+
 /* A reload keeps a target whose settings are equal (spd_target_config_equal):
  * a copy is equal, where it is written is not a setting, and any setting that
  * changes makes it another target. */
@@ -1070,6 +1096,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_config),
+		cmocka_unit_test(test_store),
 		cmocka_unit_test(test_tls_paths),
 		cmocka_unit_test(test_user_and_group_checked_at_load),
 		cmocka_unit_test(test_defaults_when_absent),

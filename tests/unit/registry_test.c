@@ -1772,6 +1772,54 @@ static void reload_health_by_version(void **state)
 	exit_status(fx, e->key, W_EXITCODE(0, 0), 0);
 }
 
+/* ---- Run (spd_registry_run) ---------------------------------------------------------- */
+
+/* A fresh Run hears PENDING replayed at once, then live states; no SNAPSHOT. A
+ * retry with the request_id attaches (nothing starts) and resumes after its
+ * after_sequence; past the last sequence is -ERANGE. */
+static void run_streams_from_pending_and_retries_attach(void **state)
+{
+	fixture *fx = *state;
+	spd_start_params sp = params("fn");
+	recorder rc = {.keep = true}, again = {.keep = true}, late = {.keep = true};
+	spd_watch_spec ws = {.fn = record, .ctx = &rc};
+	uint64_t wid = 0;
+
+	sp.request_id = "job";
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), 0);
+	assert_true(wid != 0);
+	assert_int_equal(rc.n, 1);
+	assert_int_equal(rc.notes[0].note, SPD_NOTE_REPLAY);
+	assert_int_equal(rc.notes[0].state, SPD_STATE_PENDING);
+	assert_int_equal(rc.notes[0].seq, 1);
+	assert_int_equal(fx->f.nstarts, 1);
+	finish(fx, fx->f.starts[0].key);
+	assert_int_equal(rc.n, 3);
+	assert_int_equal(rc.notes[1].note, SPD_NOTE_STATE);
+	assert_int_equal(rc.notes[2].state, SPD_STATE_SUCCEEDED);
+	assert_true(rc.notes[2].terminal);
+
+	ws = (spd_watch_spec){.fn = record, .ctx = &again, .after_sequence = 1};
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), 0);
+	assert_int_equal(wid, 0); /* ended: all delivered */
+	assert_int_equal(fx->f.nstarts, 1);
+	assert_int_equal(again.n, 2);
+	assert_int_equal(again.notes[0].seq, 2);
+	assert_int_equal(again.notes[1].seq, 3);
+	assert_string_equal(again.notes[1].id, rc.notes[0].id);
+
+	ws = (spd_watch_spec){.fn = record, .ctx = &late, .after_sequence = 4};
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), -ERANGE);
+	assert_int_equal(late.n, 0);
+	sp.argc = 1;
+	sp.argv = (const char *const[]){"other", NULL};
+	ws.after_sequence = 0;
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), -EEXIST);
+	sp = params("nosuch");
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), -ENOENT);
+	assert_int_equal(late.n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1813,6 +1861,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reload_limits_for_new_starts, setup_queue, teardown),
 		cmocka_unit_test_setup_teardown(reload_health_transitions, setup, teardown),
 		cmocka_unit_test_setup_teardown(reload_health_by_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(run_streams_from_pending_and_retries_attach, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -41,6 +41,13 @@ int spc_watch_follow(const struct spc_ctx *ctx, spc_client *c, const char *id,
 		     int include_output, uint64_t after_sequence,
 		     enum spc_follow_mode mode);
 
+/* Runs START (Run: one call that starts the process and streams its events
+ * from PENDING) and follows it as spc_watch_follow does. Start errors are the
+ * stream's status (SPC_EXIT_RPC, said on stderr). */
+int spc_run_follow(const struct spc_ctx *ctx, spc_client *c,
+		   Spawnd__V1__StartProcessRequest *start, int include_output,
+		   enum spc_follow_mode mode);
+
 /* The exit status that mirrors terminal state STATE, or -1 if STATE is not
  * terminal. */
 int spc_watch_exit_status(Spawnd__V1__State state);

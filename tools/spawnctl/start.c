@@ -25,7 +25,8 @@ static const char spc__start_usage[] =
 	"                        comes (its stdout to stdout, its stderr to\n"
 	"                        stderr), state changes on stderr, then its result\n"
 	"                        on stdout and its error on stderr (with --json:\n"
-	"                        every event on stdout)\n"
+	"                        every event on stdout). One Run call: start and\n"
+	"                        events from PENDING on the same stream\n"
 	"  -h, --help            show this help\n"
 	"\n"
 	"Durations: 300ms, 2s, 1.5s, 1m30s, 1h (units ns us ms s m h).\n"
@@ -153,18 +154,17 @@ static int spc__start_run(const struct spc_ctx *ctx, int argc, char **argv)
 		status = spc_cli_local_error(ctx->conn.addr, err);
 		goto out;
 	}
+	if (o.watch) {
+		/* One call: Run streams every event from PENDING, output
+		 * included, so nothing written before a watch could begin is
+		 * missed. */
+		status = spc_run_follow(ctx, c, &req, 1, SPC_FOLLOW_RESULT);
+		goto out;
+	}
 	status = spc__start_rpc(ctx, c, &req, &resp);
 	if (status != SPC_CLI_CONTINUE)
 		goto out;
-	if (o.watch)
-		/* In human mode, resume after PENDING (always sequence 1):
-		 * the output written before the watch began is replayed too.
-		 * JSON keeps the SNAPSHOT first (it has the tails). */
-		status = spc_watch_follow(ctx, c, resp->process->id, 1,
-					  ctx->json ? 0 : 1, SPC_FOLLOW_RESULT);
-	else
-		status = spc_print_message(ctx, ctx->json ? &resp->base
-							  : &resp->process->base);
+	status = spc_print_message(ctx, ctx->json ? &resp->base : &resp->process->base);
 out:
 	if (resp != NULL)
 		protobuf_c_message_free_unpacked(&resp->base, NULL);

@@ -265,15 +265,18 @@ static void spc__report_end(const Spawnd__V1__Process *p)
 		fwrite(e->stderr_tail.data, 1, e->stderr_tail.len, stderr);
 }
 
-int spc_watch_follow(const struct spc_ctx *ctx, spc_client *c, const char *id,
-		     int include_output, uint64_t after_sequence,
-		     enum spc_follow_mode mode)
+/* Follows one process's events on a stream of METHOD ("Watch" or "Run")
+ * opened with REQ, to its terminal event and the end of the stream. ID (NULL
+ * for Run: the events say it) is the process. */
+static int follow(const struct spc_ctx *ctx, spc_client *c, const char *method,
+		  const ProtobufCMessage *req, const char *id, int include_output,
+		  uint64_t after_sequence, enum spc_follow_mode mode)
 {
-	Spawnd__V1__WatchRequest req = SPAWND__V1__WATCH_REQUEST__INIT;
 	Spawnd__V1__ProcessEvent *terminal = NULL;
 	struct spc_status st = SPC_STATUS_INIT;
 	struct spc__printer pr = { .ctx = ctx };
 	spc_stream *s = NULL;
+	char path[64];
 	int status = SPC_EXIT_RPC;
 	int err;
 
@@ -281,13 +284,10 @@ int spc_watch_follow(const struct spc_ctx *ctx, spc_client *c, const char *id,
 	 * `start --watch`, whose stdout is the result), lines go to stderr. */
 	pr.raw = include_output;
 	pr.lines = (mode == SPC_FOLLOW_RESULT || include_output) ? stderr : stdout;
-	req.id = (char *)id;
-	req.include_output = include_output;
-	req.after_sequence = after_sequence;
-	err = spc_stream_open(c, SPC_METHOD("Watch"), &req.base,
-			      spc_cli_wait_timeout(ctx), &s);
+	snprintf(path, sizeof path, "/spawnd.v1.ProcessService/%s", method);
+	err = spc_stream_open(c, path, req, spc_cli_wait_timeout(ctx), &s);
 	if (err < 0) {
-		status = spc_cli_local_error("Watch", err);
+		status = spc_cli_local_error(method, err);
 		goto out;
 	}
 	for (;;) {
@@ -296,7 +296,7 @@ int spc_watch_follow(const struct spc_ctx *ctx, spc_client *c, const char *id,
 
 		err = spc_stream_next(s, &spawnd__v1__process_event__descriptor, &m);
 		if (err < 0) {
-			status = spc_cli_local_error("Watch", err);
+			status = spc_cli_local_error(method, err);
 			goto out;
 		}
 		if (err == 0)
@@ -325,7 +325,7 @@ int spc_watch_follow(const struct spc_ctx *ctx, spc_client *c, const char *id,
 		if (terminal == NULL)
 			goto out;
 	}
-	if (terminal == NULL && after_sequence > 0) {
+	if (terminal == NULL && after_sequence > 0 && id != NULL) {
 		/* Resumed at or past the last event of a process that has
 		 * ended: nothing to replay, and the stream ended OK. */
 		int state = spc__current_state(ctx, c, id);
@@ -338,8 +338,11 @@ int spc_watch_follow(const struct spc_ctx *ctx, spc_client *c, const char *id,
 		status = SPC_EXIT_RPC;
 	}
 	if (terminal == NULL) {
-		fprintf(stderr, "spawnctl: the watch of %s ended before the process did\n",
-			id);
+		if (id != NULL)
+			fprintf(stderr, "spawnctl: the watch of %s ended before the process did\n",
+				id);
+		else
+			fprintf(stderr, "spawnctl: the Run stream ended before the process did\n");
 		goto out;
 	}
 	if (mode == SPC_FOLLOW_RESULT && !ctx->json) {
@@ -358,6 +361,29 @@ out:
 	if (terminal != NULL)
 		protobuf_c_message_free_unpacked(&terminal->base, NULL);
 	return status;
+}
+
+int spc_watch_follow(const struct spc_ctx *ctx, spc_client *c, const char *id,
+		     int include_output, uint64_t after_sequence,
+		     enum spc_follow_mode mode)
+{
+	Spawnd__V1__WatchRequest req = SPAWND__V1__WATCH_REQUEST__INIT;
+
+	req.id = (char *)id;
+	req.include_output = include_output;
+	req.after_sequence = after_sequence;
+	return follow(ctx, c, "Watch", &req.base, id, include_output, after_sequence, mode);
+}
+
+int spc_run_follow(const struct spc_ctx *ctx, spc_client *c,
+		   Spawnd__V1__StartProcessRequest *start, int include_output,
+		   enum spc_follow_mode mode)
+{
+	Spawnd__V1__RunRequest req = SPAWND__V1__RUN_REQUEST__INIT;
+
+	req.start = start;
+	req.include_output = include_output;
+	return follow(ctx, c, "Run", &req.base, NULL, include_output, 0, mode);
 }
 
 /* Set by SIGINT / SIGTERM during `watch --all`. */
