@@ -309,6 +309,29 @@ class MetricsTest(h.E2ETest):
         wait_value(addr, "spawnd_processes_ended_total", 1, target="added", state="SUCCEEDED",
                    error_kind="")
 
+    def test_store_commits_and_failures(self):
+        import resource
+        d = self.tmpdir()
+        path = os.path.join(d, "records.db")
+        s = self.server(h.minimal_config({"echo": "{function: builtin:echo}"},
+                                         extra="%s\nstore: {path: %s}" % (METRICS_CONFIG, h.yaml_str(path))))
+        addr = metrics_address(s)
+        self.assertState(s.run("echo"), "SUCCEEDED")
+        h.wait_until(lambda: scrape(addr).value("spawnd_store_commit_seconds_count", 0) >= 1,
+                     h.RPC_TIMEOUT, "a store commit counted")
+        m = scrape(addr)
+        self.assertGreater(m.value("spawnd_store_commit_seconds_sum"), 0)
+        self.assertEqual(m.value("spawnd_store_errors_total"), 0)
+        # A full disk (no file may grow): failed writes are counted.
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.prlimit(s.pid, resource.RLIMIT_FSIZE, (1, hard))
+        try:
+            self.assertState(s.run("echo", "x" * 4096), "SUCCEEDED")
+            h.wait_until(lambda: scrape(addr).value("spawnd_store_errors_total") >= 1,
+                         h.RPC_TIMEOUT, "spawnd_store_errors_total to count the failure")
+        finally:
+            resource.prlimit(s.pid, resource.RLIMIT_FSIZE, (soft, hard))
+
     def test_no_metrics_without_the_key(self):
         s = self.server(h.minimal_config({"echo": "{function: builtin:echo}"}))
         self.assertState(s.run("echo"), "SUCCEEDED")

@@ -109,6 +109,15 @@ class TraceContextTest(h.E2ETest):
         self.assertEqual(end.traceparent, later)
         self.assertEqual(child_env(end).get("TRACEPARENT"), later)
 
+    def test_run_carries_it_too(self):
+        s = self.server(config())
+        m = h.pb()
+        req = m.RunRequest(start=m.StartProcessRequest(target="spawn"))
+        events = list(s.stub.Run(req, timeout=h.RPC_TIMEOUT, metadata=[("traceparent", TP)]))
+        self.assertTrue(events and h.is_terminal(events[-1].process), h.show_events(events))
+        self.assertEqual(events[0].process.traceparent, TP)
+        self.assertEqual(child_env(events[-1].process).get("TRACEPARENT"), TP)
+
     def test_retry_with_request_id_keeps_the_first(self):
         s = self.server(config())
         req = h.pb().StartProcessRequest(target="fork", request_id="r1")
