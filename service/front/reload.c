@@ -69,6 +69,15 @@ int spd_front_keep_restart_settings(spd_config *next, const spd_config *running)
 		refused("listen");
 		kept++;
 	}
+	if (!str_eq(next->store_path, running->store_path) ||
+	    next->store_sync != running->store_sync) {
+		char *path = running->store_path ? strdup(running->store_path) : NULL;
+		SWAP(next->store_path, path);
+		free(path);
+		next->store_sync = running->store_sync;
+		refused("store");
+		kept++;
+	}
 	if (next->unix_socket_mode != running->unix_socket_mode) {
 		next->unix_socket_mode = running->unix_socket_mode;
 		refused("unix_socket_mode");
