@@ -28,6 +28,7 @@ packages=(
 	python3-grpcio python3-protobuf python3-yaml
 	gcc g++ libc6-dev
 	openssl libssl-dev libsqlite3-dev
+	libmicrohttpd-dev prometheus python3-prometheus-client
 )
 [ $only -eq 0 ] || packages=("$@")
 

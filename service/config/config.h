@@ -135,6 +135,10 @@ typedef struct spd_config {
 	spd_log_format log_format;       /* default json */
 	spd_config_log_level log_level;  /* default info */
 
+	/* metrics.listen: "HOST:PORT" of the Prometheus listener (plain HTTP,
+	 * GET /metrics); NULL: no metrics listener (the default). */
+	char *metrics_listen;
+
 	spd_target_limits defaults;
 	spd_target_config *targets; /* target_count entries, in file order */
 	size_t target_count;

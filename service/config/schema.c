@@ -134,6 +134,10 @@ static const struct setting auth_settings[] = {
 	{"protect_health", SET_BOOL, FIELD(spd_config, auth_protect_health), 0, 0, NULL},
 };
 
+static const struct setting metrics_settings[] = {
+	{"listen", SET_STRING, FIELD(spd_config, metrics_listen), 1, CONFIG_SCALAR_MAX, NULL},
+};
+
 /* A target's own scalar keys (function, exec, env and inherit_env are not scalars). */
 static const struct setting target_settings[] = {
 	{"description", SET_STRING, FIELD(spd_target_config, description), 0, CONFIG_SCALAR_MAX,
@@ -403,6 +407,20 @@ static int section_parse_needing(struct loader *ld, const struct pair *p,
 	return r;
 }
 
+/* `metrics: {listen: "HOST:PORT"}`: a TCP address only (plain HTTP). */
+static int config_metrics(struct loader *ld, const struct pair *p)
+{
+	yaml_node_t *set[COUNT(metrics_settings)] = {NULL};
+	int r = section_parse(ld, p->value, p->path, metrics_settings, COUNT(metrics_settings),
+			      ld->cfg, set);
+
+	if (r < 0)
+		return r;
+	if (set[0] == NULL)
+		return spd__cfg_fail(ld, p->value, p->path, "missing listen");
+	return spd__cfg_check_metrics_listen(ld, set[0], "metrics.listen", ld->cfg->metrics_listen);
+}
+
 int spd__cfg_top_key(struct loader *ld, const struct pair *p, void *arg)
 {
 	spd_config *cfg = ld->cfg;
@@ -421,6 +439,8 @@ int spd__cfg_top_key(struct loader *ld, const struct pair *p, void *arg)
 
 		return section_parse_needing(ld, p, auth_settings, COUNT(auth_settings), need);
 	}
+	if (strcmp(p->name, "metrics") == 0)
+		return config_metrics(ld, p);
 	if (strcmp(p->name, "store") == 0) {
 		static const char *const need[] = {"path", NULL};
 

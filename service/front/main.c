@@ -27,6 +27,8 @@
 #include "service/front/link.h"
 #include "service/front/reload.h"
 #include "service/launcher/launcher.h"
+#include "service/metrics/http.h"
+#include "service/metrics/metrics.h"
 #include "service/registry/registry.h"
 #include "service/rpc/server.h"
 #include "service/store/store.h"
@@ -70,7 +72,56 @@ static void ensure_std_fds(void)
 static void on_launcher_lost(void *ctx)
 {
 	(void)ctx;
+	spd_metrics_launcher_up(false);
 	pthread_kill(main_thread, SIGUSR1);
+}
+
+static void count_target(void *ctx, const spd_target_config *t, uint32_t running,
+			 uint32_t pending, const char *error, const char *mechanism)
+{
+	(void)ctx;
+	(void)error;
+	(void)mechanism;
+	spd_metrics_target_counts(t->name, running, pending);
+}
+
+/* At each scrape: running and pending per target, as the registry has them. */
+static void collect_metrics(void *ctx)
+{
+	spd_registry_list_targets(ctx, count_target, NULL);
+}
+
+/* The metrics listener, when the config has one (NULL otherwise, or on
+ * failure: then *FAILED). After the signal mask is set: its thread inherits it. */
+static spd_metrics_http *start_metrics(const spd_config *cfg, spd_registry *reg, pid_t lpid,
+				       bool *failed)
+{
+	spd_metrics_http *h = NULL;
+	char bound[300], err[512];
+
+	*failed = false;
+	if (cfg->metrics_listen == NULL)
+		return NULL;
+	if (spd_metrics_init() < 0) {
+		spd_log(SPD_LOG_ERROR, "cannot serve metrics", SPD_LOG_STR("error", "out of memory"),
+			SPD_LOG_END);
+		*failed = true;
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->target_count; i++)
+		spd_metrics_add_target(cfg->targets[i].name);
+	spd_metrics_set_launcher(lpid);
+	spd_metrics_launcher_up(true);
+	spd_metrics_set_collector(collect_metrics, reg);
+	if (spd_metrics_http_start(cfg->metrics_listen, &h, bound, sizeof bound, err, sizeof err) < 0) {
+		spd_log(SPD_LOG_ERROR, "cannot serve metrics", SPD_LOG_STR("address", cfg->metrics_listen),
+			SPD_LOG_STR("error", err), SPD_LOG_END);
+		*failed = true;
+		return NULL;
+	}
+	spd_log(SPD_LOG_INFO, "metrics serving", SPD_LOG_STR("address", bound),
+		SPD_LOG_STR("path", "/metrics"), SPD_LOG_END);
+	return h;
 }
 
 /* Reaps, without signalling, every exited child of ours but the launcher (whose
@@ -195,12 +246,13 @@ static int serve(const char *path, spd_config *cfg)
 	spd_registry_ops ops;
 	spd_registry *reg = NULL;
 	spd_server *server = NULL;
+	spd_metrics_http *metrics = NULL;
 	spd_store *store = NULL;
 	spd_link *link = NULL;
 	sigset_t mask;
 	pid_t lpid;
 	int lfd, rc, sig, exit_code = 0;
-	bool lost = false;
+	bool lost = false, metrics_failed = false;
 	char *launcher_cgroup = NULL; /* from HELLO: removed at the end if left behind */
 	char err[512];
 
@@ -280,6 +332,13 @@ static int serve(const char *path, spd_config *cfg)
 		exit_code = 1;
 		goto out;
 	}
+	/* Before the gRPC server: a scrape counts its first calls, and a
+	 * metrics address that cannot be bound stops spawnd before it serves. */
+	metrics = start_metrics(cfg, reg, lpid, &metrics_failed);
+	if (metrics_failed) {
+		exit_code = 1;
+		goto out;
+	}
 	rc = spd_server_start(cfg, reg, &server, err, sizeof err);
 	if (rc < 0) {
 		spd_log(SPD_LOG_ERROR, "cannot serve", SPD_LOG_STR("error", err), SPD_LOG_END);
@@ -317,6 +376,8 @@ static int serve(const char *path, spd_config *cfg)
 		}
 	}
 out:
+	/* First: a scrape reads the registry and the server's counts. */
+	spd_metrics_http_stop(metrics);
 	if (server != NULL)
 		spd_server_stop(server, CALLS_GRACE_MS);
 	/* Closing the channel tells the launcher to kill whatever is left and exit. */
@@ -337,6 +398,7 @@ out:
 	spd_store_close(store);
 	if (current != cfg)
 		spd_config_destroy(current);
+	spd_metrics_shutdown();
 	grpc_shutdown();
 	spd_log(SPD_LOG_INFO, "spawnd stopped", SPD_LOG_INT("exit_code", exit_code), SPD_LOG_END);
 	return exit_code;

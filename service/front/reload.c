@@ -88,6 +88,13 @@ int spd_front_keep_restart_settings(spd_config *next, const spd_config *running)
 		refused("max_request_bytes");
 		kept++;
 	}
+	if (!str_eq(next->metrics_listen, running->metrics_listen)) {
+		char *m = running->metrics_listen ? strdup(running->metrics_listen) : NULL;
+		SWAP(next->metrics_listen, m);
+		free(m);
+		refused("metrics.listen");
+		kept++;
+	}
 	if (!str_eq(next->tls_cert, running->tls_cert) || !str_eq(next->tls_key, running->tls_key) ||
 	    !str_eq(next->tls_client_ca, running->tls_client_ca)) {
 		char *cert = running->tls_cert ? strdup(running->tls_cert) : NULL;

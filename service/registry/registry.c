@@ -12,6 +12,7 @@
 #include "service/common/log.h"
 #include "service/common/strv.h"
 #include "service/common/utf8.h"
+#include "service/metrics/metrics.h"
 #include "service/registry/fingerprint.h"
 #include "service/registry/outcome.h"
 #include "service/registry/registry_impl.h"
@@ -265,6 +266,22 @@ static void answer(spd_watch_fn fn, void *ctx, const spd_process *p, spd_note no
 	fn(ctx, &ev);
 }
 
+/* E entered state TO: the metrics of SPEC §12 (latency request -> RUNNING,
+ * duration RUNNING -> terminal). */
+static void count_transition(const spd__entry *e, spd_state to)
+{
+	const spd_process *p = &e->p;
+
+	if (to == SPD_STATE_RUNNING)
+		spd_metrics_process_running(p->target, (double)(p->started_ns - p->created_ns) / 1e9);
+	else if (spd_state_terminal(to))
+		spd_metrics_process_ended(p->target, spd_state_name(to),
+					  spd_error_kind_name(p->error.kind),
+					  p->started_ns != 0 && p->ran
+						  ? (double)(p->ended_ns - p->started_ns) / 1e9
+						  : -1);
+}
+
 /* Answers FN with a SNAPSHOT of E, now, or when E is held (journal.h) once
  * its end is committed. 0 or -ENOMEM. */
 static int answer_committed(spd_registry *r, spd__entry *e, spd_watch_fn fn, void *ctx)
@@ -314,6 +331,7 @@ static bool apply(spd_registry *r, spd__entry *e, spd_event ev)
 	e->p.state = to;
 	spd__index_add(r, e);
 	e->p.seq++;
+	count_transition(e, to);
 	if (spd_state_terminal(to)) {
 		r->live--;
 		if (e->sent) {
@@ -473,6 +491,7 @@ static void send_entry(spd_registry *r, spd__entry *e, const void *input, size_t
 		.label_count = e->p.label_count,
 		.grace_ms = e->p.grace_ms,
 		.timeout_ms = e->p.timeout_ms,
+		.traceparent = e->p.traceparent,
 	};
 
 	e->sent = true;
@@ -559,6 +578,8 @@ static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, v
 	spd_id_new(e->p.id);
 	e->p.target = strdup(sp->target);
 	e->p.caller = strdup(sp->caller != NULL ? sp->caller : "");
+	if (sp->traceparent != NULL && sp->traceparent[0] != '\0')
+		e->p.traceparent = strdup(sp->traceparent);
 	e->p.argv = spd_strv_dup(sp->argv, sp->argc);
 	e->p.argc = sp->argc;
 	e->p.labels = spd_strv_dup(sp->labels, 2 * (size_t)sp->label_count);
@@ -576,6 +597,7 @@ static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, v
 		}
 	}
 	if (e->p.target == NULL || e->p.caller == NULL || e->p.argv == NULL || e->p.labels == NULL ||
+	    (sp->traceparent != NULL && sp->traceparent[0] != '\0' && e->p.traceparent == NULL) ||
 	    (sp->request_id != NULL && sp->request_id[0] != '\0' && e->request_id == NULL)) {
 		free_entry(r, e);
 		return -ENOMEM;
@@ -643,12 +665,14 @@ static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, v
 	r->live++;
 	t->pending++;
 	notify_state(r, e); /* PENDING, sequence 1: into the ring, to watch-all */
+	spd_metrics_process_started(e->p.target);
 	/* Run's subscription replays PENDING from the ring, then goes live. It
 	 * cannot fail but for memory: the process then goes on unwatched. */
 	if (run != NULL && watch_entry(r, e, run, watch_id) < 0)
 		*watch_id = 0;
 	spd_log(SPD_LOG_INFO, "process accepted", SPD_LOG_STR("process_id", e->p.id),
-		SPD_LOG_STR("target", e->p.target), SPD_LOG_STR("caller", e->p.caller), SPD_LOG_END);
+		SPD_LOG_STR("target", e->p.target), SPD_LOG_STR("caller", e->p.caller),
+		SPD_LOG_STR("traceparent", e->p.traceparent), SPD_LOG_END);
 	if (e->input != NULL) {
 		e->queued = true;
 		e->queued_ns = spd_clock_mono_ns();
@@ -1021,7 +1045,8 @@ void spd_registry_on_started(spd_registry *r, uint64_t key, int32_t pid, int64_t
 		e->p.started_ns = started_ns;
 		apply(r, e, SPD_EV_STARTED);
 		spd_log(SPD_LOG_INFO, "process running", SPD_LOG_STR("process_id", e->p.id),
-			SPD_LOG_STR("target", e->p.target), SPD_LOG_INT("pid", pid), SPD_LOG_END);
+			SPD_LOG_STR("target", e->p.target), SPD_LOG_INT("pid", pid),
+			SPD_LOG_STR("traceparent", e->p.traceparent), SPD_LOG_END);
 	}
 	pthread_mutex_unlock(&r->mu);
 }
@@ -1151,7 +1176,8 @@ void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_facts *rep)
 	     : o.state == SPD_STATE_CANCELED ? SPD_EV_CANCELED : SPD_EV_FAILED;
 	spd_log(SPD_LOG_INFO, "process ended", SPD_LOG_STR("process_id", e->p.id),
 		SPD_LOG_STR("target", e->p.target), SPD_LOG_STR("state", spd_state_name(o.state)),
-		SPD_LOG_INT("exit_code", o.exit_code), SPD_LOG_INT("signal", o.signal), SPD_LOG_END);
+		SPD_LOG_INT("exit_code", o.exit_code), SPD_LOG_INT("signal", o.signal),
+		SPD_LOG_STR("traceparent", e->p.traceparent), SPD_LOG_END);
 	apply(r, e, ev);
 	evict(r);
 out:

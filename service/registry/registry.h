@@ -32,6 +32,9 @@
  *      queue lock (front/link.c send_mu, through spd_registry_ops);
  *   then only gRPC core's own locks (grpc_call_start_batch never runs a
  *   completion inline: completions come on the CQ thread).
+ *   The metrics' family locks (service/metrics, metrics.h) are innermost of
+ *   all: spd_metrics_* may be called holding any of the above, and take
+ *   nothing else.
  *
  * Under the registry's mutex run:
  * - every spd_watch_fn, spd_output_fn, codec and release callback, and every
@@ -79,6 +82,7 @@ typedef struct spd_launch_req {
 	uint32_t label_count;
 	int64_t grace_ms;     /* destroy grace for timeouts; the target's when < 0 */
 	int64_t timeout_ms;   /* 0 = none */
+	const char *traceparent;  /* W3C trace context for the child's TRACEPARENT; NULL: none */
 } spd_launch_req;
 
 /* What a reload adds, for the launcher to prepare (a RELOAD frame): the new
@@ -170,6 +174,11 @@ typedef struct spd_start_params {
 	int64_t grace_ms;            /* < 0: the target's; clamped to the target's */
 	const char *request_id;      /* idempotency key; NULL or "" for none */
 	const char *caller;          /* who asks ("token:ab12cd34", "x509:CN=..."); NULL: none */
+	/* A valid W3C traceparent (common/traceparent.h) from the request, or
+	 * NULL: kept on the record, logged with its lines, passed to the child.
+	 * Not part of the request_id fingerprint: a retry may come in another
+	 * span of the same trace. */
+	const char *traceparent;
 } spd_start_params;
 
 /* Starts a process, or queues it (FIFO) when max_running or the target's

@@ -12,6 +12,7 @@
 
 #include "service/common/clock.h"
 #include "service/common/log.h"
+#include "service/metrics/metrics.h"
 #include "service/store/store_impl.h"
 
 /* At most this many records per transaction: bounds one commit's time (and
@@ -303,6 +304,7 @@ static void observe_commit(spd_store *s, double seconds, size_t records)
 	s->stats.commit_count++;
 	s->stats.commit_seconds_sum += seconds;
 	s->stats.commits++;
+	spd_metrics_store_commit(seconds); /* spawnd_store_commit_seconds */
 	s->stats.records += records;
 }
 
@@ -363,6 +365,7 @@ static void *writer_main(void *arg)
 			}
 		} else {
 			s->stats.errors++;
+			spd_metrics_store_error(); /* spawnd_store_errors_total */
 			s->failing = true;
 			retry_at = now + s->retry_ms * 1000000;
 			/* Nothing waits on a failing store: every hold goes, the

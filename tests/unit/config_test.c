@@ -486,6 +486,40 @@ static void test_stop_signals(void **state)
 }
 
 /* Each class of error, with its exact message. */
+/* metrics: {listen: HOST:PORT} (SPEC §12 "Metrics"): off unless set; a TCP
+ * address only; errors at the node. */
+static void test_metrics(void **state)
+{
+	spd_config *cfg;
+
+	(void)state;
+	cfg = load_ok("listen: \"127.0.0.1:1\"\n");
+	assert_null(cfg->metrics_listen);
+	spd_config_destroy(cfg);
+	cfg = load_ok("metrics: {listen: \"127.0.0.1:9464\"}\n");
+	assert_string_equal(cfg->metrics_listen, "127.0.0.1:9464");
+	spd_config_destroy(cfg);
+	cfg = load_ok("metrics:\n  listen: \"[::1]:0\"\n");
+	assert_string_equal(cfg->metrics_listen, "[::1]:0");
+	spd_config_destroy(cfg);
+
+	load_fails("metrics: {}\n", "t.yaml:1:10: metrics: missing listen");
+	load_fails("metrics: {listen: \"127.0.0.1:9464\", port: 1}\n",
+		   "t.yaml:1:37: metrics.port: unknown key");
+	load_fails("metrics: {listen: \"unix:/run/m.sock\"}\n",
+		   "t.yaml:1:19: metrics.listen: must be HOST:PORT (the metrics listener is plain "
+		   "HTTP over TCP), e.g. \"127.0.0.1:9464\"");
+	load_fails("metrics: {listen: \"localhost\"}\n",
+		   "t.yaml:1:19: metrics.listen: localhost: missing ':PORT' (e.g. 127.0.0.1:50051, or "
+		   "unix:PATH)");
+	load_fails("metrics: {listen: \"\"}\n",
+		   "t.yaml:1:19: metrics.listen: must not be empty");
+	load_fails("metrics: \"127.0.0.1:9464\"\n",
+		   "t.yaml:1:10: metrics: expected a mapping, got a string");
+	load_fails("metrics: {listen: [\"127.0.0.1:1\"]}\n",
+		   "t.yaml:1:19: metrics.listen: expected a string, got a list");
+}
+
 static void test_errors(void **state)
 {
 	static const struct {
@@ -1074,6 +1108,7 @@ int main(void)
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_stop_signals),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_apply_env),
 		cmocka_unit_test(test_hostile_inputs),
