@@ -16,7 +16,9 @@
  * fscanf's per-number cost was most of the launcher's reap pass. */
 static void each_in(int fd, bool (*fn)(pid_t pid, void *ctx), void *ctx, int *n)
 {
-	char buf[4096];
+	/* One read for a few thousand children: each read restarts the kernel's
+	 * walk of the children list at its position. */
+	char buf[32768];
 	pid_t pid = 0;
 	bool in_number = false;
 	ssize_t got;
