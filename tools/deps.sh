@@ -27,7 +27,8 @@ packages=(
 	libyaml-dev libcmocka-dev grpc-proto
 	python3-grpcio python3-protobuf python3-yaml
 	gcc g++ libc6-dev
-	openssl libssl-dev
+	openssl libssl-dev libsqlite3-dev
+	libmicrohttpd-dev prometheus python3-prometheus-client
 )
 [ $only -eq 0 ] || packages=("$@")
 

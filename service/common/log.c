@@ -93,17 +93,20 @@ void spd_log(int level, const char *msg, ...)
 	va_start(ap, msg);
 	while ((type = va_arg(ap, int)) != SPD_LOG_END) {
 		const char *key = va_arg(ap, const char *);
+		const char *str = type == 's' ? va_arg(ap, const char *) : NULL;
+		if (type == 's' && str == NULL)
+			continue; /* a string field without a value is left out */
 		if (log_json) {
 			putf(&l, ",\"%s\":", key);
 			if (type == 's') {
 				put(&l, "\"", 1);
-				put_json(&l, va_arg(ap, const char *));
+				put_json(&l, str);
 				put(&l, "\"", 1);
 			} else {
 				putf(&l, "%lld", (long long)va_arg(ap, int64_t));
 			}
 		} else if (type == 's') {
-			putf(&l, " %s=%s", key, va_arg(ap, const char *));
+			putf(&l, " %s=%s", key, str);
 		} else {
 			putf(&l, " %s=%lld", key, (long long)va_arg(ap, int64_t));
 		}

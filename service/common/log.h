@@ -19,6 +19,7 @@ enum spd_log_level {
 	SPD_LOG_DEBUG = 3,
 };
 
+/* A string field whose value is NULL is left out of the record. */
 #define SPD_LOG_STR(key, value) 's', (const char *)(key), (const char *)(value)
 #define SPD_LOG_INT(key, value) 'i', (const char *)(key), (int64_t)(value)
 #define SPD_LOG_END 0

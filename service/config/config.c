@@ -211,6 +211,8 @@ void spd_config_destroy(spd_config *cfg)
 		spd_target_config_release(&cfg->targets[i]);
 	free(cfg->targets);
 	free(cfg->auth_tokens_file);
+	free(cfg->metrics_listen);
+	free(cfg->store_path);
 	free(cfg->tls_client_ca);
 	free(cfg->tls_key);
 	free(cfg->tls_cert);

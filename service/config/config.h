@@ -107,6 +107,14 @@ typedef struct spd_target_config {
 	int line, column;           /* where the target is defined, for messages */
 } spd_target_config;
 
+/* store.sync (SPEC §12 "Store"): SQLite's synchronous = NORMAL (a commit
+ * survives spawnd being killed; the last ones may be lost in a power cut) or
+ * FULL (each commit reaches the disk before it counts). */
+typedef enum spd_store_sync {
+	SPD_STORE_SYNC_NORMAL = 0,
+	SPD_STORE_SYNC_FULL = 1,
+} spd_store_sync;
+
 typedef struct spd_config {
 	char *path;                 /* the file loaded, or "<default>" */
 	char *dir;                  /* its directory, for relative paths */
@@ -127,9 +135,15 @@ typedef struct spd_config {
 	uint64_t max_request_bytes; /* default 4 MiB */
 	uint32_t history_max_records;    /* default 10000 */
 	int64_t history_retention_ms;    /* default 1h */
+	char *store_path;                /* store.path, resolved; NULL: no store (memory only) */
+	spd_store_sync store_sync;       /* store.sync, default normal */
 	int64_t shutdown_grace_ms;       /* default 30 s */
 	spd_log_format log_format;       /* default json */
 	spd_config_log_level log_level;  /* default info */
+
+	/* metrics.listen: "HOST:PORT" of the Prometheus listener (plain HTTP,
+	 * GET /metrics); NULL: no metrics listener (the default). */
+	char *metrics_listen;
 
 	spd_target_limits defaults;
 	spd_target_config *targets; /* target_count entries, in file order */

@@ -262,6 +262,9 @@ int spd__cfg_check_target(struct loader *ld, const struct pair *p, const spd_tar
  * be bound is for the server to say when it starts. */
 int spd__cfg_check_listen(struct loader *ld, const yaml_node_t *item, const char *path,
 			  size_t i, const char *s);
+/* metrics.listen: an address (common/address.h) of kind TCP. */
+int spd__cfg_check_metrics_listen(struct loader *ld, const yaml_node_t *node, const char *path,
+				  const char *s);
 
 /* Refuses a max_running whose launcher descriptors exceed the hard RLIMIT_NOFILE. */
 int spd__cfg_check_fd_limit(struct loader *ld);

@@ -1,5 +1,5 @@
 /* The schema: which keys each mapping of the file may hold, as tables of
- * settings (top level, `defaults:` and each target's limits, history, log, tls,
+ * settings (top level, `defaults:` and each target's limits, history, store, log, tls,
  * auth, a target's own scalars); how a scalar is stored by its table entry; the
  * built-in defaults and how each target inherits them. */
 #include "service/config/config_impl.h"
@@ -37,7 +37,8 @@ struct setting {
 _Static_assert(sizeof(spd_start_method) == sizeof(int) &&
 		       sizeof(spd_zygote_start) == sizeof(int) &&
 		       sizeof(spd_log_format) == sizeof(int) &&
-		       sizeof(spd_config_log_level) == sizeof(int),
+		       sizeof(spd_config_log_level) == sizeof(int) &&
+		       sizeof(spd_store_sync) == sizeof(int),
 	       "SET_ENUM fields are int-sized");
 
 #define FIELD(type, member) offsetof(type, member), sizeof(((type *)0)->member)
@@ -49,6 +50,10 @@ static const struct name_value start_methods[] = {
 
 static const struct name_value zygote_starts[] = {
 	{"boot", SPD_ZYGOTE_BOOT}, {"first_use", SPD_ZYGOTE_FIRST_USE}, {NULL, 0},
+};
+
+static const struct name_value store_syncs[] = {
+	{"normal", SPD_STORE_SYNC_NORMAL}, {"full", SPD_STORE_SYNC_FULL}, {NULL, 0},
 };
 
 static const struct name_value log_formats[] = {
@@ -108,6 +113,12 @@ static const struct setting history_settings[] = {
 	 CONFIG_DURATION_MAX, NULL},
 };
 
+/* store: {path: FILE, sync: normal | full} (SPEC §12 "Store"). */
+static const struct setting store_settings[] = {
+	{"path", SET_PATH, FIELD(spd_config, store_path), 0, 0, NULL},
+	{"sync", SET_ENUM, FIELD(spd_config, store_sync), 0, 0, store_syncs},
+};
+
 static const struct setting log_settings[] = {
 	{"format", SET_ENUM, FIELD(spd_config, log_format), 0, 0, log_formats},
 	{"level", SET_ENUM, FIELD(spd_config, log_level), 0, 0, spd__cfg_log_levels},
@@ -122,6 +133,10 @@ static const struct setting tls_settings[] = {
 static const struct setting auth_settings[] = {
 	{"tokens_file", SET_PATH, FIELD(spd_config, auth_tokens_file), 0, 0, NULL},
 	{"protect_health", SET_BOOL, FIELD(spd_config, auth_protect_health), 0, 0, NULL},
+};
+
+static const struct setting metrics_settings[] = {
+	{"listen", SET_STRING, FIELD(spd_config, metrics_listen), 1, CONFIG_SCALAR_MAX, NULL},
 };
 
 /* A target's own scalar keys (function, exec, env and inherit_env are not scalars). */
@@ -396,6 +411,20 @@ static int section_parse_needing(struct loader *ld, const struct pair *p,
 	return r;
 }
 
+/* `metrics: {listen: "HOST:PORT"}`: a TCP address only (plain HTTP). */
+static int config_metrics(struct loader *ld, const struct pair *p)
+{
+	yaml_node_t *set[COUNT(metrics_settings)] = {NULL};
+	int r = section_parse(ld, p->value, p->path, metrics_settings, COUNT(metrics_settings),
+			      ld->cfg, set);
+
+	if (r < 0)
+		return r;
+	if (set[0] == NULL)
+		return spd__cfg_fail(ld, p->value, p->path, "missing listen");
+	return spd__cfg_check_metrics_listen(ld, set[0], "metrics.listen", ld->cfg->metrics_listen);
+}
+
 int spd__cfg_top_key(struct loader *ld, const struct pair *p, void *arg)
 {
 	spd_config *cfg = ld->cfg;
@@ -413,6 +442,13 @@ int spd__cfg_top_key(struct loader *ld, const struct pair *p, void *arg)
 		static const char *const need[] = {"tokens_file", NULL};
 
 		return section_parse_needing(ld, p, auth_settings, COUNT(auth_settings), need);
+	}
+	if (strcmp(p->name, "metrics") == 0)
+		return config_metrics(ld, p);
+	if (strcmp(p->name, "store") == 0) {
+		static const char *const need[] = {"path", NULL};
+
+		return section_parse_needing(ld, p, store_settings, COUNT(store_settings), need);
 	}
 	if (strcmp(p->name, "history") == 0)
 		return section_parse(ld, p->value, p->path, history_settings,

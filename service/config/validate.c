@@ -88,6 +88,21 @@ int spd__cfg_check_listen(struct loader *ld, const yaml_node_t *item, const char
 	return 0;
 }
 
+int spd__cfg_check_metrics_listen(struct loader *ld, const yaml_node_t *node, const char *path,
+				  const char *s)
+{
+	char why[SPD_CONFIG_ERR_MAX];
+	spd_address a;
+
+	if (spd_address_parse(s, &a, why, sizeof why) < 0)
+		return spd__cfg_fail(ld, node, path, "%s", why);
+	if (a.kind != SPD_ADDRESS_TCP)
+		return spd__cfg_fail(ld, node, path,
+				     "must be HOST:PORT (the metrics listener is plain HTTP over "
+				     "TCP), e.g. \"127.0.0.1:9464\"");
+	return 0;
+}
+
 /* The launcher holds SPD_LAUNCHER_FDS_PER_PROCESS descriptors per running
  * process and raises its soft RLIMIT_NOFILE to the hard one (launcher.h): a
  * max_running that the hard limit cannot carry would fail starts with EMFILE. */

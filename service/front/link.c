@@ -169,6 +169,7 @@ static int send_start(void *ctx, uint64_t key, const spd_launch_req *launch)
 		.label_count = launch->label_count,
 		.grace_ms = launch->grace_ms,
 		.timeout_ms = launch->timeout_ms,
+		.traceparent = (char *)launch->traceparent,
 	};
 	spd_wbuf b = SPD_WBUF_INIT;
 	int rc = spd_start_req_encode(&req, &b);

@@ -27,8 +27,11 @@
 #include "service/front/link.h"
 #include "service/front/reload.h"
 #include "service/launcher/launcher.h"
+#include "service/metrics/http.h"
+#include "service/metrics/metrics.h"
 #include "service/registry/registry.h"
 #include "service/rpc/server.h"
+#include "service/store/store.h"
 
 #define HELLO_TIMEOUT_MS 10000
 /* After the last process ended, how long open calls get to finish. Every
@@ -69,7 +72,57 @@ static void ensure_std_fds(void)
 static void on_launcher_lost(void *ctx)
 {
 	(void)ctx;
+	spd_metrics_launcher_up(false);
 	pthread_kill(main_thread, SIGUSR1);
+}
+
+static void count_target(void *ctx, const spd_target_config *t, uint32_t running,
+			 uint32_t pending, uint32_t idle, const char *error, const char *mechanism)
+{
+	(void)ctx;
+	(void)idle;
+	(void)error;
+	(void)mechanism;
+	spd_metrics_target_counts(t->name, running, pending);
+}
+
+/* At each scrape: running and pending per target, as the registry has them. */
+static void collect_metrics(void *ctx)
+{
+	spd_registry_list_targets(ctx, count_target, NULL);
+}
+
+/* The metrics listener, when the config has one (NULL otherwise, or on
+ * failure: then *FAILED). After the signal mask is set: its thread inherits it. */
+static spd_metrics_http *start_metrics(const spd_config *cfg, spd_registry *reg, pid_t lpid,
+				       bool *failed)
+{
+	spd_metrics_http *h = NULL;
+	char bound[300], err[512];
+
+	*failed = false;
+	if (cfg->metrics_listen == NULL)
+		return NULL;
+	if (spd_metrics_init() < 0) {
+		spd_log(SPD_LOG_ERROR, "cannot serve metrics", SPD_LOG_STR("error", "out of memory"),
+			SPD_LOG_END);
+		*failed = true;
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->target_count; i++)
+		spd_metrics_add_target(cfg->targets[i].name);
+	spd_metrics_set_launcher(lpid);
+	spd_metrics_launcher_up(true);
+	spd_metrics_set_collector(collect_metrics, reg);
+	if (spd_metrics_http_start(cfg->metrics_listen, &h, bound, sizeof bound, err, sizeof err) < 0) {
+		spd_log(SPD_LOG_ERROR, "cannot serve metrics", SPD_LOG_STR("address", cfg->metrics_listen),
+			SPD_LOG_STR("error", err), SPD_LOG_END);
+		*failed = true;
+		return NULL;
+	}
+	spd_log(SPD_LOG_INFO, "metrics serving", SPD_LOG_STR("address", bound),
+		SPD_LOG_STR("path", "/metrics"), SPD_LOG_END);
+	return h;
 }
 
 /* Reaps, without signalling, every exited child of ours but the launcher (whose
@@ -122,6 +175,69 @@ static int load_config(const char *path, spd_config **cfg)
 	return rc;
 }
 
+struct restoring {
+	spd_registry *reg;
+	int64_t count;
+};
+
+/* A record read back from the store goes into the registry. */
+static int restore_one(void *ctx, spd_process *p, const char *request_id,
+		       const uint8_t *fingerprint)
+{
+	struct restoring *rs = ctx;
+	int rc = spd_registry_restore(rs->reg, p, request_id, fingerprint);
+
+	rs->count += rc == 0;
+	return rc;
+}
+
+/* Opens the store of CFG (none: *STORE NULL), or says why not. Before the
+ * launcher exists: a spawnd that cannot keep its promise starts nothing. */
+static int open_store(const spd_config *cfg, spd_store **store)
+{
+	spd_store_options o = SPD_STORE_OPTIONS_INIT;
+	char err[SPD_STORE_ERR_MAX];
+	int rc;
+
+	*store = NULL;
+	if (cfg->store_path == NULL)
+		return 0;
+	o.path = cfg->store_path;
+	o.sync = cfg->store_sync;
+	rc = spd_store_open(&o, store, err);
+	if (rc < 0)
+		spd_log(SPD_LOG_ERROR, "cannot open the store; not starting", SPD_LOG_STR("error", err),
+			SPD_LOG_STR("store", cfg->store_path), SPD_LOG_END);
+	return rc;
+}
+
+/* Gives REG the store's records and journal, and starts its writer. */
+static int attach_store(spd_store *store, spd_registry *reg, const spd_config *cfg)
+{
+	spd_journal_ops jops = spd_store_journal(store);
+	struct restoring rs = {.reg = reg};
+	char err[SPD_STORE_ERR_MAX];
+	int rc;
+
+	spd_registry_set_journal(reg, &jops);
+	rc = spd_store_load(store, restore_one, &rs, err);
+	if (rc < 0) {
+		spd_log(SPD_LOG_ERROR, "cannot load the store; not starting", SPD_LOG_STR("error", err),
+			SPD_LOG_END);
+		return rc;
+	}
+	rc = spd_store_start(store, reg);
+	if (rc < 0) {
+		spd_log(SPD_LOG_ERROR, "cannot start the store's writer", SPD_LOG_STR("error", strerror(-rc)),
+			SPD_LOG_END);
+		return rc;
+	}
+	spd_log(SPD_LOG_INFO, "store opened", SPD_LOG_STR("store", cfg->store_path),
+		SPD_LOG_STR("sync", cfg->store_sync == SPD_STORE_SYNC_FULL ? "full" : "normal"),
+		SPD_LOG_INT("records", rs.count), SPD_LOG_END);
+	return 0;
+}
+
 /* Serves CFG (loaded from PATH; NULL: the embedded default) until SIGTERM or
  * SIGINT, or the launcher is lost. SIGHUP reloads PATH (reload.h). */
 static int serve(const char *path, spd_config *cfg)
@@ -131,17 +247,21 @@ static int serve(const char *path, spd_config *cfg)
 	spd_registry_ops ops;
 	spd_registry *reg = NULL;
 	spd_server *server = NULL;
+	spd_metrics_http *metrics = NULL;
+	spd_store *store = NULL;
 	spd_link *link = NULL;
 	sigset_t mask;
 	pid_t lpid;
 	int lfd, rc, sig, exit_code = 0;
-	bool lost = false;
+	bool lost = false, metrics_failed = false;
 	char *launcher_cgroup = NULL; /* from HELLO: removed at the end if left behind */
 	char err[512];
 
 	spd_log_setup(cfg->log_level, cfg->log_format == SPD_LOG_FORMAT_JSON, "front");
 	/* Whatever is orphaned below us after the launcher died comes to us. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (open_store(cfg, &store) < 0)
+		return 1;
 	rc = spd_launcher_fork(cfg, &lpid, &lfd);
 	if (rc < 0) {
 		spd_log(SPD_LOG_ERROR, "cannot start the launcher",
@@ -149,6 +269,7 @@ static int serve(const char *path, spd_config *cfg)
 							     "(set SPAWND_WORKER)"
 							   : strerror(-rc)),
 			SPD_LOG_END);
+		spd_store_close(store);
 		return 1;
 	}
 	launcher_pid = lpid;
@@ -158,6 +279,7 @@ static int serve(const char *path, spd_config *cfg)
 			SPD_LOG_END);
 		if (link != NULL)
 			spd_link_close(link);
+		spd_store_close(store);
 		return 1;
 	}
 
@@ -170,6 +292,10 @@ static int serve(const char *path, spd_config *cfg)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	sigdelset(&mask, SIGCHLD); /* the reaper thread's */
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit (RLIMIT_FSIZE) makes a store write fail with EFBIG,
+	 * as a full disk does, instead of killing spawnd. Set after the launcher
+	 * was forked: it and its children keep the default. */
+	signal(SIGXFSZ, SIG_IGN);
 	main_thread = pthread_self();
 	{
 		pthread_t reaper;
@@ -179,6 +305,7 @@ static int serve(const char *path, spd_config *cfg)
 				SPD_LOG_STR("error", strerror(rc)), SPD_LOG_END);
 			spd_launcher_hello_release(&hello);
 			spd_link_close(link);
+			spd_store_close(store);
 			return 1;
 		}
 		pthread_detach(reaper);
@@ -192,12 +319,24 @@ static int serve(const char *path, spd_config *cfg)
 		exit_code = 1;
 		goto out;
 	}
+	if (store != NULL && attach_store(store, reg, cfg) < 0) {
+		spd_launcher_hello_release(&hello);
+		exit_code = 1;
+		goto out;
+	}
 	spd_registry_on_hello(reg, hello.count, hello.ids, hello.errors,
 			      hello.memory_limit_mechanisms);
 	if (hello.cgroup != NULL && hello.cgroup[0] != '\0')
 		launcher_cgroup = strdup(hello.cgroup);
 	spd_launcher_hello_release(&hello);
 	if (spd_link_start(link, reg, on_launcher_lost, NULL) < 0) {
+		exit_code = 1;
+		goto out;
+	}
+	/* Before the gRPC server: a scrape counts its first calls, and a
+	 * metrics address that cannot be bound stops spawnd before it serves. */
+	metrics = start_metrics(cfg, reg, lpid, &metrics_failed);
+	if (metrics_failed) {
 		exit_code = 1;
 		goto out;
 	}
@@ -238,6 +377,8 @@ static int serve(const char *path, spd_config *cfg)
 		}
 	}
 out:
+	/* First: a scrape reads the registry and the server's counts. */
+	spd_metrics_http_stop(metrics);
 	if (server != NULL)
 		spd_server_stop(server, CALLS_GRACE_MS);
 	/* Closing the channel tells the launcher to kill whatever is left and exit. */
@@ -251,9 +392,14 @@ out:
 		spd_log(SPD_LOG_INFO, "removed the lost launcher's cgroup",
 			SPD_LOG_STR("cgroup", launcher_cgroup), SPD_LOG_END);
 	free(launcher_cgroup);
+	/* Nothing changes records any more: the store commits what is left
+	 * (releasing what waits on it) before the registry goes. */
+	spd_store_stop(store);
 	spd_registry_destroy(reg);
+	spd_store_close(store);
 	if (current != cfg)
 		spd_config_destroy(current);
+	spd_metrics_shutdown();
 	grpc_shutdown();
 	spd_log(SPD_LOG_INFO, "spawnd stopped", SPD_LOG_INT("exit_code", exit_code), SPD_LOG_END);
 	return exit_code;
@@ -289,6 +435,14 @@ int main(int argc, char **argv)
 	if (check != NULL) {
 		if (load_config(check, &cfg) < 0)
 			return 1;
+		if (cfg->store_path != NULL) {
+			char err[SPD_STORE_ERR_MAX];
+			if (spd_store_check(cfg->store_path, err) < 0) {
+				fprintf(stderr, "%s: %s\n", check, err);
+				spd_config_destroy(cfg);
+				return 1;
+			}
+		}
 		printf("%s: ok (%zu targets)\n", check, cfg->target_count);
 		spd_config_destroy(cfg);
 		return 0;

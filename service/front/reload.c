@@ -69,6 +69,15 @@ int spd_front_keep_restart_settings(spd_config *next, const spd_config *running)
 		refused("listen");
 		kept++;
 	}
+	if (!str_eq(next->store_path, running->store_path) ||
+	    next->store_sync != running->store_sync) {
+		char *path = running->store_path ? strdup(running->store_path) : NULL;
+		SWAP(next->store_path, path);
+		free(path);
+		next->store_sync = running->store_sync;
+		refused("store");
+		kept++;
+	}
 	if (next->unix_socket_mode != running->unix_socket_mode) {
 		next->unix_socket_mode = running->unix_socket_mode;
 		refused("unix_socket_mode");
@@ -77,6 +86,13 @@ int spd_front_keep_restart_settings(spd_config *next, const spd_config *running)
 	if (next->max_request_bytes != running->max_request_bytes) {
 		next->max_request_bytes = running->max_request_bytes;
 		refused("max_request_bytes");
+		kept++;
+	}
+	if (!str_eq(next->metrics_listen, running->metrics_listen)) {
+		char *m = running->metrics_listen ? strdup(running->metrics_listen) : NULL;
+		SWAP(next->metrics_listen, m);
+		free(m);
+		refused("metrics.listen");
 		kept++;
 	}
 	if (!str_eq(next->tls_cert, running->tls_cert) || !str_eq(next->tls_key, running->tls_key) ||

@@ -9,7 +9,8 @@
  * protect_health), and the TLS files' contents (re-read). What needs a
  * restart, and is refused on reload with a log line naming the key while the
  * rest of the file applies: listen, unix_socket_mode, max_request_bytes and
- * the tls paths (they shape the listeners, bound once). A file that does not
+ * the tls paths (they shape the listeners, bound once), and store (opened
+ * and locked once). A file that does not
  * load (a syntax or validation error) changes nothing; the log gives the
  * error with file:line:column.
  */

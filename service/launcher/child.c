@@ -191,7 +191,9 @@ static void wait_for_call(const spd_child_spec *s, spd_start_req *req)
 		fail(s, SPD_STAGE_REQUEST, -rc);
 }
 
-static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
+static int env_build(const spd_child_spec *spec, char ***envp, char **owned);
+
+static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher, char **envp)
 {
 	const spd_prepared_target *t = s->target;
 	const spd_target_config *tc = t->cfg;
@@ -277,7 +279,7 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 		}
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		execve(s->exec_argv[0], s->exec_argv, t->envp);
+		execve(s->exec_argv[0], s->exec_argv, envp);
 		fail(s, SPD_STAGE_EXEC, errno);
 	}
 
@@ -301,12 +303,21 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 		prctl(PR_SET_NAME, tc->name);
 	}
 	close_range((unsigned)keep, ~0U, 0);
-	environ = t->envp;
+	environ = envp;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (s->prestart) {
+		spd_child_spec now = *s;
+		char *owned;
+
 		wait_for_call(s, &call);
 		req = &call;
+		/* Its environment as a fresh child's: TRACEPARENT, when the call
+		 * carries one, is set before the function runs. */
+		now.req = req;
+		if (env_build(&now, &envp, &owned) < 0)
+			fail(s, SPD_STAGE_REQUEST, ENOMEM);
+		environ = envp;
 		prctl(PR_SET_NAME, tc->name);
 	}
 	{
@@ -325,17 +336,70 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher)
 	}
 }
 
+#define TRACEPARENT_VAR "TRACEPARENT="
+
+/* The child's environment: its target's, and TRACEPARENT when the request
+ * carried one (SPEC §12), replacing the target's own if it set one. Built
+ * before fork (STYLE: nothing allocates between fork and exec). *ENVP is the
+ * target's own vector when there is nothing to add (*OWNED NULL), else a new
+ * one (entries borrowed but the last) to free with env_release. */
+static int env_build(const spd_child_spec *spec, char ***envp, char **owned)
+{
+	char **base = spec->target->envp;
+	const char *tp = spec->req != NULL ? spec->req->traceparent : NULL;
+	size_t n = 0, k = 0;
+	char **v;
+
+	*envp = base;
+	*owned = NULL;
+	if (tp == NULL || tp[0] == '\0')
+		return 0;
+	while (base != NULL && base[n] != NULL)
+		n++;
+	v = calloc(n + 2, sizeof *v);
+	*owned = malloc(strlen(TRACEPARENT_VAR) + strlen(tp) + 1);
+	if (v == NULL || *owned == NULL) {
+		free(v);
+		free(*owned);
+		*owned = NULL;
+		return -ENOMEM;
+	}
+	strcpy(*owned, TRACEPARENT_VAR);
+	strcat(*owned, tp);
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(base[i], TRACEPARENT_VAR, strlen(TRACEPARENT_VAR)) != 0)
+			v[k++] = base[i];
+	v[k] = *owned;
+	*envp = v;
+	return 0;
+}
+
+static void env_release(char **envp, char *owned, const spd_child_spec *spec)
+{
+	if (envp != spec->target->envp)
+		free(envp);
+	free(owned);
+}
+
 pid_t spd_child_fork(const spd_child_spec *spec)
 {
 	pid_t launcher = getpid();
+	char **envp, *owned;
 	pid_t pid;
+	int rc = env_build(spec, &envp, &owned);
 
+	if (rc < 0)
+		return rc;
 	fflush(NULL); /* nothing buffered may be written twice */
 	pid = fork();
-	if (pid < 0)
-		return -errno;
+	if (pid < 0) {
+		rc = -errno;
+		env_release(envp, owned, spec);
+		return rc;
+	}
 	if (pid == 0)
-		child_main(spec, launcher);
+		child_main(spec, launcher, envp);
+	env_release(envp, owned, spec);
 	/* Also here, so that the group exists before fork() returns to the caller,
 	 * whichever of the two runs first; EACCES after the child exec'd is fine. */
 	setpgid(pid, pid);

@@ -8,7 +8,9 @@
  * Every place that changes one of those inputs calls spd__health_changed()
  * with the lock held, and each subscriber hears only real transitions of its
  * own name. A subscription names its target: a reload that adds or removes
- * it is such a transition (a name not configured is UNKNOWN).
+ * it is such a transition (a name not configured is UNKNOWN). The store
+ * (spawnd.store, spd_registry_store_subject) is SERVING while its writes work,
+ * whatever else happens, and UNKNOWN without a store (journal.h).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -24,7 +26,8 @@
 struct spd__health_sub {
 	struct spd__health_sub *next;
 	uint64_t id;
-	char *target;       /* NULL: the server */
+	char *target;       /* NULL: the server (or the store) */
+	bool store;         /* the store's health (spawnd.store) */
 	spd_health last;    /* what FN heard last */
 	spd_health_fn fn;
 	void *ctx;
@@ -33,6 +36,12 @@ struct spd__health_sub {
 static spd_health status_of(spd_registry *r, const char *target)
 {
 	const spd__target *t = NULL;
+
+	if (target == spd_registry_store_subject) {
+		if (!r->has_journal)
+			return SPD_HEALTH_UNKNOWN;
+		return r->store_failing ? SPD_HEALTH_NOT_SERVING : SPD_HEALTH_SERVING;
+	}
 
 	if (target != NULL && (t = spd__find_target(r, target)) == NULL)
 		return SPD_HEALTH_UNKNOWN;
@@ -61,18 +70,24 @@ int spd_registry_health_watch(spd_registry *r, const char *target, spd_health_fn
 
 	*watch_id = 0;
 	pthread_mutex_lock(&r->mu);
+	if (target == spd_registry_store_subject && !r->has_journal) {
+		rc = -ENOENT;
+		goto out;
+	}
 	if (target != NULL && strlen(target) > SUBJECT_MAX) {
 		rc = -ENOENT;
 		goto out;
 	}
 	s = calloc(1, sizeof *s);
-	if (s == NULL || (target != NULL && (s->target = strdup(target)) == NULL)) {
+	if (s != NULL)
+		s->store = target == spd_registry_store_subject;
+	if (s == NULL || (target != NULL && !s->store && (s->target = strdup(target)) == NULL)) {
 		free(s);
 		rc = -ENOMEM;
 		goto out;
 	}
 	s->id = r->next_watch_id++;
-	s->last = status_of(r, s->target);
+	s->last = status_of(r, s->store ? spd_registry_store_subject : s->target);
 	s->fn = fn;
 	s->ctx = ctx;
 	s->next = r->health_subs;
@@ -118,7 +133,7 @@ void spd_registry_set_listeners_down(spd_registry *r, unsigned down)
 void spd__health_changed(spd_registry *r)
 {
 	for (struct spd__health_sub *s = r->health_subs; s != NULL; s = s->next) {
-		spd_health now = status_of(r, s->target);
+		spd_health now = status_of(r, s->store ? spd_registry_store_subject : s->target);
 		if (now != s->last) {
 			s->last = now;
 			s->fn(s->ctx, now);

@@ -40,10 +40,30 @@ const char *spd_state_name(spd_state state)
 	return names[state];
 }
 
+const char *spd_error_kind_name(spd_error_kind kind)
+{
+	static const char *const names[] = {
+		[SPD_ERR_NONE] = "",
+		[SPD_ERR_RAISED] = "RAISED",
+		[SPD_ERR_EXIT_CODE] = "EXIT_CODE",
+		[SPD_ERR_SIGNALED] = "SIGNALED",
+		[SPD_ERR_OOM] = "OOM",
+		[SPD_ERR_TIMEOUT] = "TIMEOUT",
+		[SPD_ERR_LAUNCH] = "LAUNCH",
+		[SPD_ERR_RESULT_TOO_LARGE] = "RESULT_TOO_LARGE",
+		[SPD_ERR_LOST] = "LOST",
+	};
+
+	if ((int)kind < 0 || (size_t)kind >= sizeof names / sizeof names[0])
+		return "UNKNOWN";
+	return names[kind];
+}
+
 void spd_process_release(spd_process *p)
 {
 	free(p->target);
 	free(p->caller);
+	free(p->traceparent);
 	spd_strv_free(p->argv);
 	spd_strv_free(p->labels);
 	free(p->error.type);

@@ -58,6 +58,10 @@ bool spd_state_terminal(spd_state state);
 /* "PENDING", ... */
 const char *spd_state_name(spd_state state);
 
+/* "RAISED", "EXIT_CODE", ... as in spawnd.v1.ProcessError.Kind without its
+ * prefix; "" for SPD_ERR_NONE (metrics label values). */
+const char *spd_error_kind_name(spd_error_kind kind);
+
 typedef struct spd_process_error {
 	spd_error_kind kind;
 	char *type;         /* valid UTF-8, never NULL once set */
@@ -74,6 +78,7 @@ typedef struct spd_process {
 	char id[SPD_ID_LEN + 1];
 	char *target;
 	char *caller;                 /* who started it (registry.h spd_start_params); "" none */
+	char *traceparent;            /* W3C trace context of its request; NULL: none */
 	char **argv;                  /* argc + NULL */
 	uint32_t argc;
 	char **labels;                /* key, value, ..., NULL */

@@ -12,6 +12,8 @@
 #include "service/common/log.h"
 #include "service/common/strv.h"
 #include "service/common/utf8.h"
+#include "service/metrics/metrics.h"
+#include "service/registry/fingerprint.h"
 #include "service/registry/outcome.h"
 #include "service/registry/registry_impl.h"
 #include "service/registry/ring.h"
@@ -42,7 +44,7 @@ static uint32_t hash_str(const char *s)
 	return h % BUCKETS;
 }
 
-static spd__entry *find_id(spd_registry *r, const char *id)
+spd__entry *spd__find_id(spd_registry *r, const char *id)
 {
 	for (spd__entry *e = r->by_id[hash_str(id)]; e != NULL; e = e->id_next)
 		if (strcmp(e->p.id, id) == 0)
@@ -58,7 +60,7 @@ spd__entry *spd__find_key(spd_registry *r, uint64_t key)
 	return NULL;
 }
 
-static void link_entry(spd_registry *r, spd__entry *e)
+void spd__link_entry(spd_registry *r, spd__entry *e)
 {
 	uint32_t h = hash_str(e->p.id);
 
@@ -125,7 +127,16 @@ static void free_entry(spd_registry *r, spd__entry *e)
 
 static bool evictable(const spd__entry *e)
 {
-	return spd_state_terminal(e->p.state) && e->watchers == NULL;
+	return spd_state_terminal(e->p.state) && e->watchers == NULL && !e->held;
+}
+
+/* An evicted record goes from the journal too (the store's size is bounded
+ * by the history's). */
+static void evict_entry(spd_registry *r, spd__entry *e)
+{
+	spd__journal_remove(r, e);
+	unlink_entry(r, e);
+	free_entry(r, e);
 }
 
 /* Drops the oldest terminal records beyond history.max_records, and (at most
@@ -140,10 +151,8 @@ static void evict(spd_registry *r)
 
 	while (e != NULL && r->count - r->live > r->lim.history_max_records) {
 		spd__entry *next = e->newer;
-		if (evictable(e)) {
-			unlink_entry(r, e);
-			free_entry(r, e);
-		}
+		if (evictable(e))
+			evict_entry(r, e);
 		e = next;
 	}
 	if (retention_ns <= 0 || now - r->retention_checked_ns < 1000000000)
@@ -151,12 +160,15 @@ static void evict(spd_registry *r)
 	r->retention_checked_ns = now;
 	for (e = r->oldest; e != NULL;) {
 		spd__entry *next = e->newer;
-		if (evictable(e) && e->p.ended_ns != 0 && now - e->p.ended_ns > retention_ns) {
-			unlink_entry(r, e);
-			free_entry(r, e);
-		}
+		if (evictable(e) && e->p.ended_ns != 0 && now - e->p.ended_ns > retention_ns)
+			evict_entry(r, e);
 		e = next;
 	}
+}
+
+void spd__evict(spd_registry *r)
+{
+	evict(r);
 }
 
 /* ---- events: the ring, then the watchers ------------------------------------ */
@@ -173,13 +185,17 @@ static void trim_rings(spd_registry *r)
 			spd__ring_cut(&e->ring, &r->ring_bytes);
 }
 
-/* The state E just entered: into its ring, then to its watchers and the
- * matching watch-all subscribers (which drops those that are done). */
+/* The state E just entered: into its ring and the journal, then to its
+ * watchers and the matching watch-all subscribers (which drops those that are
+ * done). A terminal state the journal has not committed yet reaches them when
+ * it has (journal.h). */
 static void notify_state(spd_registry *r, spd__entry *e)
 {
 	spd__ring_push_state(&e->ring, &r->ring_bytes, &e->p);
 	if (r->ring_bytes > RING_TOTAL_BYTES)
 		trim_rings(r);
+	if (spd__journal_put(r, e, spd_state_terminal(e->p.state)))
+		return;
 	spd__watchers_notify(&e->watchers, &r->global, &e->p);
 }
 
@@ -245,6 +261,44 @@ static void answer(spd_watch_fn fn, void *ctx, const spd_process *p, spd_note no
 	fn(ctx, &ev);
 }
 
+/* E entered state TO: the metrics of SPEC §12 (latency request -> RUNNING,
+ * duration RUNNING -> terminal). */
+static void count_transition(const spd__entry *e, spd_state to)
+{
+	const spd_process *p = &e->p;
+
+	if (to == SPD_STATE_RUNNING)
+		spd_metrics_process_running(p->target, (double)(p->started_ns - p->created_ns) / 1e9);
+	else if (spd_state_terminal(to))
+		spd_metrics_process_ended(p->target, spd_state_name(to),
+					  spd_error_kind_name(p->error.kind),
+					  p->started_ns != 0 && p->ran
+						  ? (double)(p->ended_ns - p->started_ns) / 1e9
+						  : -1);
+}
+
+/* Answers FN with a SNAPSHOT of E, now, or when E is held (journal.h) once
+ * its end is committed. 0 or -ENOMEM. */
+static int answer_committed(spd_registry *r, spd__entry *e, spd_watch_fn fn, void *ctx)
+{
+	spd_watch_spec ws = {.fn = fn, .ctx = ctx};
+	spd__watcher *w;
+	view v;
+
+	if (!e->held) {
+		view_init(&v, e);
+		answer(fn, ctx, &v.p, SPD_NOTE_SNAPSHOT);
+		view_release(&v);
+		return 0;
+	}
+	w = spd__watcher_create(new_watch_id(r, e->p.key), &ws, NULL);
+	if (w == NULL)
+		return -ENOMEM;
+	w->once = true;
+	spd__journal_defer(e, w, 0);
+	return 0;
+}
+
 /* The one place a state changes: the table decides, then counters, sequence
  * and watchers follow. Returns false when the event is not allowed. */
 static bool apply(spd_registry *r, spd__entry *e, spd_event ev)
@@ -258,8 +312,10 @@ static bool apply(spd_registry *r, spd__entry *e, spd_event ev)
 			SPD_LOG_STR("state", spd_state_name(from)), SPD_LOG_INT("event", ev), SPD_LOG_END);
 		return false;
 	}
-	if (to == from)
+	if (to == from) {
+		spd__journal_put(r, e, false); /* flags (Destroy) */
 		return true;
+	}
 	if (from == SPD_STATE_PENDING)
 		ts->pending--;
 	else if (from == SPD_STATE_RUNNING)
@@ -268,6 +324,7 @@ static bool apply(spd_registry *r, spd__entry *e, spd_event ev)
 		ts->running++;
 	e->p.state = to;
 	e->p.seq++;
+	count_transition(e, to);
 	if (spd_state_terminal(to)) {
 		r->live--;
 		if (e->sent) {
@@ -308,6 +365,7 @@ spd_registry *spd_registry_create(const spd_config *cfg, const spd_registry_ops 
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&r->idle, &ca);
 	pthread_cond_init(&r->timer_cond, &ca);
+	pthread_cond_init(&r->journaled, &ca);
 	pthread_condattr_destroy(&ca);
 	r->timer_started = pthread_create(&r->timer, NULL, timer_main, r) == 0;
 	return r;
@@ -332,6 +390,7 @@ void spd_registry_destroy(spd_registry *r)
 	spd__watchers_end_all(&r->global);
 	spd__health_release(r);
 	spd__targets_release(r);
+	pthread_cond_destroy(&r->journaled);
 	pthread_cond_destroy(&r->idle);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
@@ -424,6 +483,7 @@ static void send_entry(spd_registry *r, spd__entry *e, const void *input, size_t
 		.label_count = e->p.label_count,
 		.grace_ms = e->p.grace_ms,
 		.timeout_ms = e->p.timeout_ms,
+		.traceparent = e->p.traceparent,
 	};
 
 	e->sent = true;
@@ -484,64 +544,6 @@ void spd__dispatch(spd_registry *r)
 	}
 }
 
-/* FNV-1a, 64 bits. */
-static uint64_t fnv(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 1099511628211ULL;
-	return h;
-}
-
-static uint64_t fnv_str(uint64_t h, const char *s)
-{
-	return fnv(h, s, strlen(s) + 1); /* the NUL separates fields */
-}
-
-static int cmp_label(const void *a, const void *b)
-{
-	return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
-}
-
-/* What makes two StartProcess requests "the same" for idempotency. Labels are
- * a map (no order on the wire): hashed sorted by key. */
-static uint64_t fingerprint(const spd_start_params *sp)
-{
-	uint64_t h = 14695981039346656037ULL;
-	const char *const **byk = NULL;
-
-	h = fnv_str(h, sp->target);
-	/* Another caller's retry is another request: a request_id never hands
-	 * one token's process to another. */
-	h = fnv_str(h, sp->caller != NULL ? sp->caller : "");
-	h = fnv(h, &sp->argc, sizeof sp->argc);
-	for (uint32_t i = 0; i < sp->argc; i++)
-		h = fnv_str(h, sp->argv[i]);
-	h = fnv(h, &sp->input_len, sizeof sp->input_len);
-	if (sp->input_len > 0)
-		h = fnv(h, sp->input, sp->input_len);
-	h = fnv(h, &sp->label_count, sizeof sp->label_count);
-	if (sp->label_count > 0)
-		byk = malloc(sp->label_count * sizeof *byk);
-	if (byk != NULL) {
-		for (uint32_t i = 0; i < sp->label_count; i++)
-			byk[i] = &sp->labels[2 * i];
-		qsort(byk, sp->label_count, sizeof *byk, cmp_label);
-		for (uint32_t i = 0; i < sp->label_count; i++) {
-			h = fnv_str(h, byk[i][0]);
-			h = fnv_str(h, byk[i][1]);
-		}
-		free(byk);
-	} else {
-		for (uint32_t i = 0; i < 2 * sp->label_count; i++)
-			h = fnv_str(h, sp->labels[i]);
-	}
-	h = fnv(h, &sp->timeout_ms, sizeof sp->timeout_ms);
-	h = fnv(h, &sp->grace_ms, sizeof sp->grace_ms);
-	return h;
-}
-
 static spd__entry *find_rid(spd_registry *r, const char *rid)
 {
 	for (spd__entry *e = r->by_rid[hash_str(rid)]; e != NULL; e = e->rid_next)
@@ -568,6 +570,8 @@ static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, v
 	spd_id_new(e->p.id);
 	e->p.target = strdup(sp->target);
 	e->p.caller = strdup(sp->caller != NULL ? sp->caller : "");
+	if (sp->traceparent != NULL && sp->traceparent[0] != '\0')
+		e->p.traceparent = strdup(sp->traceparent);
 	e->p.argv = spd_strv_dup(sp->argv, sp->argc);
 	e->p.argc = sp->argc;
 	e->p.labels = spd_strv_dup(sp->labels, 2 * (size_t)sp->label_count);
@@ -579,9 +583,13 @@ static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, v
 	e->start_ctx = ctx;
 	if (sp->request_id != NULL && sp->request_id[0] != '\0') {
 		e->request_id = strdup(sp->request_id);
-		e->fingerprint = fingerprint(sp);
+		if (e->request_id != NULL && spd_request_fingerprint(sp, e->fingerprint) < 0) {
+			free(e->request_id);
+			e->request_id = NULL;
+		}
 	}
 	if (e->p.target == NULL || e->p.caller == NULL || e->p.argv == NULL || e->p.labels == NULL ||
+	    (sp->traceparent != NULL && sp->traceparent[0] != '\0' && e->p.traceparent == NULL) ||
 	    (sp->request_id != NULL && sp->request_id[0] != '\0' && e->request_id == NULL)) {
 		free_entry(r, e);
 		return -ENOMEM;
@@ -592,11 +600,12 @@ static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, v
 		spd__entry *orig = find_rid(r, e->request_id);
 		if (orig != NULL) {
 			/* A retry: the original, whatever became of it; nothing starts. */
-			rc = orig->fingerprint == e->fingerprint ? 0 : -EEXIST;
+			rc = memcmp(orig->fingerprint, e->fingerprint, sizeof e->fingerprint) == 0
+				     ? 0 : -EEXIST;
 			if (rc == 0 && run != NULL)
 				rc = watch_entry(r, orig, run, watch_id);
 			if (rc == 0)
-				answer(fn, ctx, &orig->p, SPD_NOTE_SNAPSHOT);
+				rc = answer_committed(r, orig, fn, ctx);
 			pthread_mutex_unlock(&r->mu);
 			free_entry(r, e); /* never linked: touches nothing shared */
 			return rc;
@@ -632,6 +641,10 @@ static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, v
 		free_entry(r, e);
 		return rc;
 	}
+	/* Ids are random (id.h); one that a retained record (restored from
+	 * the store, maybe) already has is drawn again, never reused. */
+	while (spd__find_id(r, e->p.id) != NULL)
+		spd_id_new(e->p.id);
 	e->target = t;
 	t->refs++;
 	e->p.start_method = t->cfg.limits.start_method;
@@ -640,16 +653,18 @@ static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, v
 	e->p.grace_ms = clamp_grace_ms(sp->grace_ms, t->cfg.limits.destroy_grace_ms);
 	e->p.timeout_ms = clamp_timeout_ms(sp->timeout_ms, t->cfg.limits.timeout_ms);
 	e->p.key = r->next_key++;
-	link_entry(r, e);
+	spd__link_entry(r, e);
 	r->live++;
 	t->pending++;
 	notify_state(r, e); /* PENDING, sequence 1: into the ring, to watch-all */
+	spd_metrics_process_started(e->p.target);
 	/* Run's subscription replays PENDING from the ring, then goes live. It
 	 * cannot fail but for memory: the process then goes on unwatched. */
 	if (run != NULL && watch_entry(r, e, run, watch_id) < 0)
 		*watch_id = 0;
 	spd_log(SPD_LOG_INFO, "process accepted", SPD_LOG_STR("process_id", e->p.id),
-		SPD_LOG_STR("target", e->p.target), SPD_LOG_STR("caller", e->p.caller), SPD_LOG_END);
+		SPD_LOG_STR("target", e->p.target), SPD_LOG_STR("caller", e->p.caller),
+		SPD_LOG_STR("traceparent", e->p.traceparent), SPD_LOG_END);
 	if (e->input != NULL) {
 		e->queued = true;
 		e->queued_ns = spd_clock_mono_ns();
@@ -671,6 +686,19 @@ static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, v
 	evict(r);
 	pthread_mutex_unlock(&r->mu);
 	return 0;
+}
+
+int spd_registry_get_committed(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx)
+{
+	spd__entry *e;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&r->mu);
+	e = spd__find_id(r, id);
+	if (e != NULL)
+		rc = answer_committed(r, e, fn, ctx);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
 }
 
 int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx)
@@ -702,7 +730,7 @@ int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx
 	view v;
 
 	pthread_mutex_lock(&r->mu);
-	e = find_id(r, id);
+	e = spd__find_id(r, id);
 	if (e != NULL) {
 		view_init(&v, e);
 		answer(fn, ctx, &v.p, SPD_NOTE_SNAPSHOT);
@@ -766,6 +794,17 @@ static void replay_one(void *ctx, const spd_process *then, const spd__ring_event
 		spd__watcher_tell(w, then, SPD_NOTE_REPLAY);
 }
 
+void spd__catch_up(spd__watcher *w, const spd__entry *e)
+{
+	uint64_t after = w->catchup_after;
+
+	if (after == 0 && !w->catchup_from_start)
+		tell_snapshot(w, e, SPD_NOTE_SNAPSHOT);
+	else if (after < e->p.seq &&
+		 !spd__ring_replay(&e->ring, &e->p, after, w->out_fn != NULL, replay_one, w))
+		tell_snapshot(w, e, SPD_NOTE_SNAPSHOT_GAP);
+}
+
 static int watch_entry(spd_registry *r, spd__entry *e, const spd_watch_spec *ws,
 		       uint64_t *watch_id)
 {
@@ -773,9 +812,18 @@ static int watch_entry(spd_registry *r, spd__entry *e, const spd_watch_spec *ws,
 
 	if (ws->after_sequence > e->p.seq)
 		return -ERANGE; /* a resume point this process never sent (SPEC §12) */
+	if (e->held && ws->after_sequence == e->p.seq)
+		return 0; /* nothing to replay: it ends OK, as it would unheld */
 	w = spd__watcher_create(new_watch_id(r, e->p.key), ws, NULL);
 	if (w == NULL)
 		return -ENOMEM;
+	if (e->held) {
+		/* Its end is not committed yet: all of it comes then. */
+		spd__journal_defer(e, w, ws->after_sequence);
+		w->catchup_from_start = ws->from_start;
+		*watch_id = w->id;
+		return 0;
+	}
 	/* What it missed first; FN's answers to those do not end it. */
 	if (ws->after_sequence == 0 && !ws->from_start)
 		tell_snapshot(w, e, SPD_NOTE_SNAPSHOT);
@@ -797,7 +845,7 @@ static int watch_entry(spd_registry *r, spd__entry *e, const spd_watch_spec *ws,
 
 static int watch_one(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_id)
 {
-	spd__entry *e = find_id(r, ws->id);
+	spd__entry *e = spd__find_id(r, ws->id);
 
 	return e != NULL ? watch_entry(r, e, ws, watch_id) : -ENOENT;
 }
@@ -899,7 +947,7 @@ int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_
 	int rc = 0;
 
 	pthread_mutex_lock(&r->mu);
-	e = find_id(r, id);
+	e = spd__find_id(r, id);
 	if (e == NULL) {
 		rc = -ENOENT;
 		goto out;
@@ -910,7 +958,9 @@ int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_
 	} else {
 		request_destroy(r, e, clamp_grace_ms(grace_ms, e->p.grace_ms));
 	}
-	if (!wait || spd_state_terminal(e->p.state))
+	if (spd_state_terminal(e->p.state))
+		rc = answer_committed(r, e, fn, ctx);
+	else if (!wait)
 		answer(fn, ctx, &e->p, SPD_NOTE_SNAPSHOT);
 	else
 		rc = add_waiter(r, e, fn, ctx);
@@ -987,7 +1037,8 @@ void spd_registry_on_started(spd_registry *r, uint64_t key, int32_t pid, int64_t
 		e->p.started_ns = started_ns;
 		apply(r, e, SPD_EV_STARTED);
 		spd_log(SPD_LOG_INFO, "process running", SPD_LOG_STR("process_id", e->p.id),
-			SPD_LOG_STR("target", e->p.target), SPD_LOG_INT("pid", pid), SPD_LOG_END);
+			SPD_LOG_STR("target", e->p.target), SPD_LOG_INT("pid", pid),
+			SPD_LOG_STR("traceparent", e->p.traceparent), SPD_LOG_END);
 	}
 	pthread_mutex_unlock(&r->mu);
 }
@@ -1117,7 +1168,8 @@ void spd_registry_on_exited(spd_registry *r, uint64_t key, spd_exit_facts *rep)
 	     : o.state == SPD_STATE_CANCELED ? SPD_EV_CANCELED : SPD_EV_FAILED;
 	spd_log(SPD_LOG_INFO, "process ended", SPD_LOG_STR("process_id", e->p.id),
 		SPD_LOG_STR("target", e->p.target), SPD_LOG_STR("state", spd_state_name(o.state)),
-		SPD_LOG_INT("exit_code", o.exit_code), SPD_LOG_INT("signal", o.signal), SPD_LOG_END);
+		SPD_LOG_INT("exit_code", o.exit_code), SPD_LOG_INT("signal", o.signal),
+		SPD_LOG_STR("traceparent", e->p.traceparent), SPD_LOG_END);
 	apply(r, e, ev);
 	evict(r);
 out:

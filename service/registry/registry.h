@@ -11,8 +11,10 @@
  * launcher's events, subscriptions and shutdown, and calls down into one-way
  * modules that never call back: ring.h (each process's retained events),
  * watchers.h (subscriptions and delivery), process.h (the state table),
- * outcome.h (classifying an exit). health.c and listing.c are the registry's
- * own health and ListProcesses, on its state (registry_impl.h).
+ * outcome.h (classifying an exit), fingerprint.h (idempotency). health.c and
+ * listing.c are the registry's own health and ListProcesses, on its state
+ * (registry_impl.h); journal.c holds what the store (journal.h) has not
+ * committed yet and restores records after a restart.
  *
  * Names: spd_registry_create/spd_registry_destroy make and free the registry
  * (STYLE's heap lifecycle); the API's Destroy (SIGTERM, grace, SIGKILL) is
@@ -30,6 +32,9 @@
  *      queue lock (front/link.c send_mu, through spd_registry_ops);
  *   then only gRPC core's own locks (grpc_call_start_batch never runs a
  *   completion inline: completions come on the CQ thread).
+ *   The metrics' family locks (service/metrics, metrics.h) are innermost of
+ *   all: spd_metrics_* may be called holding any of the above, and take
+ *   nothing else.
  *
  * Under the registry's mutex run:
  * - every spd_watch_fn, spd_output_fn, codec and release callback, and every
@@ -77,6 +82,7 @@ typedef struct spd_launch_req {
 	uint32_t label_count;
 	int64_t grace_ms;     /* destroy grace for timeouts; the target's when < 0 */
 	int64_t timeout_ms;   /* 0 = none */
+	const char *traceparent;  /* W3C trace context for the child's TRACEPARENT; NULL: none */
 } spd_launch_req;
 
 /* What a reload adds, for the launcher to prepare (a RELOAD frame): the new
@@ -171,12 +177,17 @@ typedef struct spd_start_params {
 	int64_t grace_ms;            /* < 0: the target's; clamped to the target's */
 	const char *request_id;      /* idempotency key; NULL or "" for none */
 	const char *caller;          /* who asks ("token:ab12cd34", "x509:CN=..."); NULL: none */
+	/* A valid W3C traceparent (common/traceparent.h) from the request, or
+	 * NULL: kept on the record, logged with its lines, passed to the child.
+	 * Not part of the request_id fingerprint: a retry may come in another
+	 * span of the same trace. */
+	const char *traceparent;
 } spd_start_params;
 
 /* Starts a process, or queues it (FIFO) when max_running or the target's
  * max_concurrent is reached. With a request_id already used by a retained
- * record: the same request (same fingerprint: target, args, input, labels,
- * timeout, grace) gets that process in FN at once (a SNAPSHOT, even when it has
+ * record: the same request (same fingerprint, fingerprint.h: target, caller,
+ * args, input, labels, timeout, grace) gets that process in FN at once (a SNAPSHOT, even when it has
  * ended) and nothing starts; another request gets -EEXIST.
  *
  * On success returns 0 and calls FN exactly once,
@@ -189,8 +200,14 @@ typedef struct spd_start_params {
  * -EBUSY the launcher is not taking frames (ops.congested), -ENOMEM. */
 int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx);
 
-/* Calls FN once with a SNAPSHOT of process ID. -ENOENT if unknown. */
+/* Calls FN once with a SNAPSHOT of process ID, before this returns. -ENOENT if
+ * unknown. */
 int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx);
+
+/* GetProcess: the same, except that a record whose end its journal has not
+ * committed yet (journal.h) is answered once it has: FN then runs later, on
+ * the journal's thread, with the lock held. -ENOENT if unknown, -ENOMEM. */
+int spd_registry_get_committed(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx);
 
 /* Destroys process ID (SPEC §2): GRACE_MS < 0 means the process's; larger values
  * are clamped to it. Without WAIT, FN gets one SNAPSHOT at once (flags set).
@@ -356,6 +373,12 @@ typedef enum spd_health {
 } spd_health;
 
 spd_health spd_registry_health(spd_registry *r, const char *target);
+
+/* Passed as TARGET (the pointer itself, not its text) to spd_registry_health
+ * and spd_registry_health_watch: the store's health (health name
+ * spawnd.store): NOT_SERVING while its writes fail (journal.h); UNKNOWN
+ * (-ENOENT) when there is no store. */
+extern const char spd_registry_store_subject[];
 
 /* DOWN listeners of the gRPC server cannot accept connections now (gRPC
  * core stopped accepting on them: rpc/server.c recovers them). The server

@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #include "service/common/tail.h"
+#include "service/registry/fingerprint.h"
+#include "service/registry/journal.h"
 #include "service/registry/registry.h"
 #include "service/registry/ring.h"
 #include "service/registry/watchers.h"
@@ -65,7 +67,8 @@ typedef struct spd__entry {
 	spd_watch_fn start_fn;             /* answers StartProcess when it leaves the queue */
 	void *start_ctx;
 	char *request_id;                  /* idempotency key, or NULL */
-	uint64_t fingerprint;              /* of the request that created it */
+	uint8_t fingerprint[SPD_FINGERPRINT_LEN];  /* of the request that created it */
+	bool held;                         /* terminal, not yet committed (journal.c) */
 	spd__ring ring;                    /* its retained events (SPEC §11) */
 	spd_tail live[2];                  /* stdout, stderr so far, while live (snapshots) */
 } spd__entry;
@@ -94,6 +97,11 @@ struct spd_registry {
 	size_t ring_bytes;           /* output bytes held in every ring */
 	int64_t retention_checked_ns;
 	struct spd__health_sub *health_subs;  /* health.c */
+	/* journal.c: the store, when there is one (journal.h). */
+	spd_journal_ops journal;
+	bool has_journal;
+	bool store_failing;          /* health spawnd.store NOT_SERVING */
+	pthread_cond_t journaled;    /* holds were released (listing.c waits) */
 	/* The timer thread: fails starts that waited zygote_wait for a zygote. */
 	pthread_t timer;
 	pthread_cond_t timer_cond;   /* the queue or a zygote changed; stopping */
@@ -101,6 +109,25 @@ struct spd_registry {
 };
 
 spd__entry *spd__find_key(spd_registry *r, uint64_t key);
+/* registry.c, for journal.c: the tables, eviction, and what a Watch that
+ * subscribed while E was held gets once it is released. */
+spd__entry *spd__find_id(spd_registry *r, const char *id);
+void spd__link_entry(spd_registry *r, spd__entry *e);
+void spd__evict(spd_registry *r);
+void spd__catch_up(spd__watcher *w, const spd__entry *e);
+
+/* --- journal.c --- */
+
+/* E changed: tells the journal. With HOLD (E just became terminal), returns
+ * true when E's terminal event must wait for its commit (E->held is set);
+ * false without a journal or when it is failing. */
+bool spd__journal_put(spd_registry *r, spd__entry *e, bool hold);
+/* E leaves the history: the journal forgets it. */
+void spd__journal_remove(spd_registry *r, spd__entry *e);
+/* A watcher for a held E: it is told what it asked for (W->catchup_after,
+ * spd__catch_up) when E's hold is released. Links W into E's watchers. */
+void spd__journal_defer(spd__entry *e, spd__watcher *w, uint64_t after);
+
 /* Starts queued processes, oldest first, while slots are free (registry.c). */
 void spd__dispatch(spd_registry *r);
 

@@ -17,6 +17,7 @@
 
 #include "service/common/clock.h"
 #include "service/common/log.h"
+#include "service/metrics/metrics.h"
 #include "service/registry/registry_impl.h"
 
 static spd__target *target_new(const spd_target_config *tc, uint32_t id)
@@ -31,6 +32,8 @@ static spd__target *target_new(const spd_target_config *tc, uint32_t id)
 	}
 	t->id = id;
 	t->current = true;
+	/* A target a reload adds has its series at 0 from now on. */
+	spd_metrics_add_target(t->cfg.name);
 	return t;
 }
 
@@ -343,6 +346,10 @@ void spd_registry_on_target_health(spd_registry *r, uint32_t id, const char *why
 	if (t != NULL) {
 		free(t->error);
 		t->error = why != NULL ? strdup(why) : NULL;
+		/* The launcher says "down" once per death or failed restart of
+		 * the zygote, and schedules a restart each time. */
+		if (why != NULL)
+			spd_metrics_zygote_restart(t->cfg.name);
 		/* Only zygotes come and go: a start waits for this one (can_run). */
 		if (why == NULL)
 			t->zygote_down_ns = 0;

@@ -28,6 +28,11 @@ typedef struct spd__watcher {
 	void (*release)(void *ctx);    /* NULL: none */
 	void *ctx;
 	bool once;                     /* the start waiter: one note, whatever FN returns */
+	bool catchup;                  /* came while its record was held (journal.h): told
+					* its snapshot or replay (after catchup_after) on
+					* release, never the terminal STATE note */
+	uint64_t catchup_after;
+	bool catchup_from_start;       /* Run: after 0 replays from PENDING, no SNAPSHOT */
 	char **selector;               /* watch-all: key, value, ..., NULL (NULL: not watch-all) */
 	uint32_t selector_count;
 } spd__watcher;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "service/common/clock.h"
+#include "service/rpc/call_stats.h"
 #include "service/rpc/codec.h"
 
 /* ---- unary ----------------------------------------------------------------- */
@@ -16,6 +17,7 @@ typedef struct unary_done {
 	spd_tag tag;
 	grpc_call *call;
 	grpc_byte_buffer *reply;
+	grpc_status_code status;
 	int cancelled;
 } unary_done;
 
@@ -26,6 +28,7 @@ static void unary_done_fn(spd_tag *tag, int ok)
 	(void)ok;
 	if (u->reply != NULL)
 		grpc_byte_buffer_destroy(u->reply);
+	spd__call_stats_end(u->call, u->status);
 	grpc_call_unref(u->call);
 	free(u);
 }
@@ -40,11 +43,13 @@ void spd_call_finish(grpc_call *call, grpc_status_code status, const char *detai
 
 	if (u == NULL) {
 		grpc_call_cancel_with_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+		spd__call_stats_end(call, GRPC_STATUS_RESOURCE_EXHAUSTED);
 		grpc_call_unref(call);
 		return;
 	}
 	u->tag.fn = unary_done_fn;
 	u->call = call;
+	u->status = status;
 	memset(ops, 0, sizeof ops);
 	ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
 	if (status == GRPC_STATUS_OK && reply != NULL) {
@@ -265,6 +270,10 @@ static void close_done(spd_tag *tag, int ok)
 	s->dead = s->dead || s->cancelled;
 	if (s->dead)
 		drop_queue(s);
+	/* The call is over: the status we sent, or the client's cancel. */
+	spd__call_stats_end(s->call, s->status_sent && !s->cancelled ? s->status
+				     : s->too_slow			 ? GRPC_STATUS_RESOURCE_EXHAUSTED
+									 : GRPC_STATUS_CANCELLED);
 	pthread_mutex_unlock(&s->mu);
 	/* Always, even after a status we sent: a stream ended by an error of its
 	 * own (too slow, out of memory) may still hold a subscription whose
@@ -299,6 +308,7 @@ spd_stream *spd_stream_create(grpc_call *call, spd_stream_cancel_fn on_cancel, v
 	if (grpc_call_start_batch(call, &op, 1, &s->close_tag, NULL) != GRPC_CALL_OK) {
 		s->dead = true;
 		atomic_fetch_sub(&s->refs, 1);
+		spd__call_stats_end(call, GRPC_STATUS_CANCELLED); /* no close_done will */
 	}
 	return s;
 }

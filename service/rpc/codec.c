@@ -104,6 +104,7 @@ Spawnd__V1__Process *spd_codec_process(spd_arena *a, const spd_process *p, bool 
 	m->id = (char *)p->id;
 	m->target = p->target;
 	m->caller = p->caller != NULL ? p->caller : (char *)"";
+	m->traceparent = p->traceparent != NULL ? p->traceparent : (char *)"";
 	m->n_args = p->argc;
 	m->args = p->argv;
 	if (p->label_count > 0) {

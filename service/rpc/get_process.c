@@ -1,4 +1,5 @@
-/* GetProcess: the record with its result and output tails. */
+/* GetProcess: the record with its result and output tails; an end only once
+ * the store committed it (registry/journal.h). */
 #include <errno.h>
 #include <stdio.h>
 
@@ -25,6 +26,7 @@ void spd_rpc_get_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_buff
 	Spawnd__V1__GetProcessRequest *req = (Spawnd__V1__GetProcessRequest *)spd_rpc_request(
 		call, payload, &spawnd__v1__get_process_request__descriptor);
 	char msg[128];
+	int rc = 0;
 
 	if (req == NULL)
 		return;
@@ -32,9 +34,11 @@ void spd_rpc_get_process(const spd_rpc_env *env, grpc_call *call, grpc_byte_buff
 		spd_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "id: required", NULL);
 	} else if (spd_rpc_caller_may_touch(env->registry, req->id) == -EPERM) {
 		spd_rpc_caller_deny(call, req->id);
-	} else if (spd_registry_get(env->registry, req->id, reply, call) == -ENOENT) {
+	} else if ((rc = spd_registry_get_committed(env->registry, req->id, reply, call)) == -ENOENT) {
 		snprintf(msg, sizeof msg, "id: no process '%.64s'", req->id);
 		spd_call_finish(call, GRPC_STATUS_NOT_FOUND, msg, NULL);
+	} else if (rc < 0) {
+		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
 	}
 	protobuf_c_message_free_unpacked(&req->base, NULL);
 }

@@ -27,6 +27,7 @@
 
 #define SERVICE_NAME "spawnd.v1.ProcessService"
 #define TARGET_PREFIX "spawnd.target."
+#define STORE_NAME "spawnd.store"
 
 typedef struct hwatch {
 	struct hwatch *prev, *next;  /* in the service's list, under its mu */
@@ -51,6 +52,10 @@ static bool subject_of(const char *name, const char **target)
 {
 	if (name[0] == '\0' || strcmp(name, SERVICE_NAME) == 0) {
 		*target = NULL;
+		return true;
+	}
+	if (strcmp(name, STORE_NAME) == 0) {
+		*target = spd_registry_store_subject; /* unknown without a store */
 		return true;
 	}
 	if (strncmp(name, TARGET_PREFIX, strlen(TARGET_PREFIX)) == 0 &&

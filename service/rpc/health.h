@@ -1,8 +1,9 @@
 /* grpc.health.v1.Health (SPEC §3 "Also served on the same port").
  *
  * Names: "" and "spawnd.v1.ProcessService" are the server; "spawnd.target.NAME"
- * is target NAME; anything else is unknown (Check: NOT_FOUND; Watch: streams
- * SERVICE_UNKNOWN and stays open). The status comes from the registry
+ * is target NAME; "spawnd.store" is the store (SERVING while its writes work;
+ * unknown when no store is configured); anything else is unknown (Check:
+ * NOT_FOUND; Watch: streams SERVICE_UNKNOWN and stays open). The status comes from the registry
  * (spd_registry_health), and a Watch subscribes to its transitions.
  *
  * The service keeps every open Watch, so that the server can end them when it

@@ -22,6 +22,7 @@
 #include "grpc/reflection/v1/reflection.pb-c.h"
 #include "service/rpc/arena.h"
 #include "service/rpc/call.h"
+#include "service/rpc/call_stats.h"
 #include "service/rpc/codec.h"
 #include "service/rpc/handlers.h"
 #include "service/rpc/reflection_index.h"
@@ -40,11 +41,14 @@ typedef struct refl {
 	int cancelled;              /* RECV_CLOSE_ON_SERVER's out-parameter */
 	bool md_sent;
 	bool closing;               /* the status went out: receive no more */
+	grpc_status_code status;    /* the one sent, once closing */
 } refl;
 
 static void refl_unref(refl *c)
 {
 	if (atomic_fetch_sub(&c->refs, 1) == 1) {
+		spd__call_stats_end(c->call, c->closing && !c->cancelled ? c->status
+								  : GRPC_STATUS_CANCELLED);
 		grpc_call_unref(c->call);
 		free(c);
 	}
@@ -215,6 +219,7 @@ static void start_send(refl *c, grpc_byte_buffer *bb, grpc_status_code code, con
 		ops[n++].data.send_message.send_message = bb;
 	} else {
 		c->closing = true;
+		c->status = code;
 		ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
 		ops[n].data.send_status_from_server.status = code;
 		ops[n++].data.send_status_from_server.status_details = details != NULL ? &msg : NULL;

@@ -19,11 +19,13 @@
 #include "service/common/fdlimit.h"
 #include "service/common/log.h"
 #include "service/rpc/call.h"
+#include "service/rpc/call_stats.h"
 #include "service/rpc/caller.h"
 #include "service/rpc/grpc_log.h"
 #include "service/rpc/handlers.h"
 #include "service/rpc/health.h"
 #include "service/rpc/listeners.h"
+#include "service/rpc/metadata.h"
 #include "service/rpc/reflection_index.h"
 
 /* Requests kept posted per method, so that a burst is matched without waiting
@@ -51,25 +53,32 @@
  * unless auth.protect_health. */
 #define OPEN true
 
+/* KIND: go-grpc-prometheus's grpc_type label (call_stats.h). */
+#define UNARY "unary"
+#define SERVER_STREAM "server_stream"
+#define BIDI_STREAM "bidi_stream"
+
 static const struct {
 	const char *path;
 	spd_rpc_handler handler;
 	grpc_server_register_method_payload_handling payload;
 	bool open;
+	const char *kind;
 } methods[] = {
-	{"/spawnd.v1.ProcessService/StartProcess", spd_rpc_start_process, ONE_MESSAGE, false},
-	{"/spawnd.v1.ProcessService/Destroy", spd_rpc_destroy, ONE_MESSAGE, false},
-	{"/spawnd.v1.ProcessService/Watch", spd_rpc_watch, ONE_MESSAGE, false},
-	{"/spawnd.v1.ProcessService/GetProcess", spd_rpc_get_process, ONE_MESSAGE, false},
-	{"/spawnd.v1.ProcessService/ListProcesses", spd_rpc_list_processes, ONE_MESSAGE, false},
-	{"/spawnd.v1.ProcessService/ListTargets", spd_rpc_list_targets, ONE_MESSAGE, false},
-	{"/spawnd.v1.ProcessService/Run", spd_rpc_run, ONE_MESSAGE, false},
-	{"/grpc.health.v1.Health/Check", spd_rpc_health_check, ONE_MESSAGE, OPEN},
-	{"/grpc.health.v1.Health/Watch", spd_rpc_health_watch, ONE_MESSAGE, OPEN},
+	{"/spawnd.v1.ProcessService/StartProcess", spd_rpc_start_process, ONE_MESSAGE, false, UNARY},
+	{"/spawnd.v1.ProcessService/Destroy", spd_rpc_destroy, ONE_MESSAGE, false, UNARY},
+	{"/spawnd.v1.ProcessService/Watch", spd_rpc_watch, ONE_MESSAGE, false, SERVER_STREAM},
+	{"/spawnd.v1.ProcessService/GetProcess", spd_rpc_get_process, ONE_MESSAGE, false, UNARY},
+	{"/spawnd.v1.ProcessService/ListProcesses", spd_rpc_list_processes, ONE_MESSAGE, false,
+	 UNARY},
+	{"/spawnd.v1.ProcessService/ListTargets", spd_rpc_list_targets, ONE_MESSAGE, false, UNARY},
+	{"/spawnd.v1.ProcessService/Run", spd_rpc_run, ONE_MESSAGE, false, SERVER_STREAM},
+	{"/grpc.health.v1.Health/Check", spd_rpc_health_check, ONE_MESSAGE, OPEN, UNARY},
+	{"/grpc.health.v1.Health/Watch", spd_rpc_health_watch, ONE_MESSAGE, OPEN, SERVER_STREAM},
 	{"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", spd_rpc_reflection_info, BIDI,
-	 OPEN},
+	 OPEN, BIDI_STREAM},
 	{"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", spd_rpc_reflection_info,
-	 BIDI, OPEN},
+	 BIDI, OPEN, BIDI_STREAM},
 };
 
 #define METHOD_COUNT (sizeof methods / sizeof methods[0])
@@ -164,8 +173,12 @@ static void dispatch(slot *s)
 {
 	spd_server *srv = s->gen->srv;
 	spd_auth *auth = NULL;
-	const spd_principal *who = authenticate(s, &auth);
+	const spd_principal *who;
 
+	/* Counted from here, refusals included: every call ends through
+	 * call.c or reflection.c, which count its status. */
+	spd__call_stats_begin(s->call, methods[s->method].path, methods[s->method].kind);
+	who = authenticate(s, &auth);
 	if (auth != NULL && who == NULL &&
 	    !(methods[s->method].open && !atomic_load(&srv->protect_health))) {
 		/* Never the token itself: it may be a real one, mistyped. */
@@ -181,7 +194,9 @@ static void dispatch(slot *s)
 	}
 	/* An open method called without a token sees everything it shows. */
 	spd__rpc_caller_set(who != NULL ? auth : NULL, who);
+	spd__rpc_metadata_set(&s->md);
 	methods[s->method].handler(&srv->env, s->call, s->payload);
+	spd__rpc_metadata_set(NULL);
 	spd__rpc_caller_set(NULL, NULL);
 	spd_auth_unref(auth);
 }
@@ -597,6 +612,8 @@ int spd_server_start(const spd_config *cfg, spd_registry *reg, spd_server **out,
 		free(s);
 		return rc;
 	}
+	for (size_t i = 0; i < METHOD_COUNT; i++)
+		spd__call_stats_declare(methods[i].path, methods[i].kind);
 	spd_grpc_log_install(on_accept_failed, s);
 	s->cq = grpc_completion_queue_create_for_next(NULL);
 	pthread_create(&s->cq_thread, NULL, cq_main, s);

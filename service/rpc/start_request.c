@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "service/rpc/caller.h"
+#include "service/rpc/metadata.h"
 #include "service/rpc/validate.h"
 
 grpc_status_code spd_rpc_start_prepare(grpc_call *call, const Spawnd__V1__StartProcessRequest *req,
@@ -44,6 +45,7 @@ grpc_status_code spd_rpc_start_prepare(grpc_call *call, const Spawnd__V1__StartP
 	s->sp.label_count = (uint32_t)req->n_labels;
 	s->sp.request_id = req->request_id;
 	s->sp.caller = spd_rpc_caller_name(call, s->caller, sizeof s->caller);
+	s->sp.traceparent = spd_rpc_traceparent(s->traceparent);
 	return GRPC_STATUS_OK;
 }
 

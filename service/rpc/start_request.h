@@ -6,6 +6,7 @@
 #include <grpc/grpc.h>
 #include <stddef.h>
 
+#include "service/common/traceparent.h"
 #include "service/registry/registry.h"
 #include "spawnd/v1/spawnd.pb-c.h"
 
@@ -13,9 +14,11 @@ typedef struct spd_rpc_start {
 	spd_start_params sp;  /* borrows REQ's strings, and LABELS */
 	const char **labels;
 	char caller[300];
+	char traceparent[SPD_TRACEPARENT_MAX + 1];  /* sp.traceparent's (metadata.h) */
 } spd_rpc_start;
 
-/* Fills S from REQ (the call's caller named as spd_rpc_caller_name does):
+/* Fills S from REQ (the call's caller named as spd_rpc_caller_name does; its
+ * W3C traceparent from the call's metadata, spd_rpc_traceparent):
  * the fields checked (validate.h), the caller's permission for the target.
  * Returns GRPC_STATUS_OK, or the status to end the call with and MSG (LEN
  * bytes) naming the field; S is then released. REQ must outlive S. */

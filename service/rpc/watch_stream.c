@@ -5,12 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "service/metrics/metrics.h"
 #include "service/rpc/codec.h"
 
 static void watch_free(void *user)
 {
 	spd_rpc_watch_stream *w = user;
 
+	spd_metrics_watchers_add(-1);
 	spd_rpc_caller_release(&w->caller);
 	free(w);
 }
@@ -148,6 +150,7 @@ spd_rpc_watch_stream *spd_rpc_watch_stream_create(grpc_call *call, spd_registry 
 		spd_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
 		return NULL;
 	}
+	spd_metrics_watchers_add(1); /* watch_free takes it back */
 	w->registry = reg;
 	w->all = all;
 	w->caller = spd_rpc_caller_hold();

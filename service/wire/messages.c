@@ -16,6 +16,7 @@ int spd_start_req_encode(const spd_start_req *req, spd_wbuf *out)
 		spd_wbuf_str(out, req->labels[i]);
 	spd_wbuf_i64(out, req->grace_ms);
 	spd_wbuf_i64(out, req->timeout_ms);
+	spd_wbuf_str(out, req->traceparent);
 	return out->err;
 }
 
@@ -43,9 +44,17 @@ int spd_start_req_decode(spd_start_req *req, const void *body, size_t len)
 	req->labels = spd_wreader_strv_n(&r, 2 * (size_t)req->label_count);
 	req->grace_ms = spd_wreader_i64(&r);
 	req->timeout_ms = spd_wreader_i64(&r);
+	req->traceparent = spd_wreader_strdup(&r);
 	spd_wreader_end(&r);
 	if (r.err == 0 && req->input == NULL)
 		r.err = -ENOMEM;
+	if (r.err == 0 && req->traceparent != NULL &&
+	    strlen(req->traceparent) > SPD_START_MAX_TRACEPARENT)
+		r.err = -EBADMSG;
+	if (r.err == 0 && req->traceparent != NULL && req->traceparent[0] == '\0') {
+		free(req->traceparent);
+		req->traceparent = NULL;
+	}
 	if (r.err != 0) {
 		int err = r.err;
 		spd_start_req_release(req);
@@ -61,6 +70,7 @@ void spd_start_req_release(spd_start_req *req)
 	spd_strv_free(req->argv);
 	free(req->input);
 	spd_strv_free(req->labels);
+	free(req->traceparent);
 	memset(req, 0, sizeof *req);
 }
 

@@ -44,7 +44,13 @@ typedef struct spd_start_req {
 	uint32_t label_count;
 	int64_t grace_ms;     /* destroy grace for timeouts; the target's when < 0 */
 	int64_t timeout_ms;   /* 0 = none */
+	/* W3C traceparent for the child's TRACEPARENT (SPEC §12); NULL or "":
+	 * none. Decode gives NULL for none, and refuses one longer than
+	 * SPD_START_MAX_TRACEPARENT. */
+	char *traceparent;
 } spd_start_req;
+
+#define SPD_START_MAX_TRACEPARENT 256u
 
 int spd_start_req_encode(const spd_start_req *req, spd_wbuf *out);
 int spd_start_req_decode(spd_start_req *req, const void *body, size_t len);

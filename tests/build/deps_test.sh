@@ -27,7 +27,8 @@ ALL=(bazel-bootstrap bazel-rules-java
 	libyaml-dev libcmocka-dev grpc-proto
 	python3-grpcio python3-protobuf python3-yaml
 	gcc g++ libc6-dev
-	openssl libssl-dev)
+	openssl libssl-dev libsqlite3-dev
+	libmicrohttpd-dev prometheus python3-prometheus-client)
 LOCK_ARGS="ci --prefix tests/reflection --ignore-scripts --no-audit --no-fund"
 
 failures=0

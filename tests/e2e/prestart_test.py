@@ -163,6 +163,14 @@ class PrestartTest(h.E2ETest):
             self.assertState(p, "SUCCEEDED")
             self.assertEqual(p.result, big)
             self.assertEqual(dict(p.labels), {"team": "a"})
+            # The trace context: TRACEPARENT in its environment (whoami lists
+            # `environ`), set once the call came.
+            tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            p = self.prestarted(s, "whoami", lambda: s.wait_terminal(s.stub.StartProcess(
+                h.pb().StartProcessRequest(target="whoami"), timeout=h.RPC_TIMEOUT,
+                metadata=[("traceparent", tp)]).process.id))
+            self.assertIn("env TRACEPARENT=" + tp, p.result.decode().splitlines())
+            self.assertEqual(p.traceparent, tp)
             p = self.prestarted(s, "sleep", lambda: s.start_process("sleep", timeout=0.2))
             end = s.wait_terminal(p.id)
             self.assertKind(end, "TIMEOUT")

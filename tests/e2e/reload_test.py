@@ -8,6 +8,7 @@ an invalid file changes nothing and is logged with file:line:column."""
 import os
 import signal
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -152,13 +153,16 @@ class ReloadTest(h.E2ETest):
 
     def test_settings_needing_a_restart_are_refused_the_rest_applies(self):
         s = self.server(h.minimal_config(BEFORE))
-        self.rewrite(s, h.minimal_config(dict(AFTER), extra="max_request_bytes: 1MiB").replace(
+        store = os.path.join(os.path.dirname(s.config_path), "records.db")
+        self.rewrite(s, h.minimal_config(dict(AFTER), extra="max_request_bytes: 1MiB\n"
+                                         "store: {path: %s}" % h.yaml_str(store)).replace(
             'listen: ["127.0.0.1:0"]', 'listen: ["127.0.0.1:1"]'))
         rec = self.sighup(s)
-        self.assertEqual(rec["needs_restart"], 2)
+        self.assertEqual(rec["needs_restart"], 3)
         refused = {r.get("key") for r in s.log_records()
                    if r.get("msg", "").startswith("SIGHUP: this setting needs a restart")}
-        self.assertEqual(refused, {"listen", "max_request_bytes"})
+        self.assertEqual(refused, {"listen", "max_request_bytes", "store"})
+        self.assertFalse(os.path.exists(store), "a store a reload names is not opened")
         # Still served where it was; the targets changed.
         self.assertIn("fresh", self.targets(s))
         self.assertEqual(std.HealthStub(s.channel).check(""), "SERVING")
@@ -199,6 +203,40 @@ class ReloadTest(h.E2ETest):
         s.run("s", "1")
         h.wait_until(lambda: any(r.get("level") == "debug" for r in s.log_records()) or None,
                      h.RPC_TIMEOUT, "a debug line")
+
+    def test_reload_storm_under_load(self):
+        """Reloads back to back, alternating two configs, while clients start
+        processes of every target: every process ends as it should, nothing
+        is left behind, and the zygotes of old versions go."""
+        s = self.server(h.minimal_config(BEFORE))
+        stop = threading.Event()
+        errors, done = [], []
+
+        def client(target, *args):
+            while not stop.is_set():
+                try:
+                    p = s.run(target, *args)
+                    if h.state(p) != "SUCCEEDED":
+                        errors.append(h.show(p))
+                    done.append(p.id)
+                except Exception as e:  # NOT_FOUND while "old" is removed is expected
+                    if "NOT_FOUND" not in str(e):
+                        errors.append(repr(e))
+        threads = [threading.Thread(target=client, args=a, daemon=True)
+                   for a in (("echo", "x"), ("zf", "5"), ("old", "5"), ("sleeper", "5"))]
+        for t in threads:
+            t.start()
+        for i in range(40):
+            self.rewrite(s, h.minimal_config(AFTER if i % 2 == 0 else BEFORE))
+            self.sighup(s, expect_reloads=i + 1)
+        stop.set()
+        for t in threads:
+            t.join(h.RPC_TIMEOUT)
+        self.assertEqual(errors, [])
+        self.assertGreater(len(done), 40)
+        # Back on BEFORE: one zygote of zf, no idle versions left behind.
+        h.wait_until(lambda: len(zygotes(s, "zf")) == 1, h.RPC_TIMEOUT, "one zygote of zf")
+        self.assertEqual(sorted(self.targets(s)), sorted(BEFORE))
 
 
 if __name__ == "__main__":

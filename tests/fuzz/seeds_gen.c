@@ -67,6 +67,7 @@ static void start_reqs(void)
 		.process_id = "p-0001", .target = "echo", .argv = argv, .argc = 3,
 		.input = (uint8_t *)"hello\0world", .input_len = 11,
 		.labels = labels, .label_count = 2, .grace_ms = -1, .timeout_ms = 2500,
+		.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 	};
 	spd_start_req empty = {.process_id = "", .target = "", .argv = argv, .argc = 0,
 			       .labels = labels, .label_count = 0};

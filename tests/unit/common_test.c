@@ -18,6 +18,7 @@
 #include "service/common/id.h"
 #include "service/common/signame.h"
 #include "service/common/strv.h"
+#include "service/common/traceparent.h"
 #include "service/common/tail.h"
 #include "service/common/utf8.h"
 
@@ -375,6 +376,51 @@ static void strv_dup_count_free(void **state)
 	spd_strv_free(NULL);
 }
 
+/* W3C traceparent (SPEC §12 "Trace context"): the format, lowercase hex, no
+ * all-zero ids, version ff refused, later versions parsed by their known part. */
+static void traceparent_validation(void **state)
+{
+	static const char *const good[] = {
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-0123abcd-ef",
+	};
+	static const char *const bad[] = {
+		"",
+		"00",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0z",
+		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-A=B",
+		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-\n",
+	};
+	char huge[SPD_TRACEPARENT_MAX + 2];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		if (!spd_traceparent_valid(good[i], strlen(good[i])))
+			fail_msg("refused: %s", good[i]);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (spd_traceparent_valid(bad[i], strlen(bad[i])))
+			fail_msg("accepted: %s", bad[i]);
+	/* An embedded NUL is not part of a valid value. */
+	assert_false(spd_traceparent_valid("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0\0",
+					   55));
+	assert_false(spd_traceparent_valid(NULL, 55));
+	memset(huge, 'a', sizeof huge);
+	memcpy(huge, good[3], strlen(good[3]));
+	assert_true(spd_traceparent_valid(huge, SPD_TRACEPARENT_MAX));
+	assert_false(spd_traceparent_valid(huge, SPD_TRACEPARENT_MAX + 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +438,7 @@ int main(void)
 		cmocka_unit_test(id_format),
 		cmocka_unit_test(ids_unique_and_ordered),
 		cmocka_unit_test(strv_dup_count_free),
+		cmocka_unit_test(traceparent_validation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -487,6 +487,40 @@ static void test_stop_signals(void **state)
 }
 
 /* Each class of error, with its exact message. */
+/* metrics: {listen: HOST:PORT} (SPEC §12 "Metrics"): off unless set; a TCP
+ * address only; errors at the node. */
+static void test_metrics(void **state)
+{
+	spd_config *cfg;
+
+	(void)state;
+	cfg = load_ok("listen: \"127.0.0.1:1\"\n");
+	assert_null(cfg->metrics_listen);
+	spd_config_destroy(cfg);
+	cfg = load_ok("metrics: {listen: \"127.0.0.1:9464\"}\n");
+	assert_string_equal(cfg->metrics_listen, "127.0.0.1:9464");
+	spd_config_destroy(cfg);
+	cfg = load_ok("metrics:\n  listen: \"[::1]:0\"\n");
+	assert_string_equal(cfg->metrics_listen, "[::1]:0");
+	spd_config_destroy(cfg);
+
+	load_fails("metrics: {}\n", "t.yaml:1:10: metrics: missing listen");
+	load_fails("metrics: {listen: \"127.0.0.1:9464\", port: 1}\n",
+		   "t.yaml:1:37: metrics.port: unknown key");
+	load_fails("metrics: {listen: \"unix:/run/m.sock\"}\n",
+		   "t.yaml:1:19: metrics.listen: must be HOST:PORT (the metrics listener is plain "
+		   "HTTP over TCP), e.g. \"127.0.0.1:9464\"");
+	load_fails("metrics: {listen: \"localhost\"}\n",
+		   "t.yaml:1:19: metrics.listen: localhost: missing ':PORT' (e.g. 127.0.0.1:50051, or "
+		   "unix:PATH)");
+	load_fails("metrics: {listen: \"\"}\n",
+		   "t.yaml:1:19: metrics.listen: must not be empty");
+	load_fails("metrics: \"127.0.0.1:9464\"\n",
+		   "t.yaml:1:10: metrics: expected a mapping, got a string");
+	load_fails("metrics: {listen: [\"127.0.0.1:1\"]}\n",
+		   "t.yaml:1:19: metrics.listen: expected a string, got a list");
+}
+
 static void test_errors(void **state)
 {
 	static const struct {
@@ -1004,6 +1038,32 @@ static void test_tls_paths(void **state)
 	spd_config_destroy(cfg);
 }
 
+/* store: {path, sync} (SPEC §12 "Store"): the path resolved against the
+ * config's directory, sync normal by default, errors at file:line:col. */
+static void test_store(void **state)
+{
+	spd_config *cfg;
+
+	(void)state;
+	cfg = load_ok("targets: {}\n");
+	assert_null(cfg->store_path);
+	spd_config_destroy(cfg);
+	cfg = load_ok("store: {path: state/records.db}\n");
+	assert_string_equal(cfg->store_path, "/etc/spawnd/state/records.db");
+	assert_int_equal(cfg->store_sync, SPD_STORE_SYNC_NORMAL);
+	spd_config_destroy(cfg);
+	cfg = load_ok("store: {path: /var/lib/spawnd/r.db, sync: full}\n");
+	assert_string_equal(cfg->store_path, "/var/lib/spawnd/r.db");
+	assert_int_equal(cfg->store_sync, SPD_STORE_SYNC_FULL);
+	spd_config_destroy(cfg);
+	load_fails("store: {sync: full}\n", "t.yaml:1:8: store: missing path");
+	load_fails("store: {path: a.db, sync: always}\n",
+		   "t.yaml:1:27: store.sync: \"always\" is not one of: normal, full");
+	load_fails("store: {path: a.db, size: 1GiB}\n", "t.yaml:1:21: store.size: unknown key");
+	load_fails("store: {path: \"\"}\n", "t.yaml:1:15: store.path: must not be empty");
+	load_fails("store: a.db\n", "t.yaml:1:8: store: expected a mapping, got a string");
+}
+
 /* A reload keeps a target whose settings are equal (spd_target_config_equal):
  * a copy is equal, where it is written is not a setting, and any setting that
  * changes makes it another target. */
@@ -1078,6 +1138,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_config),
+		cmocka_unit_test(test_store),
 		cmocka_unit_test(test_tls_paths),
 		cmocka_unit_test(test_user_and_group_checked_at_load),
 		cmocka_unit_test(test_defaults_when_absent),
@@ -1089,6 +1150,7 @@ int main(void)
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_stop_signals),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_apply_env),
 		cmocka_unit_test(test_hostile_inputs),

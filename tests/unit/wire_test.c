@@ -335,6 +335,7 @@ static void start_req_round_trip(void **state)
 		.label_count = 2,
 		.grace_ms = -1,
 		.timeout_ms = 1500,
+		.traceparent = (char *)"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 	};
 	spd_start_req out;
 	spd_wbuf b = SPD_WBUF_INIT;
@@ -357,6 +358,7 @@ static void start_req_round_trip(void **state)
 	assert_null(out.labels[4]);
 	assert_int_equal(out.grace_ms, -1);
 	assert_int_equal(out.timeout_ms, 1500);
+	assert_string_equal(out.traceparent, in.traceparent);
 	spd_start_req_release(&out);
 	assert_null(out.argv);
 	spd_wbuf_release(&b);
@@ -376,6 +378,29 @@ static void start_req_empty(void **state)
 	assert_null(out.argv[0]);
 	assert_int_equal(out.input_len, 0);
 	assert_int_equal(out.label_count, 0);
+	assert_null(out.traceparent); /* none travels as "" and comes back as none */
+	spd_start_req_release(&out);
+	spd_wbuf_release(&b);
+}
+
+/* A traceparent longer than any the front accepts is a broken frame. */
+static void start_req_traceparent_cap(void **state)
+{
+	char tp[SPD_START_MAX_TRACEPARENT + 2];
+	spd_start_req in = {.process_id = (char *)"id", .target = (char *)"t", .traceparent = tp};
+	spd_start_req out;
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	(void)state;
+	memset(tp, 'a', sizeof tp - 1);
+	tp[sizeof tp - 1] = '\0';
+	assert_int_equal(spd_start_req_encode(&in, &b), 0);
+	assert_int_equal(spd_start_req_decode(&out, b.data, b.len), -EBADMSG);
+	spd_wbuf_release(&b);
+	tp[SPD_START_MAX_TRACEPARENT] = '\0';
+	assert_int_equal(spd_start_req_encode(&in, &b), 0);
+	assert_int_equal(spd_start_req_decode(&out, b.data, b.len), 0);
+	assert_int_equal(strlen(out.traceparent), SPD_START_MAX_TRACEPARENT);
 	spd_start_req_release(&out);
 	spd_wbuf_release(&b);
 }
@@ -854,6 +879,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(recv_malformed, pair_setup, pair_teardown),
 		cmocka_unit_test(start_req_round_trip),
 		cmocka_unit_test(start_req_empty),
+		cmocka_unit_test(start_req_traceparent_cap),
 		cmocka_unit_test(start_req_truncated_or_garbage),
 		cmocka_unit_test(exit_report_round_trip),
 		cmocka_unit_test(exit_report_truncated_or_garbage),

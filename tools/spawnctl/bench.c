@@ -13,6 +13,10 @@
  *   destroy   Destroy(wait) of a running `sleep` (honours SIGTERM) and of a
  *             `stubborn` with a zero grace period (SIGKILL at once)
  *   rss       the server's resident memory, with --server-pid
+ *   store     with --store-addr (a second server, the same config plus a
+ *             store): `noop` throughput with the store over without it,
+ *             measured round by round, alternating servers, so that both
+ *             see the same machine; the median of the rounds' ratios
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -40,6 +44,9 @@ static const char spc__bench_usage[] =
 	"  --clients N      concurrent clients (default 4)\n"
 	"  --count N        processes per target (default 400)\n"
 	"  --server-pid P   read the server's RSS from /proc/P\n"
+	"  --store-addr A   a second server, same targets, with a store: compare\n"
+	"                   throughput with the store on (A) and off (--addr)\n"
+	"  --store-name S   what to call A's store in the output (default \"store\")\n"
 	"  -h, --help       show this help\n"
 	"\n"
 	"Exit status: 0 done, 3 usage error, 4 RPC or transport error.\n";
@@ -223,8 +230,15 @@ static void print_ratio_row(const char *what, int64_t p50, int64_t p99, double r
 	       floor > 0 ? (double)p50 / (double)floor : 0.0, floor_name);
 }
 
-static int bench_target(const struct spc_ctx *ctx, const char *target, size_t clients,
-			size_t count, int64_t fork_floor, int64_t exec_floor)
+/* What one throughput run measured. */
+typedef struct figures {
+	int64_t p50, p99;
+	double rate;   /* completed processes per second */
+} figures;
+
+/* COUNT processes of TARGET, CLIENTS at a time, start -> terminal event. */
+static int measure(const struct spc_ctx *ctx, const char *target, size_t clients, size_t count,
+		   figures *f)
 {
 	worker *ws = calloc(clients, sizeof *ws);
 	pthread_t *th = calloc(clients, sizeof *th);
@@ -232,7 +246,6 @@ static int bench_target(const struct spc_ctx *ctx, const char *target, size_t cl
 	size_t n = 0;
 	int64_t t0, elapsed;
 	int status = SPC_EXIT_OK;
-	char label[128];
 
 	if (ws == NULL || th == NULL || all == NULL) {
 		status = spc_cli_local_error("bench", -ENOMEM);
@@ -260,18 +273,77 @@ static int bench_target(const struct spc_ctx *ctx, const char *target, size_t cl
 		n += ws[i].done;
 	}
 	qsort(all, n, sizeof *all, cmp_i64);
-	snprintf(label, sizeof label, "start %s (%zu clients)", target, clients);
-	if (strcmp(target, "true") == 0 || strncmp(target, "exec", 4) == 0)
-		print_ratio_row(label, quantile(all, n, 0.5), quantile(all, n, 0.99),
-				(double)n * 1e9 / (double)elapsed, exec_floor, "fork+exec+wait");
-	else
-		print_ratio_row(label, quantile(all, n, 0.5), quantile(all, n, 0.99),
-				(double)n * 1e9 / (double)elapsed, fork_floor, "fork+wait");
+	f->p50 = quantile(all, n, 0.5);
+	f->p99 = quantile(all, n, 0.99);
+	f->rate = (double)n * 1e9 / (double)elapsed;
 out:
 	free(ws);
 	free(th);
 	free(all);
 	return status;
+}
+
+static int bench_target(const struct spc_ctx *ctx, const char *target, size_t clients,
+			size_t count, int64_t fork_floor, int64_t exec_floor)
+{
+	figures f = {0};
+	char label[128];
+	int status = measure(ctx, target, clients, count, &f);
+
+	if (status != SPC_EXIT_OK)
+		return status;
+	snprintf(label, sizeof label, "start %s (%zu clients)", target, clients);
+	if (strcmp(target, "true") == 0 || strncmp(target, "exec", 4) == 0)
+		print_ratio_row(label, f.p50, f.p99, f.rate, exec_floor, "fork+exec+wait");
+	else
+		print_ratio_row(label, f.p50, f.p99, f.rate, fork_floor, "fork+wait");
+	return status;
+}
+
+#define STORE_ROUNDS 5
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Store on (STORE_ADDR) vs off (CTX's server): noop, round by round. */
+static int bench_store(const struct spc_ctx *ctx, const char *store_addr, const char *name,
+		       size_t clients, size_t count)
+{
+	struct spc_ctx on = *ctx;
+	double ratios[STORE_ROUNDS], lat[STORE_ROUNDS];
+	figures off_f = {0}, on_f = {0};
+	double off_sum = 0, on_sum = 0;
+	int status = SPC_EXIT_OK;
+
+	on.conn.addr = store_addr;
+	for (int i = 0; i < STORE_ROUNDS && status == SPC_EXIT_OK; i++) {
+		status = measure(ctx, "noop", clients, count, &off_f);
+		if (status == SPC_EXIT_OK)
+			status = measure(&on, "noop", clients, count, &on_f);
+		if (status != SPC_EXIT_OK)
+			break;
+		ratios[i] = off_f.rate > 0 ? on_f.rate / off_f.rate : 0;
+		lat[i] = off_f.p50 > 0 ? (double)on_f.p50 / (double)off_f.p50 : 0;
+		off_sum += off_f.rate;
+		on_sum += on_f.rate;
+		printf("%s round %d: noop (%zu clients) %8.1f/s without, %8.1f/s with: %.3f; "
+		       "p50 %.2f ms vs %.2f ms\n",
+		       name, i + 1, clients, off_f.rate, on_f.rate, ratios[i], (double)off_f.p50 / 1e6,
+		       (double)on_f.p50 / 1e6);
+	}
+	if (status != SPC_EXIT_OK)
+		return status;
+	qsort(ratios, STORE_ROUNDS, sizeof ratios[0], cmp_double);
+	qsort(lat, STORE_ROUNDS, sizeof lat[0], cmp_double);
+	printf("%s: throughput with/without = %.3f (median of %d rounds; mean %.1f/s vs %.1f/s), "
+	       "p50 latency with/without = %.3f\n",
+	       name, ratios[STORE_ROUNDS / 2], STORE_ROUNDS, on_sum / STORE_ROUNDS,
+	       off_sum / STORE_ROUNDS, lat[STORE_ROUNDS / 2]);
+	return SPC_EXIT_OK;
 }
 
 /* Destroy(wait) of a running TARGET, GRACE_NS grace; DESTROY_RUNS times. */
@@ -372,11 +444,14 @@ static int spc__bench_run(const struct spc_ctx *ctx, int argc, char **argv)
 {
 	static const char *const defaults[] = {"noop", "noop_forkserver", "noop_spawn", "true"};
 	struct spc_cli_list pos = SPC_CLI_LIST_INIT;
-	const char *clients_s = NULL, *count_s = NULL, *server_pid = NULL;
+	const char *clients_s = NULL, *count_s = NULL, *server_pid = NULL, *store_addr = NULL;
+	const char *store_name = NULL;
 	const struct spc_opt opts[] = {
 		{"--clients", SPC_OPT_VALUE, &clients_s},
 		{"--count", SPC_OPT_VALUE, &count_s},
 		{"--server-pid", SPC_OPT_VALUE, &server_pid},
+		{"--store-addr", SPC_OPT_VALUE, &store_addr},
+		{"--store-name", SPC_OPT_VALUE, &store_name},
 		{NULL, SPC_OPT_FLAG, NULL},
 	};
 	uint64_t clients = 4, count = 400;
@@ -423,6 +498,9 @@ static int spc__bench_run(const struct spc_ctx *ctx, int argc, char **argv)
 		if (rc != SPC_EXIT_OK)
 			status = rc;
 	}
+	if (store_addr != NULL && status == SPC_EXIT_OK)
+		status = bench_store(ctx, store_addr, store_name != NULL ? store_name : "store",
+				     (size_t)clients, (size_t)count);
 	printf("gRPC round trip %.3f ms = 1.0 x rpc floor (every start costs at least two)\n",
 	       (double)rpc / 1e6);
 	if (server_pid != NULL) {
