@@ -194,6 +194,8 @@ class PrestartTest(h.E2ETest):
 
     def test_idle_listed_and_refilled(self):
         def check(s, method):
+            for target in SAMPLES + ["timed"]:
+                wait_pool(s, target)
             before = wait_pool(s, "echo")
             for t in s.stub.ListTargets(h.pb().ListTargetsRequest(), timeout=h.RPC_TIMEOUT).targets:
                 self.assertEqual((t.prestart, t.idle), (N, N), t.name)
