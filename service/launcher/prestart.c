@@ -9,12 +9,16 @@
  * its pid, pipes and cgroup. A fork target's are forked here; a forkserver
  * target's by its zygote (PRESTART).
  *
- * What a pre-started child cannot take, it never gets: a request carries
- * args, input, labels, its process id, a timeout and a grace period, and
- * every one of those reaches the function through its call or stays in the
- * launcher (timeout, grace). Nothing of a request is applied before the call
- * (child.c), so no request needs a fresh child; a START finds the pool
- * empty only when it is (then it forks fresh, as without prestart).
+ * Which requests need a fresh child: those asking for something a child has
+ * to have before it starts. A request carries args, input, labels, its
+ * process id and trace context, a timeout and a grace period: the first ones
+ * reach the function with its call (TRACEPARENT is put in the environment
+ * before the function runs, child.c), the last two stay in the launcher.
+ * Nothing of a request is applied during setup, so no request needs a fresh
+ * child today; a START forks fresh only when its pool is empty (a burst, a
+ * refill not done yet, a refill backoff) or its version is stale. A future
+ * request field that setup must apply (an rlimit, a cgroup, a user) has to
+ * send its START past spd__idle_take.
  *
  * Pools are filled off the critical path: the loop asks for a refill only
  * when a pass found nothing to do (or a refill has waited SPD__REFILL_LAG),

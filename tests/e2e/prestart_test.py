@@ -208,11 +208,16 @@ class PrestartTest(h.E2ETest):
             self.assertNotIn(p.pid, after, "one call per child")
             self.assertFalse(h.is_alive(p.pid))
             self.assertEqual(len(after & before), N - 1)
-            # A burst larger than the pool: the rest start fresh.
+            # A burst larger than the pool: the rest start fresh, and run alike.
+            pool = wait_pool(s, "sleep")
             ps = [s.start_process("sleep", "300") for _ in range(N + 2)]
             ends = [s.wait_terminal(q.id) for q in ps]
             for e in ends:
                 self.assertState(e, "SUCCEEDED")
+            pids = {e.pid for e in ends}
+            self.assertEqual(len(pids), N + 2)
+            self.assertLessEqual(len(pids & pool), N)
+            self.assertGreaterEqual(len(pids - pool), 2, "fresh children for the rest")
             wait_pool(s, "sleep")
             if method == "forkserver":
                 z = s.zygote_pid("echo")
