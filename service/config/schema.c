@@ -529,18 +529,28 @@ int spd__cfg_finish(struct loader *ld)
 		 * than spawn was refused by target_parse). */
 		if (t->kind == SPD_TARGET_EXEC)
 			t->limits.start_method = SPD_START_SPAWN;
-		/* Only now is the start method known (it may be inherited). */
-		if (ld->seen[i].prestart != NULL && t->limits.start_method == SPD_START_SPAWN) {
+		/* Only now are the start method and the limits known (they may be
+		 * inherited). */
+		if (ld->seen[i].prestart != NULL) {
 			char tpath[CONFIG_KEY_MAX], child[CONFIG_KEY_MAX];
+			uint64_t nofile = t->limits.open_files_limit;
 
 			spd__cfg_key_child(tpath, sizeof tpath, "targets", t->name, strlen(t->name));
 			spd__cfg_key_child(child, sizeof child, tpath, "prestart", strlen("prestart"));
-			return spd__cfg_fail(ld, ld->seen[i].prestart, child,
-					     t->kind == SPD_TARGET_EXEC
-						     ? "only for function targets (exec targets always "
-						       "start fresh)"
-						     : "only with start_method fork or forkserver (a spawn "
-						       "target starts fresh)");
+			if (t->limits.start_method == SPD_START_SPAWN)
+				return spd__cfg_fail(ld, ld->seen[i].prestart, child,
+						     t->kind == SPD_TARGET_EXEC
+							     ? "only for function targets (exec targets "
+							       "always start fresh)"
+							     : "only with start_method fork or forkserver (a "
+							       "spawn target starts fresh)");
+			/* A waiting child holds stdio, its channel and its request
+			 * pipe (fd 4), under its own limits. */
+			if (t->prestart > 0 && nofile != 0 && nofile < 5)
+				return spd__cfg_fail(ld, ld->seen[i].prestart, child,
+						     "a pre-started child needs open_files_limit 5 or "
+						     "more (it is %llu)",
+						     (unsigned long long)nofile);
 		}
 		if (t->description == NULL && (t->description = strdup("")) == NULL)
 			return spd__cfg_errno(ld, -ENOMEM);

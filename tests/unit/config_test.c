@@ -549,6 +549,9 @@ static void test_errors(void **state)
 		 "t.yaml:3:31: targets.t.prestart: only with start_method fork or forkserver (a spawn "
 		 "target starts fresh)"},
 		{"defaults: {prestart: 1}\n", "t.yaml:1:12: defaults.prestart: unknown key"},
+		{"defaults: {open_files_limit: 4}\ntargets:\n  t: {function: builtin:echo, prestart: 1}\n",
+		 "t.yaml:3:31: targets.t.prestart: a pre-started child needs open_files_limit 5 or "
+		 "more (it is 4)"},
 		{"targets:\n  t: {function: builtin:echo, prestart: 4097}\n",
 		 "t.yaml:2:41: targets.t.prestart: \"4097\" is too large (max 4096)"},
 		{"max_idle: x\n", "t.yaml:1:11: max_idle: \"x\" is not an integer"},
