@@ -26,9 +26,9 @@
  * never waits behind a pool's forks. At most max_idle wait across slots;
  * the shortest pool is filled first. Idle children count toward no limit of
  * the front's: they have no id, and the front hears only their number
- * (IDLE). A pool is killed when its version stops being current (STALE, or
- * RETIRE), when its zygote goes, and with everything else when the front is
- * gone. One that dies idle (its setup failed) stops its pool's refills for a
+ * (IDLE). A pool is killed when its version stops being current or spawnd
+ * shuts down (STALE), at RETIRE, when its zygote goes, and with everything
+ * else when the front is gone. One that dies idle (its setup failed) stops its pool's refills for a
  * backoff; starts meanwhile fork fresh and report what fails. */
 #include <errno.h>
 #include <fcntl.h>

@@ -108,8 +108,9 @@ typedef struct spd_registry_ops {
 	bool (*congested)(void *ctx);
 	int (*send_reload)(void *ctx, const spd_reload_req *req);
 	int (*send_retire)(void *ctx, uint32_t target_id);
-	/* May be NULL. A reload took version TARGET_ID out of the current set:
-	 * it keeps no pre-started children (its processes go on). */
+	/* May be NULL. A reload took version TARGET_ID out of the current set,
+	 * or spawnd is shutting down: it keeps no pre-started children (its
+	 * processes go on). */
 	int (*send_stale)(void *ctx, uint32_t target_id);
 	void *ctx;
 } spd_registry_ops;

@@ -279,13 +279,21 @@ class PrestartTest(h.E2ETest):
         self.each(check)
 
     def test_shutdown_kills_idle_children(self):
+        # At once: no start can take them any more, while a stubborn process
+        # still has its grace period.
         def check(s, method):
             pids = wait_pool(s, "echo") | wait_pool(s, "sleep")
+            p = self.prestarted(s, "stubborn", lambda: s.start_process("stubborn"))
+            h.wait_until(lambda: h.signal_ignored(p.pid, 15), h.RPC_TIMEOUT, "stubborn to ignore SIGTERM")
+            os.kill(s.pid, signal.SIGTERM)
+            h.wait_gone(pids, timeout=1.5, what="the idle children, as shutdown begins")
+            self.assertIsNone(s.proc.poll(), "spawnd waits for the stubborn process's grace")
+            self.assertTrue(h.is_alive(p.pid))
             s.stop()
-            self.assertFalse(h.descendants_alive(pids), "idle children outlived spawnd")
+            self.assertFalse(h.descendants_alive(pids | {p.pid}), "outlived spawnd")
         for method in METHODS:
             with self.subTest(start_method=method):
-                check(self.server(config(method)), method)
+                check(self.server(config(method, extra="shutdown_grace_period: 3s")), method)
 
     def test_zygote_loss_kills_idle_children(self):
         s = self.server(config("forkserver"))

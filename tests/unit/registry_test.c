@@ -1689,6 +1689,13 @@ static void reload_stales_prestart_versions(void **state)
 	tr.n = 0;
 	spd_registry_list_targets(r, on_target, &tr);
 	assert_int_equal(tr.t[0].idle, 3);
+	/* Shutting down: no start will take them; they go at once. */
+	assert_int_equal(spd_registry_shutdown(r, 0, spd_clock_mono_ns()), 0);
+	assert_int_equal(f.nstale, 3);
+	assert_int_equal(f.stale[2], added_id(&f, "pre"));
+	tr.n = 0;
+	spd_registry_list_targets(r, on_target, &tr);
+	assert_int_equal(tr.t[0].idle, 0);
 	/* No launcher, no idle children. */
 	spd_registry_on_launcher_lost(r);
 	tr.n = 0;
