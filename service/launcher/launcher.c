@@ -382,8 +382,9 @@ static void on_retire(spd__launcher *l, uint64_t id)
 	}
 }
 
-/* STALE: a reload made version ID not current; live processes of it go on
- * (and pending ones may still start, fresh), but it keeps no pool. */
+/* STALE: a reload made version ID not current, or spawnd shuts down; live
+ * processes of it go on (and pending ones may still start, fresh), but it
+ * keeps no pool. */
 static void on_stale(spd__launcher *l, uint64_t id)
 {
 	ssize_t i = id <= UINT32_MAX ? find_slot(l, (uint32_t)id) : -1;
