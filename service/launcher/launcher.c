@@ -504,7 +504,7 @@ static void on_destroy(spd__launcher *l, uint64_t key, const uint8_t *body, size
 static int poll_timeout_ms(const spd__launcher *l)
 {
 	int64_t next = spd__zygotes_next_deadline(l), now = spd_clock_mono_ns();
-	int64_t child = spd__children_next_deadline(l), idle = spd__idle_next_deadline(l);
+	int64_t child = spd__children_next_deadline(l), idle = spd__idle_next_deadline(l, now);
 
 	if (child != 0 && (next == 0 || child < next))
 		next = child;

@@ -316,8 +316,9 @@ bool spd__idle_wanted(spd__launcher *l, int64_t now);
 void spd__idle_refill(spd__launcher *l, int64_t now);
 /* A refill has waited long enough for an idle pass: it goes ahead now. */
 bool spd__idle_refill_due(const spd__launcher *l, int64_t now);
-/* The end of the earliest refill backoff (CLOCK_MONOTONIC ns, 0 none). */
-int64_t spd__idle_next_deadline(const spd__launcher *l);
+/* The end of the earliest refill backoff after NOW (CLOCK_MONOTONIC ns, 0
+ * none). */
+int64_t spd__idle_next_deadline(const spd__launcher *l, int64_t now);
 /* Sends IDLE for each slot whose count changed since the front last heard. */
 void spd__idle_report(spd__launcher *l);
 

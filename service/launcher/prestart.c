@@ -383,14 +383,16 @@ bool spd__idle_wanted(spd__launcher *l, int64_t now)
 	return want;
 }
 
-/* The earliest refill backoff still ahead (CLOCK_MONOTONIC ns, 0 none). */
-int64_t spd__idle_next_deadline(const spd__launcher *l)
+int64_t spd__idle_next_deadline(const spd__launcher *l, int64_t now)
 {
 	int64_t next = 0;
 
+	/* Only backoffs still ahead: one that is over and still finds no room
+	 * (max_idle, a zygote restarting) must not make the loop spin; the
+	 * pass that makes room asks for a refill itself. */
 	for (size_t i = 0; i < l->nslots; i++) {
 		const spd__slot *s = l->slots[i];
-		if (prestarts(s) && s->nidle < s->cfg.prestart && s->pool_retry_at != 0 &&
+		if (prestarts(s) && s->nidle < s->cfg.prestart && s->pool_retry_at > now &&
 		    (next == 0 || s->pool_retry_at < next))
 			next = s->pool_retry_at;
 	}

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -233,8 +234,9 @@ class PrestartTest(h.E2ETest):
             "a": "{function: builtin:echo, prestart: 3}",
             "b": "{function: builtin:echo, start_method: forkserver, prestart: 3}",
         }, extra="max_idle: 4"))
-        h.wait_until(lambda: sum(listed_idle(s).values()) == 4, h.RPC_TIMEOUT, "4 idle children")
-        self.assertEqual(len(idle_pids(s, "a") | idle_pids(s, "b")), 4)
+        h.wait_until(lambda: sum(listed_idle(s).values()) == 4 and
+                     len(idle_pids(s, "a") | idle_pids(s, "b")) == 4, h.RPC_TIMEOUT,
+                     "4 idle children")
         # Shared fairly: the shortest pool is filled first.
         self.assertEqual(sorted(listed_idle(s).values()), [2, 2])
         for _ in range(5):
@@ -242,6 +244,23 @@ class PrestartTest(h.E2ETest):
             s.run("b")
             self.assertLessEqual(len(idle_pids(s, "a") | idle_pids(s, "b")), 4)
         h.wait_until(lambda: sum(listed_idle(s).values()) == 4, h.RPC_TIMEOUT, "4 idle children")
+        # One killed from outside dies idle: replaced after a backoff, and
+        # then, every pool as full as max_idle lets it be, the launcher
+        # sleeps (a backoff that is over must not make it spin).
+        victim = sorted(idle_pids(s, "a"))[0]
+        os.kill(victim, signal.SIGKILL)
+        h.wait_gone([victim])
+        h.wait_until(lambda: sum(listed_idle(s).values()) == 4 and victim not in idle_pids(s, "a"),
+                     h.RPC_TIMEOUT, "the pool refilled")
+
+        def cpu(pid):
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        launcher = s.launcher_pid()
+        c0 = cpu(launcher)
+        time.sleep(1.0)
+        self.assertLess(cpu(launcher) - c0, 0.3, "the launcher spins while pools wait")
 
     # -- killed on reload, shutdown, zygote and launcher loss --------------
 
