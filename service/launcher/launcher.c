@@ -51,7 +51,7 @@ static bool kill_if_stray(pid_t pid, void *ctx)
 	spd__launcher *l = ctx;
 
 	if (spd__child_by_pid(l, pid) != NULL || spd__map_get(&l->strays, (uint64_t)pid) != NULL ||
-	    spd__zygote_is(l, pid))
+	    spd__zygote_is(l, pid) || spd__idle_is(l, pid))
 		return false;
 	if (spd__map_put(&l->strays, (uint64_t)pid, &stray_mark) < 0)
 		return false; /* found again at the next scan */
@@ -60,7 +60,8 @@ static bool kill_if_stray(pid_t pid, void *ctx)
 	return true;
 }
 
-/* SIGKILLs every direct child that is neither a live leader nor a zygote. */
+/* SIGKILLs every direct child that is neither a live leader, a zygote nor a
+ * pre-started child. */
 static void kill_strays(spd__launcher *l)
 {
 	spd_children_each(kill_if_stray, l);
@@ -68,9 +69,11 @@ static void kill_strays(spd__launcher *l)
 
 /* ---- reaping ------------------------------------------------------------- */
 
+/* Pre-started children lead a group too (of themselves only: nothing of
+ * their target ran). */
 static bool is_leader(pid_t pid, void *ctx)
 {
-	return spd__child_by_pid(ctx, pid) != NULL;
+	return spd__child_by_pid(ctx, pid) != NULL || spd__idle_is(ctx, pid);
 }
 
 /* Gives the child table what a zygote said or did. */
@@ -85,10 +88,17 @@ static void on_zygote_news(spd__launcher *l, const spd__zygote_news *n)
 		for (c = l->children; c != NULL; c = c->next)
 			if (c->zygote == (int)n->zygote)
 				spd__child_on(l, c, SPD__CEV_ZYGOTE_LOST, &e);
+		spd__idle_zygote_down(l, n->zygote);
 		break;
 	case SPD__ZNEWS_STARTED:
 	case SPD__ZNEWS_EXITED:
-		c = spd__child_by_key(l, n->key);
+		c = spd__child_by_zkey(l, n->key);
+		if (c == NULL && (n->key & SPD__IDLE_KEY_BIT)) {
+			/* A pre-started child not taken (yet): its pool's. */
+			spd__idle_zygote_news(l, n->zygote, n->key, n->what == SPD__ZNEWS_STARTED,
+					      n->pid);
+			break;
+		}
 		if (c == NULL || c->zygote != (int)n->zygote)
 			break;
 		if (n->what == SPD__ZNEWS_STARTED) {
@@ -134,6 +144,8 @@ static void reap(spd__launcher *l)
 			reaped = c;
 		} else if (spd__zygote_reaped(l, pid, status, &news)) {
 			on_zygote_news(l, &news);
+		} else if (spd__idle_is(l, pid)) {
+			spd__idle_reaped(l, pid, status);
 		} else {
 			spd__map_del(&l->strays, (uint64_t)pid);
 		}
@@ -304,6 +316,22 @@ static ssize_t find_slot(const spd__launcher *l, uint32_t id)
 	return -1;
 }
 
+/* A lower max_idle (a reload) kills the surplus, from the longest pools. */
+static void set_max_idle(spd__launcher *l, uint32_t max)
+{
+	l->max_idle = max;
+	while (l->nidle > l->max_idle) {
+		size_t longest = 0;
+		for (size_t i = 0; i < l->nslots; i++)
+			if (l->slots[i] != NULL &&
+			    (l->slots[longest] == NULL || l->slots[i]->nidle > l->slots[longest]->nidle))
+				longest = i;
+		if (l->slots[longest] == NULL || l->slots[longest]->nidle == 0)
+			break;
+		spd__idle_trim(l, longest, l->slots[longest]->nidle - 1);
+	}
+}
+
 /* RELOAD: the targets a reload added (and the log settings); answered with
  * RELOADED. Targets already here are untouched. */
 static void on_reload(spd__launcher *l, const uint8_t *body, size_t len)
@@ -317,6 +345,7 @@ static void on_reload(spd__launcher *l, const uint8_t *body, size_t len)
 		return;
 	}
 	spd_log_setup(b.cfg->log_level, b.cfg->log_format == SPD_LOG_FORMAT_JSON, "launcher");
+	set_max_idle(l, b.cfg->max_idle);
 	if (add_slots(l, &b, &idx, &n) < 0)
 		spd_log(SPD_LOG_ERROR, "out of memory preparing a reload", SPD_LOG_END);
 	/* The new libraries' constructors may have set signal handlers. */
@@ -333,8 +362,23 @@ static void on_retire(spd__launcher *l, uint64_t id)
 {
 	ssize_t i = id <= UINT32_MAX ? find_slot(l, (uint32_t)id) : -1;
 
-	if (i >= 0)
+	if (i >= 0) {
 		l->slots[i]->retired = true; /* freed by sweep_slots() */
+		spd__idle_trim(l, (size_t)i, 0);
+	}
+}
+
+/* STALE: a reload made version ID not current, or spawnd shuts down; live
+ * processes of it go on (and pending ones may still start, fresh), but it
+ * keeps no pool. */
+static void on_stale(spd__launcher *l, uint64_t id)
+{
+	ssize_t i = id <= UINT32_MAX ? find_slot(l, (uint32_t)id) : -1;
+
+	if (i >= 0) {
+		l->slots[i]->stale = true;
+		spd__idle_trim(l, (size_t)i, 0);
+	}
 }
 
 /* Frees the retired slots that no child refers to (at the end of a pass:
@@ -351,6 +395,9 @@ static void sweep_slots(spd__launcher *l)
 			used = c->target == &s->t || c->zygote == (int)i;
 		if (used)
 			continue;
+		/* Its pool was killed at RETIRE; whatever of it its zygote still
+		 * had dies with the zygote. */
+		spd__idle_zygote_down(l, i);
 		spd__zygote_retire(l, i);
 		spd_log(SPD_LOG_DEBUG, "target version retired", SPD_LOG_STR("target", s->cfg.name),
 			SPD_LOG_INT("target_id", s->id), SPD_LOG_END);
@@ -443,10 +490,12 @@ static void on_destroy(spd__launcher *l, uint64_t key, const uint8_t *body, size
 static int poll_timeout_ms(const spd__launcher *l)
 {
 	int64_t next = spd__zygotes_next_deadline(l), now = spd_clock_mono_ns();
-	int64_t child = spd__children_next_deadline(l);
+	int64_t child = spd__children_next_deadline(l), idle = spd__idle_next_deadline(l, now);
 
 	if (child != 0 && (next == 0 || child < next))
 		next = child;
+	if (idle != 0 && (next == 0 || idle < next))
+		next = idle;
 	if (next == 0)
 		return -1;
 	if (next <= now)
@@ -523,6 +572,9 @@ static void on_socket(spd__launcher *l)
 	case SPD_WIRE_RETIRE:
 		on_retire(l, hdr.key);
 		break;
+	case SPD_WIRE_STALE:
+		on_stale(l, hdr.key);
+		break;
 	default:
 		break;
 	}
@@ -548,6 +600,17 @@ void spd__loop_add_pipe(spd__launcher *l, spd__child *c, int *fd)
 	*t = (spd__tag){.kind = SPD__TAG_PIPE, .child = c, .fd = fd};
 	if (*fd >= 0 && !l->paused)
 		loop_ctl(l, EPOLL_CTL_ADD, *fd, EPOLLIN, t);
+}
+
+void spd__loop_add_req(spd__launcher *l, spd__child *c)
+{
+	struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = &c->tags[3]};
+
+	c->tags[3] = (spd__tag){.kind = SPD__TAG_REQ, .child = c, .fd = &c->fd_req};
+	/* EEXIST: watched already, since an earlier short write. */
+	if (c->fd_req >= 0 && epoll_ctl(l->epfd, EPOLL_CTL_ADD, c->fd_req, &ev) < 0 &&
+	    errno != EEXIST)
+		die_with_front(l);
 }
 
 void spd__loop_add_zygote(spd__launcher *l, size_t i)
@@ -616,12 +679,15 @@ static _Noreturn void run(spd__launcher *l)
 	loop_ctl(l, EPOLL_CTL_ADD, l->sock, EPOLLIN, &l->front_tag);
 	for (;;) {
 		uint32_t front = 0;
-		bool signals = false;
+		bool signals = false, refill;
 		int n;
 
 		pause_children(l, l->outq.bytes >= SPD__OUTQ_HIGH);
 		watch_front(l);
-		n = epoll_wait(l->epfd, evs, MAX_EVENTS, poll_timeout_ms(l));
+		/* Pools are refilled when a pass finds nothing to do: a wait that
+		 * does not wait, then one fork if it came back empty. */
+		refill = spd__idle_wanted(l, spd_clock_mono_ns());
+		n = epoll_wait(l->epfd, evs, MAX_EVENTS, refill ? 0 : poll_timeout_ms(l));
 		if (n < 0 && errno != EINTR)
 			die_with_front(l);
 		spd__children_tick(l, spd_clock_mono_ns());
@@ -642,6 +708,12 @@ static _Noreturn void run(spd__launcher *l)
 					spd__zygote_readable(l, t->slot, &news);
 					on_zygote_news(l, &news);
 				}
+				break;
+			case SPD__TAG_REQ:
+				/* A pre-started child's call, when its pipe did not take it
+				 * whole: the child is reading it. */
+				if (*t->fd >= 0)
+					spd__idle_write_call(l, t->child);
 				break;
 			case SPD__TAG_PIPE:
 				/* A child's pipes are closed only through spd__loop_close,
@@ -664,6 +736,11 @@ static _Noreturn void run(spd__launcher *l)
 		sweep_slots(l);
 		if (l->outq.head != NULL)
 			spd_wire_outq_flush(&l->outq, l->sock);
+		/* After the pass's frames went out: a START never waits for it. */
+		if (refill && (n == 0 || spd__idle_refill_due(l, spd_clock_mono_ns())))
+			spd__idle_refill(l, spd_clock_mono_ns());
+		if (n == 0 || !refill)
+			spd__idle_report(l);
 	}
 }
 
@@ -746,6 +823,7 @@ static _Noreturn void launcher_main(spd_launcher_boot *boot, int sock)
 	}
 	l.slots_ready = true;
 	spd_child_note_dispositions();
+	l.max_idle = cfg->max_idle;
 	setup_cgroups(&l, boot->memory_mechanism);
 	send_ready(&l, SPD_WIRE_HELLO, idx, n);
 	for (size_t i = 0; i < n; i++)

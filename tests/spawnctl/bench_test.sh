@@ -27,7 +27,7 @@ floor="$root/tools/bench/bench-floor"
 cat "$out"
 grep -q '^floor: fork+pipe+wait p50 ' "$out"
 grep -q '^floor: F = ' "$out"
-for t in noop noop_forkserver noop_spawn true; do
+for t in noop noop_forkserver noop_prestart noop_spawn true; do
 	for f in "Start+Watch c=1 p50" "Run c=1 p50" "Run c=2 throughput" "server CPU per process"; do
 		grep "^$t: $f " "$out" | grep -Eq ' [0-9.]+ x' || { echo "no '$f' for $t"; exit 1; }
 	done
