@@ -37,7 +37,7 @@ static spd__entry *page_start(spd_registry *r, uint64_t after_key)
 	return e;
 }
 
-/* Whether the page Q asks for shows an end not committed yet. */
+/* Whether the page Q asks for shows an end, or a record, not committed yet. */
 static bool page_held(spd_registry *r, const spd_list_query *q)
 {
 	size_t n = 0;
@@ -46,7 +46,7 @@ static bool page_held(spd_registry *r, const spd_list_query *q)
 	     e = e->newer) {
 		if (!matches(e, q))
 			continue;
-		if (e->held)
+		if (e->held || e->unconfirmed)
 			return true;
 		n++;
 	}
@@ -63,8 +63,9 @@ void spd_registry_list(spd_registry *r, const spd_list_query *q, spd_watch_fn fn
 
 	*next_key = 0;
 	pthread_mutex_lock(&r->mu);
-	/* A page shows no end before it is committed (SPEC §12 "Store"); after
-	 * HELD_WAIT_NS it shows them anyway rather than never answer. */
+	/* A page shows no end, and no record, before it is committed (SPEC §12
+	 * "Store", journal.h); after HELD_WAIT_NS it shows them anyway rather
+	 * than never answer. */
 	while (r->has_journal && page_held(r, q)) {
 		struct timespec ts = {.tv_sec = deadline / 1000000000,
 				      .tv_nsec = deadline % 1000000000};

@@ -16,7 +16,9 @@
  *   store     with --store-addr (a second server, the same config plus a
  *             store): `noop` throughput with the store over without it,
  *             measured round by round, alternating servers, so that both
- *             see the same machine; the median of the rounds' ratios
+ *             see the same machine; the median of the rounds' ratios; and
+ *             the StartProcess answer's p50 on both (it waits for the new
+ *             record's commit, SPEC §12 "Store")
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -134,6 +136,7 @@ typedef struct worker {
 	const char *target;
 	size_t count;          /* processes this worker runs */
 	int64_t *lat;          /* count latencies, ns */
+	int64_t *answer;       /* count StartProcess answer latencies, ns */
 	size_t done;
 	int failed;            /* an RPC failed or a process did not succeed */
 	char error[256];
@@ -142,7 +145,7 @@ typedef struct worker {
 /* Starts TARGET (with ARGS) and waits for its terminal event on a Watch.
  * Returns 0 with *ID (malloc'd) and *STATE set, or -1 with W->error set. */
 static int run_one(spc_client *c, worker *w, const char *target, char **args, size_t nargs,
-		   int wait_end, char **id, Spawnd__V1__State *state)
+		   int wait_end, char **id, Spawnd__V1__State *state, int64_t *answered_ns)
 {
 	Spawnd__V1__StartProcessRequest req = SPAWND__V1__START_PROCESS_REQUEST__INIT;
 	Spawnd__V1__StartProcessResponse *resp = NULL;
@@ -163,6 +166,8 @@ static int run_one(spc_client *c, worker *w, const char *target, char **args, si
 			 spc_client_code_name(st.code), st.details ? st.details : "no call");
 		goto out;
 	}
+	if (answered_ns != NULL)
+		*answered_ns = now_ns();
 	*id = strdup(resp->process->id);
 	*state = resp->process->state;
 	if (!wait_end || *id == NULL) {
@@ -204,14 +209,15 @@ static void *worker_main(void *arg)
 	for (size_t i = 0; i < w->count && !w->failed; i++) {
 		Spawnd__V1__State state = SPAWND__V1__STATE__STATE_UNSPECIFIED;
 		char *id = NULL;
-		int64_t t0 = now_ns();
-		if (run_one(c, w, w->target, NULL, 0, 1, &id, &state) < 0) {
+		int64_t t0 = now_ns(), answered = 0;
+		if (run_one(c, w, w->target, NULL, 0, 1, &id, &state, &answered) < 0) {
 			w->failed = 1;
 		} else if (state != SPAWND__V1__STATE__STATE_SUCCEEDED) {
 			w->failed = 1;
 			snprintf(w->error, sizeof w->error, "%s %s ended in state %d", w->target,
 				 id, (int)state);
 		} else {
+			w->answer[w->done] = answered - t0;
 			w->lat[w->done++] = now_ns() - t0;
 		}
 		free(id);
@@ -233,6 +239,7 @@ static void print_ratio_row(const char *what, int64_t p50, int64_t p99, double r
 /* What one throughput run measured. */
 typedef struct figures {
 	int64_t p50, p99;
+	int64_t answer_p50;  /* the StartProcess answer alone */
 	double rate;   /* completed processes per second */
 } figures;
 
@@ -242,12 +249,12 @@ static int measure(const struct spc_ctx *ctx, const char *target, size_t clients
 {
 	worker *ws = calloc(clients, sizeof *ws);
 	pthread_t *th = calloc(clients, sizeof *th);
-	int64_t *all = calloc(count, sizeof *all);
+	int64_t *all = calloc(count, sizeof *all), *ans = calloc(count, sizeof *ans);
 	size_t n = 0;
 	int64_t t0, elapsed;
 	int status = SPC_EXIT_OK;
 
-	if (ws == NULL || th == NULL || all == NULL) {
+	if (ws == NULL || th == NULL || all == NULL || ans == NULL) {
 		status = spc_cli_local_error("bench", -ENOMEM);
 		goto out;
 	}
@@ -257,6 +264,7 @@ static int measure(const struct spc_ctx *ctx, const char *target, size_t clients
 		ws[i].target = target;
 		ws[i].count = count / clients + (i < count % clients);
 		ws[i].lat = all + n;
+		ws[i].answer = ans + n;
 		n += ws[i].count;
 		pthread_create(&th[i], NULL, worker_main, &ws[i]);
 	}
@@ -270,9 +278,12 @@ static int measure(const struct spc_ctx *ctx, const char *target, size_t clients
 			status = SPC_EXIT_RPC;
 		}
 		memmove(all + n, ws[i].lat, ws[i].done * sizeof *all);
+		memmove(ans + n, ws[i].answer, ws[i].done * sizeof *ans);
 		n += ws[i].done;
 	}
 	qsort(all, n, sizeof *all, cmp_i64);
+	qsort(ans, n, sizeof *ans, cmp_i64);
+	f->answer_p50 = quantile(ans, n, 0.5);
 	f->p50 = quantile(all, n, 0.5);
 	f->p99 = quantile(all, n, 0.99);
 	f->rate = (double)n * 1e9 / (double)elapsed;
@@ -280,6 +291,7 @@ out:
 	free(ws);
 	free(th);
 	free(all);
+	free(ans);
 	return status;
 }
 
@@ -314,7 +326,7 @@ static int bench_store(const struct spc_ctx *ctx, const char *store_addr, const 
 		       size_t clients, size_t count)
 {
 	struct spc_ctx on = *ctx;
-	double ratios[STORE_ROUNDS], lat[STORE_ROUNDS];
+	double ratios[STORE_ROUNDS], lat[STORE_ROUNDS], ans[STORE_ROUNDS];
 	figures off_f = {0}, on_f = {0};
 	double off_sum = 0, on_sum = 0;
 	int status = SPC_EXIT_OK;
@@ -328,21 +340,24 @@ static int bench_store(const struct spc_ctx *ctx, const char *store_addr, const 
 			break;
 		ratios[i] = off_f.rate > 0 ? on_f.rate / off_f.rate : 0;
 		lat[i] = off_f.p50 > 0 ? (double)on_f.p50 / (double)off_f.p50 : 0;
+		ans[i] = off_f.answer_p50 > 0 ? (double)on_f.answer_p50 / (double)off_f.answer_p50 : 0;
 		off_sum += off_f.rate;
 		on_sum += on_f.rate;
 		printf("%s round %d: noop (%zu clients) %8.1f/s without, %8.1f/s with: %.3f; "
-		       "p50 %.2f ms vs %.2f ms\n",
+		       "p50 %.2f ms vs %.2f ms; StartProcess p50 %.2f ms vs %.2f ms\n",
 		       name, i + 1, clients, off_f.rate, on_f.rate, ratios[i], (double)off_f.p50 / 1e6,
-		       (double)on_f.p50 / 1e6);
+		       (double)on_f.p50 / 1e6, (double)off_f.answer_p50 / 1e6,
+		       (double)on_f.answer_p50 / 1e6);
 	}
 	if (status != SPC_EXIT_OK)
 		return status;
 	qsort(ratios, STORE_ROUNDS, sizeof ratios[0], cmp_double);
 	qsort(lat, STORE_ROUNDS, sizeof lat[0], cmp_double);
+	qsort(ans, STORE_ROUNDS, sizeof ans[0], cmp_double);
 	printf("%s: throughput with/without = %.3f (median of %d rounds; mean %.1f/s vs %.1f/s), "
-	       "p50 latency with/without = %.3f\n",
+	       "p50 latency with/without = %.3f, StartProcess p50 with/without = %.3f\n",
 	       name, ratios[STORE_ROUNDS / 2], STORE_ROUNDS, on_sum / STORE_ROUNDS,
-	       off_sum / STORE_ROUNDS, lat[STORE_ROUNDS / 2]);
+	       off_sum / STORE_ROUNDS, lat[STORE_ROUNDS / 2], ans[STORE_ROUNDS / 2]);
 	return SPC_EXIT_OK;
 }
 
@@ -368,7 +383,7 @@ static int bench_destroy(const struct spc_ctx *ctx, const char *target, int64_t 
 		char *id = NULL;
 		int64_t t0;
 
-		if (run_one(c, &w, target, NULL, 0, 0, &id, &state) < 0) {
+		if (run_one(c, &w, target, NULL, 0, 0, &id, &state, NULL) < 0) {
 			fprintf(stderr, "spawnctl: bench: %s\n", w.error);
 			status = SPC_EXIT_RPC;
 			break;
