@@ -2067,6 +2067,43 @@ static void journal_end_before_first_commit(void **state)
 	assert_true(l.ev[2].terminal);
 }
 
+/* The other answers that show a new process wait for its commit too: a
+ * queued start's PENDING answer, a Destroy's (the destroy itself goes to the
+ * launcher at once). */
+static void journal_queued_and_destroy_answers_wait(void **state)
+{
+	fixture *fx = *state;
+	fake_journal j = {0};
+	recorder rc[3], d = {0};
+	uint64_t k1, k3;
+
+	memset(rc, 0, sizeof rc);
+	attach_journal(fx, &j);
+	start_any(fx, "a", &rc[0], NULL);
+	start_any(fx, "a", &rc[1], NULL);
+	start_any(fx, "a", &rc[2], "queued"); /* no slot: queued */
+	assert_int_equal(fx->f.nstarts, 2);
+	k1 = fx->f.starts[0].key;
+	k3 = fx->f.starts[1].key + 1;
+	assert_int_equal(rc[2].n, 0);
+	confirm(fx, k3, 1);
+	assert_int_equal(rc[2].n, 1);
+	assert_int_equal(rc[2].notes[0].note, SPD_NOTE_SNAPSHOT);
+	assert_int_equal(rc[2].notes[0].state, SPD_STATE_PENDING);
+
+	assert_int_equal(spd_registry_destroy_process(fx->r, fx->f.starts[0].id, 0, false, record, &d),
+			 0);
+	assert_int_equal(fx->f.ndestroys, 1);
+	assert_int_equal(d.n, 0);
+	confirm(fx, k1, 1);
+	assert_int_equal(d.n, 1);
+	assert_true(d.notes[0].destroyed);
+	assert_int_equal(rc[0].n, 0); /* still PENDING: the start waiter waits on */
+	spd_registry_on_started(fx->r, k1, 5, spd_clock_real_ns());
+	assert_int_equal(rc[0].n, 1);
+	assert_int_equal(rc[0].notes[0].state, SPD_STATE_RUNNING);
+}
+
 /* A journal that cannot write takes no hold: everything goes out at once,
  * as without a store. Without a journal nothing is ever held. */
 static void journal_failing_delivers_at_once(void **state)
@@ -2138,6 +2175,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(journal_start_answer_waits_for_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(journal_run_events_wait_for_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(journal_end_before_first_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(journal_queued_and_destroy_answers_wait, setup_queue,
+						teardown),
 		cmocka_unit_test_setup_teardown(journal_failing_delivers_at_once, setup, teardown),
 	};
 
