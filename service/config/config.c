@@ -62,10 +62,20 @@ out:
 /* Public entry points                                                      */
 /* ------------------------------------------------------------------------ */
 
+uint32_t spd_config_idle_max(const spd_config *cfg)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < cfg->target_count; i++)
+		n += cfg->targets[i].prestart;
+	return n < cfg->max_idle ? (uint32_t)n : cfg->max_idle;
+}
+
 uint64_t spd_config_launcher_fds(const spd_config *cfg)
 {
 	return SPD_LAUNCHER_FDS_BASE + (uint64_t)cfg->target_count +
-	       (uint64_t)SPD_LAUNCHER_FDS_PER_PROCESS * cfg->max_running;
+	       (uint64_t)SPD_LAUNCHER_FDS_PER_PROCESS * cfg->max_running +
+	       (uint64_t)SPD_LAUNCHER_FDS_PER_IDLE * spd_config_idle_max(cfg);
 }
 
 int spd_config_load_string(const char *text, size_t len, const char *name,

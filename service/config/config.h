@@ -99,6 +99,11 @@ typedef struct spd_target_config {
 
 	spd_target_limits limits;   /* resolved: defaults applied */
 
+	/* Pre-started children kept waiting for a call (SPEC §12): function
+	 * targets with start_method fork or forkserver only; 0 = none. A target
+	 * key, not a limit: `defaults:` has no prestart. */
+	uint32_t prestart;
+
 	int line, column;           /* where the target is defined, for messages */
 } spd_target_config;
 
@@ -126,6 +131,7 @@ typedef struct spd_config {
 	unsigned unix_socket_mode;  /* default 0660 */
 	uint32_t max_running;       /* default 64 */
 	uint32_t max_pending;       /* default 1024 */
+	uint32_t max_idle;          /* pre-started children, all targets; default 64 */
 	uint64_t max_request_bytes; /* default 4 MiB */
 	uint32_t history_max_records;    /* default 10000 */
 	int64_t history_retention_ms;    /* default 1h */
@@ -145,14 +151,21 @@ typedef struct spd_config {
 } spd_config;
 
 /* File descriptors the launcher needs for CFG: SPD_LAUNCHER_FDS_PER_PROCESS per
- * running process (its stdout, stderr and result pipes and its pidfd), one per
- * target (a forkserver zygote's socket) and SPD_LAUNCHER_FDS_BASE for its own
+ * running process (its stdout, stderr and result pipes and its pidfd),
+ * SPD_LAUNCHER_FDS_PER_IDLE per pre-started child (the same and its request
+ * pipe), one per target (a forkserver zygote's socket) and
+ * SPD_LAUNCHER_FDS_BASE for its own
  * (stdio, sockets, the pipes of a start in progress). Loading refuses a
  * max_running whose count exceeds the hard RLIMIT_NOFILE, naming both numbers;
  * the launcher raises its soft limit to the hard one. */
 #define SPD_LAUNCHER_FDS_PER_PROCESS 4u
+#define SPD_LAUNCHER_FDS_PER_IDLE 5u
 #define SPD_LAUNCHER_FDS_BASE 24u
 uint64_t spd_config_launcher_fds(const spd_config *cfg);
+
+/* The most pre-started children CFG can keep: the sum of its targets'
+ * prestart, at most max_idle. */
+uint32_t spd_config_idle_max(const spd_config *cfg);
 
 /* The embedded default config (sample targets on 127.0.0.1:50051), NUL-terminated. */
 extern const char spd_config_default_yaml[];

@@ -55,6 +55,7 @@
 #define CONFIG_SIZE_MAX		(1ULL << 50)	/* 1 PiB: any memory_limit */
 #define CONFIG_MSG_MAX		INT_MAX		/* what a gRPC/protobuf message can carry */
 #define CONFIG_DURATION_MAX	(87600LL * 3600 * 1000)	/* ten years, in ms */
+#define CONFIG_IDLE_MAX		4096		/* prestart, max_idle */
 
 #define UNKNOWN_KEY 1	/* a key handler's "not mine" */
 
@@ -133,6 +134,7 @@ enum limit_index {
 /* What the loader remembers about one target beyond its spd_target_config. */
 struct target_seen {
 	yaml_node_t *limits_set[LIMIT_COUNT];	/* value node of each key given */
+	yaml_node_t *prestart;			/* the prestart key, when given */
 };
 
 struct loader {

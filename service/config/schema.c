@@ -100,6 +100,7 @@ static const struct setting top_settings[] = {
 	{"unix_socket_mode", SET_MODE, FIELD(spd_config, unix_socket_mode), 0, 0777, NULL},
 	{"max_running", SET_U32, FIELD(spd_config, max_running), 1, 65536, NULL},
 	{"max_pending", SET_U32, FIELD(spd_config, max_pending), 0, 1 << 20, NULL},
+	{"max_idle", SET_U32, FIELD(spd_config, max_idle), 0, CONFIG_IDLE_MAX, NULL},
 	{"max_request_bytes", SET_SIZE, FIELD(spd_config, max_request_bytes), 1, CONFIG_MSG_MAX,
 	 NULL},
 	{"shutdown_grace_period", SET_DURATION, FIELD(spd_config, shutdown_grace_ms), 0,
@@ -147,6 +148,7 @@ static const struct setting target_settings[] = {
 	{"umask", SET_MODE, FIELD(spd_target_config, umask), 0, 0777, NULL},
 	{"user", SET_STRING, FIELD(spd_target_config, user), 1, 256, NULL},
 	{"group", SET_STRING, FIELD(spd_target_config, group), 1, 256, NULL},
+	{"prestart", SET_U32, FIELD(spd_target_config, prestart), 0, CONFIG_IDLE_MAX, NULL},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -354,6 +356,8 @@ int spd__cfg_target_setting(struct loader *ld, const struct pair *p, spd_target_
 {
 	const struct setting *st = setting_find(target_settings, COUNT(target_settings), p->name);
 
+	if (strcmp(p->name, "prestart") == 0)
+		seen->prestart = p->key;
 	if (st != NULL)
 		return setting_store(ld, st, p->value, p->path, t);
 	st = setting_find(limit_settings, LIMIT_COUNT, p->name);
@@ -470,6 +474,7 @@ void spd__cfg_set_defaults(spd_config *cfg)
 	cfg->unix_socket_mode = 0660;
 	cfg->max_running = 64;
 	cfg->max_pending = 1024;
+	cfg->max_idle = 64;
 	cfg->max_request_bytes = 4ULL << 20;
 	cfg->history_max_records = 10000;
 	cfg->history_retention_ms = 3600 * 1000;
@@ -524,6 +529,29 @@ int spd__cfg_finish(struct loader *ld)
 		 * than spawn was refused by target_parse). */
 		if (t->kind == SPD_TARGET_EXEC)
 			t->limits.start_method = SPD_START_SPAWN;
+		/* Only now are the start method and the limits known (they may be
+		 * inherited). */
+		if (ld->seen[i].prestart != NULL) {
+			char tpath[CONFIG_KEY_MAX], child[CONFIG_KEY_MAX];
+			uint64_t nofile = t->limits.open_files_limit;
+
+			spd__cfg_key_child(tpath, sizeof tpath, "targets", t->name, strlen(t->name));
+			spd__cfg_key_child(child, sizeof child, tpath, "prestart", strlen("prestart"));
+			if (t->limits.start_method == SPD_START_SPAWN)
+				return spd__cfg_fail(ld, ld->seen[i].prestart, child,
+						     t->kind == SPD_TARGET_EXEC
+							     ? "only for function targets (exec targets "
+							       "always start fresh)"
+							     : "only with start_method fork or forkserver (a "
+							       "spawn target starts fresh)");
+			/* A waiting child holds stdio, its channel and its request
+			 * pipe (fd 4), under its own limits. */
+			if (t->prestart > 0 && nofile != 0 && nofile < 5)
+				return spd__cfg_fail(ld, ld->seen[i].prestart, child,
+						     "a pre-started child needs open_files_limit 5 or "
+						     "more (it is %llu)",
+						     (unsigned long long)nofile);
+		}
 		if (t->description == NULL && (t->description = strdup("")) == NULL)
 			return spd__cfg_errno(ld, -ENOMEM);
 		if (strv_empty(&t->env) < 0 || strv_empty(&t->inherit_env) < 0)

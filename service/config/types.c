@@ -103,5 +103,5 @@ bool spd_target_config_equal(const spd_target_config *a, const spd_target_config
 	       strv_eq(a->inherit_env, a->inherit_env_count, b->inherit_env,
 		       b->inherit_env_count) &&
 	       str_eq(a->cwd, b->cwd) && str_eq(a->user, b->user) && str_eq(a->group, b->group) &&
-	       limits_eq(&a->limits, &b->limits);
+	       a->prestart == b->prestart && limits_eq(&a->limits, &b->limits);
 }

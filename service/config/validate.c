@@ -115,6 +115,16 @@ int spd__cfg_check_fd_limit(struct loader *ld)
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY ||
 	    need <= (uint64_t)rl.rlim_max)
 		return 0;
+	if (spd_config_idle_max(cfg) > 0) {
+		spd__cfg_printf(ld->err, SPD_CONFIG_ERR_MAX,
+			   "%s: max_idle: max_running %u and %u pre-started children need %llu "
+			   "file descriptors in the launcher, but the hard limit (RLIMIT_NOFILE) "
+			   "is %llu: set a lower max_running, prestart or max_idle, or raise the "
+			   "hard limit",
+			   ld->name, cfg->max_running, spd_config_idle_max(cfg),
+			   (unsigned long long)need, (unsigned long long)rl.rlim_max);
+		return -EINVAL;
+	}
 	if (ld->max_running == NULL) {
 		spd__cfg_printf(ld->err, SPD_CONFIG_ERR_MAX,
 			   "%s: max_running: the default %u needs %llu file descriptors in the "

@@ -225,6 +225,13 @@ static int send_retire(void *ctx, uint32_t target_id)
 	return send_frame(ctx, SPD_WIRE_RETIRE, target_id, &b);
 }
 
+static int send_stale(void *ctx, uint32_t target_id)
+{
+	spd_wbuf b = SPD_WBUF_INIT;
+
+	return send_frame(ctx, SPD_WIRE_STALE, target_id, &b);
+}
+
 spd_registry_ops spd_link_ops(spd_link *l)
 {
 	spd_registry_ops ops = {
@@ -233,6 +240,7 @@ spd_registry_ops spd_link_ops(spd_link *l)
 		.congested = congested,
 		.send_reload = send_reload,
 		.send_retire = send_retire,
+		.send_stale = send_stale,
 		.ctx = l,
 	};
 
@@ -317,6 +325,10 @@ static void *reader_main(void *arg)
 								      m.why);
 				spd_health_msg_release(&m);
 			}
+		} else if (hdr.type == SPD_WIRE_IDLE) {
+			spd_idle_msg m;
+			if (hdr.key <= UINT32_MAX && spd_idle_msg_decode(&m, body, len) == 0)
+				spd_registry_on_idle(l->registry, (uint32_t)hdr.key, m.count);
 		} else if (hdr.type == SPD_WIRE_RELOADED) {
 			spd_launcher_hello h;
 			if (spd_launcher_hello_decode(&h, body, len) == 0) {

@@ -77,9 +77,10 @@ static void on_launcher_lost(void *ctx)
 }
 
 static void count_target(void *ctx, const spd_target_config *t, uint32_t running,
-			 uint32_t pending, const char *error, const char *mechanism)
+			 uint32_t pending, uint32_t idle, const char *error, const char *mechanism)
 {
 	(void)ctx;
+	(void)idle;
 	(void)error;
 	(void)mechanism;
 	spd_metrics_target_counts(t->name, running, pending);

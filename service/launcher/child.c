@@ -17,6 +17,7 @@
 #include "service/target/call.h"
 #include "service/target/channel.h"
 #include "service/wire/messages.h"
+#include "service/wire/wire.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -32,10 +33,10 @@ const char *spd_child_stage_name(int stage)
 		[SPD_STAGE_PDEATHSIG] = "pdeathsig", [SPD_STAGE_NO_NEW_PRIVS] = "no_new_privs",
 		[SPD_STAGE_RLIMIT] = "setrlimit",  [SPD_STAGE_DUP] = "dup2",
 		[SPD_STAGE_CHDIR] = "chdir",       [SPD_STAGE_CGROUP] = "cgroup",
-		[SPD_STAGE_EXEC] = "exec",
+		[SPD_STAGE_EXEC] = "exec",         [SPD_STAGE_REQUEST] = "request",
 	};
 
-	if (stage <= 0 || stage > SPD_STAGE_EXEC)
+	if (stage <= 0 || stage > SPD_STAGE_REQUEST)
 		return "setup";
 	return names[stage];
 }
@@ -133,15 +134,78 @@ static int lift(int *fd)
 	return 0;
 }
 
+int spd_prestart_call_encode(const spd_start_req *req, spd_wbuf *out)
+{
+	spd_wbuf body = SPD_WBUF_INIT;
+
+	spd_start_req_encode(req, &body);
+	if (body.err == 0 && body.len > SPD_WIRE_MAX_BODY)
+		body.err = -EMSGSIZE;
+	if (body.err != 0) {
+		out->err = body.err;
+	} else {
+		spd_wbuf_bytes(out, body.data, body.len); /* a u64 length, the bytes */
+	}
+	spd_wbuf_release(&body);
+	return out->err;
+}
+
+/* Reads exactly N bytes; the count read (short only at EOF or an error). */
+static size_t read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	return got;
+}
+
+/* A pre-started child, set up: waits for its one call (blocked in read(),
+ * not spinning) and decodes it into *REQ. The launcher is single-threaded, so
+ * this child may allocate. */
+static void wait_for_call(const spd_child_spec *s, spd_start_req *req)
+{
+	uint64_t len = 0;
+	uint8_t *body;
+	int rc;
+
+	if (read_full(SPD_PRESTART_REQ_FD, &len, sizeof len) != sizeof len)
+		_exit(0); /* let go before any call: nothing ran */
+	if (len > SPD_WIRE_MAX_BODY)
+		fail(s, SPD_STAGE_REQUEST, EMSGSIZE);
+	body = malloc(len ? len : 1);
+	if (body == NULL)
+		fail(s, SPD_STAGE_REQUEST, ENOMEM);
+	if (read_full(SPD_PRESTART_REQ_FD, body, len) != len)
+		fail(s, SPD_STAGE_REQUEST, EPIPE);
+	close(SPD_PRESTART_REQ_FD);
+	rc = spd_start_req_decode(req, body, len);
+	free(body);
+	if (rc < 0)
+		fail(s, SPD_STAGE_REQUEST, -rc);
+}
+
+static int env_build(const spd_child_spec *spec, char ***envp, char **owned);
+
 static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher, char **envp)
 {
 	const spd_prepared_target *t = s->target;
 	const spd_target_config *tc = t->cfg;
 	struct {
-		int in, out, err, chan, spec, errpipe;
-	} fds = {s->fd_stdin, s->fd_stdout, s->fd_stderr, s->fd_chan, s->fd_spec, s->fd_errpipe};
+		int in, out, err, chan, spec, errpipe, req;
+	} fds = {s->fd_stdin, s->fd_stdout, s->fd_stderr, s->fd_chan, s->fd_spec, s->fd_errpipe,
+		 s->prestart ? s->fd_request : -1};
+	const spd_start_req *req = s->req;
+	spd_start_req call;
 	struct sigaction dfl;
 	sigset_t none;
+	int keep = SPD_CHANNEL_FD + 1;
 
 	report_errpipe = s->fd_errpipe;
 	report_chan = s->fd_chan;
@@ -185,7 +249,8 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher, char *
 	/* Lift every descriptor we were given above the numbers they move to, so
 	 * that no move clobbers another (the parent's fds may be 3 or 4). */
 	if (lift(&fds.in) < 0 || lift(&fds.out) < 0 || lift(&fds.err) < 0 ||
-	    lift(&fds.chan) < 0 || lift(&fds.spec) < 0 || lift(&fds.errpipe) < 0)
+	    lift(&fds.chan) < 0 || lift(&fds.spec) < 0 || lift(&fds.errpipe) < 0 ||
+	    lift(&fds.req) < 0)
 		fail(s, SPD_STAGE_DUP, errno);
 	report_errpipe = fds.errpipe;
 	report_chan = fds.chan;
@@ -221,21 +286,48 @@ static _Noreturn void child_main(const spd_child_spec *s, pid_t launcher, char *
 	if (move_fd(fds.chan, SPD_CHANNEL_FD) < 0)
 		fail(s, SPD_STAGE_DUP, errno);
 	report_chan = SPD_CHANNEL_FD;
-	/* Named after its target (first 15 bytes) rather than "spawnd-launcher",
-	 * so that ps and pgrep tell children from the launcher. */
-	prctl(PR_SET_NAME, tc->name);
-	close_range(SPD_CHANNEL_FD + 1, ~0U, 0);
+	if (s->prestart) {
+		char idle[16];
+
+		if (move_fd(fds.req, SPD_PRESTART_REQ_FD) < 0)
+			fail(s, SPD_STAGE_DUP, errno);
+		keep = SPD_PRESTART_REQ_FD + 1;
+		/* "i:TARGET" while it waits, like a zygote's "z:TARGET": ps tells
+		 * idle children from running ones. */
+		snprintf(idle, sizeof idle, "i:%s", tc->name);
+		prctl(PR_SET_NAME, idle);
+	} else {
+		/* Named after its target (first 15 bytes) rather than
+		 * "spawnd-launcher", so that ps and pgrep tell children from the
+		 * launcher. */
+		prctl(PR_SET_NAME, tc->name);
+	}
+	close_range((unsigned)keep, ~0U, 0);
 	environ = envp;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (s->prestart) {
+		spd_child_spec now = *s;
+		char *owned;
+
+		wait_for_call(s, &call);
+		req = &call;
+		/* Its environment as a fresh child's: TRACEPARENT, when the call
+		 * carries one, is set before the function runs. */
+		now.req = req;
+		if (env_build(&now, &envp, &owned) < 0)
+			fail(s, SPD_STAGE_REQUEST, ENOMEM);
+		environ = envp;
+		prctl(PR_SET_NAME, tc->name);
+	}
 	{
 		spd_call_args args = {
-			.process_id = s->req->process_id,
-			.argv = (const char *const *)s->req->argv,
-			.argc = (int)s->req->argc,
-			.input = s->req->input,
-			.input_len = s->req->input_len,
-			.labels = (const char *const *)s->req->labels,
+			.process_id = req->process_id,
+			.argv = (const char *const *)req->argv,
+			.argc = (int)req->argc,
+			.input = req->input,
+			.input_len = req->input_len,
+			.labels = (const char *const *)req->labels,
 			.max_result_bytes = tc->limits.max_result_bytes,
 			.memory_limit = tc->limits.memory_limit,
 			.channel_fd = SPD_CHANNEL_FD,

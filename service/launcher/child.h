@@ -30,6 +30,7 @@ enum spd_child_stage {
 	SPD_STAGE_CHDIR,
 	SPD_STAGE_CGROUP,
 	SPD_STAGE_EXEC,
+	SPD_STAGE_REQUEST,  /* a pre-started child could not read its call */
 };
 
 /* "exec", "setuid", ... for a stage. */
@@ -61,7 +62,22 @@ typedef struct spd_child_spec {
 	 * CPU of every fork it serves and kill it mid-life; each child sets its
 	 * own after fork (a fork starts with zero CPU time). */
 	bool no_cpu_rlimit;
+	/* A pre-started child (SPEC §12): REQ is NULL; the child does all of its
+	 * setup, then blocks reading fd_request (the read end of its request
+	 * pipe, its fd SPD_PRESTART_REQ_FD while it waits) for its one call in
+	 * the framing of spd_prestart_call_encode(), and runs it. EOF before a
+	 * call lets it go: it _exit(0)s. Function targets (exec_argv NULL) only. */
+	bool prestart;
+	int fd_request;
 } spd_child_spec;
+
+/* Where a waiting pre-started child reads its call. */
+#define SPD_PRESTART_REQ_FD 4
+
+/* Appends REQ to OUT as a pre-started child reads it: a u64 length (host
+ * order) and a START body (messages.h), as spd_wbuf_bytes() writes them.
+ * Returns OUT's error state. */
+int spd_prestart_call_encode(const spd_start_req *req, spd_wbuf *out);
 
 /* The descriptors a spawn worker finds its inputs on. */
 #define SPD_WORKER_SPEC_FD 4

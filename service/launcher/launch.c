@@ -40,27 +40,18 @@ static bool is_forkserver(const spd_target_config *tc)
 	return tc->kind == SPD_TARGET_FUNCTION && tc->limits.start_method == SPD_START_FORKSERVER;
 }
 
-/* A pipe whose read end (ours) is non-blocking; both ends O_CLOEXEC. */
-static int make_pipe(int fds[2])
-{
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	fcntl(fds[0], F_SETFL, O_NONBLOCK);
-	return 0;
-}
-
 /* stdout, stderr; the exec-error pipe of what execs; a function's channel. */
 static int make_pipes(const spd_target_config *tc, launch *s)
 {
 	int rc;
 
 	s->stage = "pipe";
-	if ((rc = make_pipe(s->out)) < 0 || (rc = make_pipe(s->err)) < 0)
+	if ((rc = spd__pipe(s->out)) < 0 || (rc = spd__pipe(s->err)) < 0)
 		return rc;
 	if ((tc->kind == SPD_TARGET_EXEC || is_spawn(tc)) && pipe2(s->errpipe, O_CLOEXEC) < 0)
 		return -errno;
 	if (tc->kind == SPD_TARGET_FUNCTION)
-		return make_pipe(s->chan);
+		return spd__pipe(s->chan);
 	return 0;
 }
 
@@ -240,6 +231,15 @@ spd__child_state spd__launch(spd__launcher *l, spd__child *c)
 	launch s = LAUNCH_INIT;
 	int rc;
 
+	/* A pre-started child takes it if one waits (prestart.c): nothing is
+	 * forked on this path. */
+	if (tc->prestart > 0 && spd__idle_take(l, c)) {
+		spd__child_running(l, c);
+		spd_log(SPD_LOG_DEBUG, "child started", SPD_LOG_STR("process_id", c->req.process_id),
+			SPD_LOG_STR("target", tc->name), SPD_LOG_INT("pid", c->pid),
+			SPD_LOG_STR("prestarted", "true"), SPD_LOG_END);
+		return SPD__CHILD_RUNNING;
+	}
 	if ((rc = make_pipes(tc, &s)) < 0 || (rc = make_stdin(l, c, &s)) < 0 ||
 	    (rc = make_exec_argv(c, &s)) < 0)
 		goto out;
@@ -261,9 +261,7 @@ spd__child_state spd__launch(spd__launcher *l, spd__child *c)
 	wait_for_exec(c, &s);
 	next = SPD__CHILD_RUNNING;
 	if (!(c->rep.flags & SPD_EXIT_LAUNCH_FAILED)) {
-		if (c->req.timeout_ms > 0)
-			c->timeout_at = spd_clock_mono_ns() + c->req.timeout_ms * 1000000;
-		spd__send_started(l, c);
+		spd__child_running(l, c);
 		spd_log(SPD_LOG_DEBUG, "child started", SPD_LOG_STR("process_id", c->req.process_id),
 			SPD_LOG_STR("target", tc->name), SPD_LOG_INT("pid", c->pid), SPD_LOG_END);
 	}

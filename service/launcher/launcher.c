@@ -64,7 +64,8 @@ static bool kill_if_stray(pid_t pid, void *ctx)
 {
 	spd__launcher *l = ctx;
 
-	if (spd__child_by_pid(l, pid) != NULL || is_stray_known(l, pid) || spd__zygote_is(l, pid))
+	if (spd__child_by_pid(l, pid) != NULL || is_stray_known(l, pid) || spd__zygote_is(l, pid) ||
+	    spd__idle_is(l, pid))
 		return false;
 	if (l->nstrays == l->strays_cap) {
 		size_t cap = l->strays_cap ? 2 * l->strays_cap : 16;
@@ -80,7 +81,8 @@ static bool kill_if_stray(pid_t pid, void *ctx)
 	return true;
 }
 
-/* SIGKILLs every direct child that is neither a live leader nor a zygote. */
+/* SIGKILLs every direct child that is neither a live leader, a zygote nor a
+ * pre-started child. */
 static void kill_strays(spd__launcher *l)
 {
 	spd_children_each(kill_if_stray, l);
@@ -88,9 +90,11 @@ static void kill_strays(spd__launcher *l)
 
 /* ---- reaping ------------------------------------------------------------- */
 
+/* Pre-started children lead a group too (of themselves only: nothing of
+ * their target ran). */
 static bool is_leader(pid_t pid, void *ctx)
 {
-	return spd__child_by_pid(ctx, pid) != NULL;
+	return spd__child_by_pid(ctx, pid) != NULL || spd__idle_is(ctx, pid);
 }
 
 /* Gives the child table what a zygote said or did. */
@@ -105,10 +109,17 @@ static void on_zygote_news(spd__launcher *l, const spd__zygote_news *n)
 		for (c = l->children; c != NULL; c = c->next)
 			if (c->zygote == (int)n->zygote)
 				spd__child_on(l, c, SPD__CEV_ZYGOTE_LOST, &e);
+		spd__idle_zygote_down(l, n->zygote);
 		break;
 	case SPD__ZNEWS_STARTED:
 	case SPD__ZNEWS_EXITED:
-		c = spd__child_by_key(l, n->key);
+		c = spd__child_by_zkey(l, n->key);
+		if (c == NULL && (n->key & SPD__IDLE_KEY_BIT)) {
+			/* A pre-started child not taken (yet): its pool's. */
+			spd__idle_zygote_news(l, n->zygote, n->key, n->what == SPD__ZNEWS_STARTED,
+					      n->pid);
+			break;
+		}
 		if (c == NULL || c->zygote != (int)n->zygote)
 			break;
 		if (n->what == SPD__ZNEWS_STARTED) {
@@ -150,6 +161,8 @@ static void reap(spd__launcher *l)
 			c->reaped_ru = ru;
 		} else if (spd__zygote_reaped(l, pid, status, &news)) {
 			on_zygote_news(l, &news);
+		} else if (spd__idle_is(l, pid)) {
+			spd__idle_reaped(l, pid, status);
 		} else {
 			forget_stray(l, pid);
 		}
@@ -319,6 +332,22 @@ static ssize_t find_slot(const spd__launcher *l, uint32_t id)
 	return -1;
 }
 
+/* A lower max_idle (a reload) kills the surplus, from the longest pools. */
+static void set_max_idle(spd__launcher *l, uint32_t max)
+{
+	l->max_idle = max;
+	while (l->nidle > l->max_idle) {
+		size_t longest = 0;
+		for (size_t i = 0; i < l->nslots; i++)
+			if (l->slots[i] != NULL &&
+			    (l->slots[longest] == NULL || l->slots[i]->nidle > l->slots[longest]->nidle))
+				longest = i;
+		if (l->slots[longest] == NULL || l->slots[longest]->nidle == 0)
+			break;
+		spd__idle_trim(l, longest, l->slots[longest]->nidle - 1);
+	}
+}
+
 /* RELOAD: the targets a reload added (and the log settings); answered with
  * RELOADED. Targets already here are untouched. */
 static void on_reload(spd__launcher *l, const uint8_t *body, size_t len)
@@ -332,6 +361,7 @@ static void on_reload(spd__launcher *l, const uint8_t *body, size_t len)
 		return;
 	}
 	spd_log_setup(b.cfg->log_level, b.cfg->log_format == SPD_LOG_FORMAT_JSON, "launcher");
+	set_max_idle(l, b.cfg->max_idle);
 	if (add_slots(l, &b, &idx, &n) < 0)
 		spd_log(SPD_LOG_ERROR, "out of memory preparing a reload", SPD_LOG_END);
 	for (size_t i = 0; i < n; i++)
@@ -346,8 +376,23 @@ static void on_retire(spd__launcher *l, uint64_t id)
 {
 	ssize_t i = id <= UINT32_MAX ? find_slot(l, (uint32_t)id) : -1;
 
-	if (i >= 0)
+	if (i >= 0) {
 		l->slots[i]->retired = true; /* freed by sweep_slots() */
+		spd__idle_trim(l, (size_t)i, 0);
+	}
+}
+
+/* STALE: a reload made version ID not current, or spawnd shuts down; live
+ * processes of it go on (and pending ones may still start, fresh), but it
+ * keeps no pool. */
+static void on_stale(spd__launcher *l, uint64_t id)
+{
+	ssize_t i = id <= UINT32_MAX ? find_slot(l, (uint32_t)id) : -1;
+
+	if (i >= 0) {
+		l->slots[i]->stale = true;
+		spd__idle_trim(l, (size_t)i, 0);
+	}
 }
 
 /* Frees the retired slots that no child refers to (at the end of a pass:
@@ -364,6 +409,9 @@ static void sweep_slots(spd__launcher *l)
 			used = c->target == &s->t || c->zygote == (int)i;
 		if (used)
 			continue;
+		/* Its pool was killed at RETIRE; whatever of it its zygote still
+		 * had dies with the zygote. */
+		spd__idle_zygote_down(l, i);
 		spd__zygote_retire(l, i);
 		spd_log(SPD_LOG_DEBUG, "target version retired", SPD_LOG_STR("target", s->cfg.name),
 			SPD_LOG_INT("target_id", s->id), SPD_LOG_END);
@@ -456,10 +504,12 @@ static void on_destroy(spd__launcher *l, uint64_t key, const uint8_t *body, size
 static int poll_timeout_ms(const spd__launcher *l)
 {
 	int64_t next = spd__zygotes_next_deadline(l), now = spd_clock_mono_ns();
-	int64_t child = spd__children_next_deadline(l);
+	int64_t child = spd__children_next_deadline(l), idle = spd__idle_next_deadline(l, now);
 
 	if (child != 0 && (next == 0 || child < next))
 		next = child;
+	if (idle != 0 && (next == 0 || idle < next))
+		next = idle;
 	if (next == 0)
 		return -1;
 	if (next <= now)
@@ -536,6 +586,9 @@ static void on_socket(spd__launcher *l)
 	case SPD_WIRE_RETIRE:
 		on_retire(l, hdr.key);
 		break;
+	case SPD_WIRE_STALE:
+		on_stale(l, hdr.key);
+		break;
 	default:
 		break;
 	}
@@ -552,8 +605,10 @@ static _Noreturn void run(spd__launcher *l)
 
 	for (;;) {
 		size_t n = 2, need = 2 + l->nslots;
+		bool refill;
+		int ready;
 		for (spd__child *c = l->children; c != NULL; c = c->next)
-			need += 3;
+			need += 4;
 		if (need > cap) {
 			cap = need * 2;
 			pfd = realloc(pfd, cap * sizeof *pfd);
@@ -578,9 +633,17 @@ static _Noreturn void run(spd__launcher *l)
 			zslot[n] = i;
 			n++;
 		}
-		for (spd__child *c = l->children; c != NULL && read_children; c = c->next) {
+		for (spd__child *c = l->children; c != NULL; c = c->next) {
 			int *fds[3] = {&c->fd_out, &c->fd_err, &c->fd_chan};
-			for (int i = 0; i < 3; i++) {
+			/* A pre-started child's call, when its pipe did not take it
+			 * whole: the child is reading it. */
+			if (c->fd_req >= 0) {
+				pfd[n] = (struct pollfd){.fd = c->fd_req, .events = POLLOUT};
+				owner[n] = c;
+				which[n] = &c->fd_req;
+				n++;
+			}
+			for (int i = 0; i < 3 && read_children; i++) {
 				if (*fds[i] < 0)
 					continue;
 				pfd[n] = (struct pollfd){.fd = *fds[i], .events = POLLIN};
@@ -589,7 +652,11 @@ static _Noreturn void run(spd__launcher *l)
 				n++;
 			}
 		}
-		if (poll(pfd, n, poll_timeout_ms(l)) < 0 && errno != EINTR)
+		/* Pools are refilled when a pass finds nothing to do: a poll that
+		 * does not wait, then one fork if it came back empty. */
+		refill = spd__idle_wanted(l, spd_clock_mono_ns());
+		ready = poll(pfd, n, refill ? 0 : poll_timeout_ms(l));
+		if (ready < 0 && errno != EINTR)
 			die_with_front(l);
 		spd__children_tick(l, spd_clock_mono_ns());
 		spd__zygotes_tick(l, spd_clock_mono_ns());
@@ -600,6 +667,8 @@ static _Noreturn void run(spd__launcher *l)
 				spd__zygote_news news;
 				spd__zygote_readable(l, zslot[i], &news);
 				on_zygote_news(l, &news);
+			} else if (which[i] == &owner[i]->fd_req) {
+				spd__idle_write_call(l, owner[i]);
 			} else {
 				spd__drain(l, owner[i], which[i]);
 				if (*which[i] < 0)
@@ -616,6 +685,11 @@ static _Noreturn void run(spd__launcher *l)
 		sweep_slots(l);
 		if (l->outq.head != NULL)
 			spd_wire_outq_flush(&l->outq, l->sock);
+		/* After the pass's frames went out: a START never waits for it. */
+		if (refill && (ready == 0 || spd__idle_refill_due(l, spd_clock_mono_ns())))
+			spd__idle_refill(l, spd_clock_mono_ns());
+		if (ready == 0 || !refill)
+			spd__idle_report(l);
 	}
 }
 
@@ -696,6 +770,7 @@ static _Noreturn void launcher_main(spd_launcher_boot *boot, int sock)
 		_exit(1);
 	}
 	l.slots_ready = true;
+	l.max_idle = cfg->max_idle;
 	setup_cgroups(&l, boot->memory_mechanism);
 	send_ready(&l, SPD_WIRE_HELLO, idx, n);
 	for (size_t i = 0; i < n; i++)

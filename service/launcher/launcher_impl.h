@@ -8,6 +8,8 @@
  *   launch.c     the steps that start a child (pipes, stdin, cgroup, fork or
  *                the zygote).
  *   child_io.c   a child's pipes: output, channel records, its report.
+ *   prestart.c   pre-started children: each target's pool of idle ones, and
+ *                handing a START to one of them (launch.c asks).
  *   zygotes.c    the forkserver zygote processes; knows no child struct.
  * The outbox (spd__send*, in launcher.c) is what every file may call: it only
  * queues a frame to the front, and never calls back. */
@@ -15,6 +17,7 @@
 #define SPAWND_LAUNCHER_LAUNCHER_IMPL_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -78,6 +81,10 @@ typedef struct spd__child {
 	struct spd__child *next;
 	spd__child_state state;
 	uint64_t key;
+	/* Its zygote's name for it (SPAWN, SIGNAL, EXITED) and its memory
+	 * cgroup's (p-<cgroup_key>): its key, or for a child that was pre-started
+	 * the key it was pre-started under (SPD__IDLE_KEY_BIT). */
+	uint64_t zkey, cgroup_key;
 	spd_start_req req;
 	const spd_prepared_target *target;
 	size_t slot;             /* its target's slot in spd__launcher.slots */
@@ -93,6 +100,11 @@ typedef struct spd__child {
 	int reaped_status;
 	struct rusage reaped_ru;
 	int fd_out, fd_err, fd_chan;  /* launcher-side read ends; -1 at EOF */
+	/* A pre-started child's call not yet all in its request pipe: the rest
+	 * (req_out[req_off..req_len]) goes as the pipe drains (POLLOUT). */
+	int fd_req;
+	uint8_t *req_out;
+	size_t req_len, req_off;
 	spd_tail out, err;       /* the last max_output_bytes of each stream */
 	uint8_t *head[2];        /* the first max_output_bytes / 2 of stdout, stderr */
 	size_t head_len[2];
@@ -120,12 +132,39 @@ typedef struct spd__zygote {
  * reload adds slots (RELOAD) and the front frees them (RETIRE) once no process
  * of theirs is left; a slot stays where it is (children point into it) and
  * is freed at the end of the loop's pass, when no child refers to it. */
+/* Keys of pre-started children (their memory cgroup's and their zygote's
+ * name for them): bit 63 set, which a front key (a serial from 1) never has. */
+#define SPD__IDLE_KEY_BIT (1ULL << 63)
+
+/* A pre-started child (SPEC §12): not a process of the front's (no id, no
+ * key of its own there), waiting in its slot's pool, blocked reading its
+ * request pipe, until a START takes it (prestart.c). One that dies idle, or
+ * that we kill, waits in spd__launcher.dying until it is reaped (by us, or
+ * its zygote says so), so that its pid is never taken for a stray's and its
+ * memory cgroup is removed once it is empty. */
+typedef struct spd__idle {
+	struct spd__idle *next;
+	uint64_t key;            /* SPD__IDLE_KEY_BIT | serial */
+	int zygote;              /* forkserver: its zygote's slot; -1: forked by us */
+	pid_t pid;               /* 0 until its zygote says it */
+	int pidfd;               /* forked by us: its pidfd, or -1 */
+	int fd_out, fd_err, fd_chan, fd_req;  /* our ends of its pipes */
+	bool cgroup;             /* its memory cgroup p-<key> exists */
+	bool killed;             /* we SIGKILLed it: its death is no failure */
+} spd__idle;
+
 typedef struct spd__slot {
 	uint32_t id;
 	spd_target_config cfg;   /* owned */
 	spd_prepared_target t;   /* t.cfg == &cfg */
 	spd__zygote z;
 	bool retired;            /* RETIRE came: freed once no child uses it */
+	bool stale;              /* STALE came: no longer current, no pool */
+	spd__idle *idle;         /* its pool: pre-started children waiting */
+	uint32_t nidle;          /* entries in idle (with a pid or not yet) */
+	uint32_t reported_idle;  /* the count the front last heard (IDLE) */
+	int64_t pool_retry_at;   /* CLOCK_MONOTONIC ns: no refill before */
+	int64_t pool_backoff_ms; /* after a pre-started child died idle */
 } spd__slot;
 
 typedef struct spd__launcher {
@@ -138,6 +177,11 @@ typedef struct spd__launcher {
 	spd__child *children;
 	pid_t *strays;           /* reparented processes SIGKILLed, not yet reaped */
 	size_t nstrays, strays_cap;
+	uint32_t max_idle;       /* pre-started children, all slots (max_idle) */
+	uint32_t nidle;          /* in every pool now */
+	uint64_t idle_serial;    /* the last pre-started child's key, less the bit */
+	spd__idle *dying;        /* killed or died idle, not reaped yet */
+	int64_t idle_wanted_since;  /* CLOCK_MONOTONIC ns a refill has waited since; 0 */
 	char *worker;            /* spawnd-worker, for spawn and forkserver */
 	spd_cgroups *cgroups;    /* what enforces memory_limit (cgroup.h) */
 	/* Frames to the front wait here rather than block the loop: a launcher
@@ -148,6 +192,15 @@ typedef struct spd__launcher {
 } spd__launcher;
 
 #define SPD__OUTQ_HIGH (8u * 1024u * 1024u)
+
+/* A pipe whose read end is non-blocking; both ends O_CLOEXEC. */
+static inline int spd__pipe(int fds[2])
+{
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	return 0;
+}
 
 /* Closes *FD if open and sets it to -1. */
 static inline void spd__close_fd(int *fd)
@@ -211,6 +264,10 @@ int64_t spd__children_next_deadline(const spd__launcher *l);
 /* The child with pid PID whose leader is not reaped, or NULL. */
 spd__child *spd__child_by_pid(spd__launcher *l, pid_t pid);
 spd__child *spd__child_by_key(spd__launcher *l, uint64_t key);
+/* The child its zygote calls ZKEY (spd__child.zkey), or NULL. */
+spd__child *spd__child_by_zkey(spd__launcher *l, uint64_t zkey);
+/* C's leader is running: its timeout starts now, and the front hears STARTED. */
+void spd__child_running(spd__launcher *l, spd__child *c);
 
 /* --- launch.c --- */
 
@@ -230,6 +287,40 @@ void spd__send_exited(spd__launcher *l, spd__child *c);
 /* Sets the launch_* facts of C's report: STAGE, ERR and MSG (NULL: strerror).
  * The caller sets the flag (LAUNCH_FAILED or SETUP_FAILED). */
 void spd__set_launch_error(spd__child *c, const char *stage, int err, const char *msg);
+
+/* --- prestart.c: pre-started children --- */
+
+/* Gives C (state NEW, target found, a prestart target) to a pre-started
+ * child of its slot: the call goes down that child's request pipe, and C has
+ * its pid, pipes and cgroup. Returns false when none is waiting (or the call
+ * cannot be encoded): C is then launched fresh. */
+bool spd__idle_take(spd__launcher *l, spd__child *c);
+/* C's request pipe can take more: the rest of its call. */
+void spd__idle_write_call(spd__launcher *l, spd__child *c);
+/* Whether PID is a pre-started child we forked (idle or dying), unreaped. */
+bool spd__idle_is(const spd__launcher *l, pid_t pid);
+/* PID, one of ours (spd__idle_is), was reaped with STATUS. */
+void spd__idle_reaped(spd__launcher *l, pid_t pid, int status);
+/* What zygote Z said about pre-started child KEY: STARTED with PID (or
+ * -errno), or EXITED (PID 0). */
+void spd__idle_zygote_news(spd__launcher *l, size_t z, uint64_t key, bool started, int32_t pid);
+/* Zygote Z is gone (or being retired): its pre-started children die with it;
+ * they are forgotten (they come back to us as strays). */
+void spd__idle_zygote_down(spd__launcher *l, size_t z);
+/* Kills the pool of slot I (stale, retired, or max_idle lowered: at most
+ * KEEP stay). */
+void spd__idle_trim(spd__launcher *l, size_t i, uint32_t keep);
+/* Whether a pool is short now (a refill would fork). */
+bool spd__idle_wanted(spd__launcher *l, int64_t now);
+/* Forks one pre-started child for the shortest pool. */
+void spd__idle_refill(spd__launcher *l, int64_t now);
+/* A refill has waited long enough for an idle pass: it goes ahead now. */
+bool spd__idle_refill_due(const spd__launcher *l, int64_t now);
+/* The end of the earliest refill backoff after NOW (CLOCK_MONOTONIC ns, 0
+ * none). */
+int64_t spd__idle_next_deadline(const spd__launcher *l, int64_t now);
+/* Sends IDLE for each slot whose count changed since the front last heard. */
+void spd__idle_report(spd__launcher *l);
 
 /* --- zygotes.c --- */
 
@@ -257,6 +348,12 @@ void spd__zygote_retire(spd__launcher *l, size_t i);
  * (NULL: strerror). A zygote started or taken down here had no children. */
 int spd__zygote_spawn(spd__launcher *l, size_t t, uint64_t key, const spd_start_req *req,
 		      const int *fds, size_t nfds, const char **why);
+/* Asks zygote Z to fork a pre-started child under KEY (PRESTART; the
+ * answer is a STARTED news). FDS: stdin, stdout, stderr, channel, request
+ * pipe and optionally cgroup.procs (NFDS 5 or 6). As spd__zygote_spawn. */
+int spd__zygote_prestart(spd__launcher *l, size_t z, uint64_t key, const int *fds, size_t nfds);
+/* Whether zygote Z is up, or could be started now (not in its backoff). */
+bool spd__zygote_usable(const spd__launcher *l, size_t z);
 /* Signals the group of KEY through zygote Z (which knows whether it is reaped). */
 void spd__zygote_signal(spd__launcher *l, size_t z, uint64_t key, int sig);
 /* True if PID is a zygote; then it was reaped (status STATUS): *NEWS says it

@@ -30,6 +30,9 @@ spd__child *spd__child_create(spd__launcher *l, uint64_t key)
 		return NULL;
 	c->state = SPD__CHILD_NEW;
 	c->key = key;
+	c->zkey = key;
+	c->cgroup_key = key;
+	c->fd_req = -1;
 	c->zygote = -1;
 	c->pidfd = -1;
 	c->pending_grace = -1;
@@ -45,6 +48,8 @@ static void spd__child_free(spd__child *c)
 	spd__close_fd(&c->fd_out);
 	spd__close_fd(&c->fd_err);
 	spd__close_fd(&c->fd_chan);
+	spd__close_fd(&c->fd_req);
+	free(c->req_out);
 	spd_tail_release(&c->out);
 	spd_tail_release(&c->err);
 	free(c->head[0]);
@@ -63,6 +68,22 @@ spd__child *spd__child_by_key(spd__launcher *l, uint64_t key)
 		if (c->key == key)
 			return c;
 	return NULL;
+}
+
+spd__child *spd__child_by_zkey(spd__launcher *l, uint64_t zkey)
+{
+	for (spd__child *c = l->children; c != NULL; c = c->next)
+		if (c->zkey == zkey)
+			return c;
+	return NULL;
+}
+
+void spd__child_running(spd__launcher *l, spd__child *c)
+{
+	c->state = SPD__CHILD_RUNNING;
+	if (c->req.timeout_ms > 0)
+		c->timeout_at = spd_clock_mono_ns() + c->req.timeout_ms * 1000000;
+	spd__send_started(l, c);
 }
 
 /* A leader is unreaped in these states only. */
@@ -122,7 +143,7 @@ static void signal_group(spd__launcher *l, spd__child *c, int sig)
 	 * until after its last group signal, so its pid, and with it the group
 	 * id, cannot have been given to anyone else. */
 	if (c->zygote >= 0)
-		spd__zygote_signal(l, (size_t)c->zygote, c->key, sig);
+		spd__zygote_signal(l, (size_t)c->zygote, c->zkey, sig);
 	else if (pidfd_signal_group(c, sig) == 0)
 		;
 	else if (kill(-c->pid, sig) < 0 && errno == ESRCH)
@@ -149,6 +170,8 @@ static void record_exit(spd__child *c, int status, const struct rusage *ru)
 	c->kill_at = 0;
 	c->timeout_at = 0;
 	spd__close_fd(&c->pidfd);
+	/* A pre-started child gone before it read all of its call. */
+	spd__close_fd(&c->fd_req);
 }
 
 /* DRAINING until its pipes are at EOF and no stray is left unreaped: only
@@ -207,10 +230,7 @@ static void started(spd__launcher *l, spd__child *c, const spd__child_ev *e)
 		return;
 	}
 	c->pid = e->pid;
-	c->state = SPD__CHILD_RUNNING;
-	spd__send_started(l, c);
-	if (c->req.timeout_ms > 0)
-		c->timeout_at = spd_clock_mono_ns() + c->req.timeout_ms * 1000000;
+	spd__child_running(l, c);
 	if (c->pending_grace >= 0) {
 		spd__child_ev d = SPD__CHILD_EV_INIT;
 		d.grace_ms = c->pending_grace;
@@ -356,7 +376,7 @@ static void finish_cgroup(spd__launcher *l, spd__child *c)
 	if (!c->cgroup)
 		return;
 	c->cgroup = false;
-	rc = spd_cgroups_remove(l->cgroups, c->key, &oom);
+	rc = spd_cgroups_remove(l->cgroups, c->cgroup_key, &oom);
 	if (c->rep.flags & SPD_EXIT_LAUNCH_FAILED)
 		return;
 	if (rc == 0)

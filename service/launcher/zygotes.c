@@ -194,6 +194,40 @@ void spd__zygote_retire(spd__launcher *l, size_t i)
 	*z = (spd__zygote){.pid = 0, .sock = -1, .backoff_ms = 0};
 }
 
+/* Zygote I is up, or started here. Down since its last down() (which lost
+ * its children), or never started: it has no children to lose here. */
+static int ensure_up(spd__launcher *l, size_t i)
+{
+	spd__zygote *z = &l->slots[i]->z;
+	int rc;
+
+	if (z->sock >= 0)
+		return 0;
+	if (z->restart_at != 0)
+		return -EAGAIN; /* down, restarting after its backoff */
+	rc = start(l, i);
+	if (rc < 0)
+		down(l, i, "cannot start the zygote", NULL);
+	return rc;
+}
+
+bool spd__zygote_usable(const spd__launcher *l, size_t i)
+{
+	const spd__zygote *z = &l->slots[i]->z;
+
+	return z->sock >= 0 || (z->restart_at == 0 && l->worker != NULL);
+}
+
+int spd__zygote_prestart(spd__launcher *l, size_t i, uint64_t key, const int *fds, size_t nfds)
+{
+	spd_wbuf b = SPD_WBUF_INIT;
+	int rc = ensure_up(l, i);
+
+	if (rc < 0)
+		return rc;
+	return spd_wire_send_fds(l->slots[i]->z.sock, SPD_ZYGOTE_PRESTART, key, &b, fds, nfds);
+}
+
 int spd__zygote_spawn(spd__launcher *l, size_t i, uint64_t key, const spd_start_req *req,
 		      const int *fds, size_t nfds, const char **why)
 {
@@ -202,20 +236,9 @@ int spd__zygote_spawn(spd__launcher *l, size_t i, uint64_t key, const spd_start_
 	int rc;
 
 	*why = NULL;
-	if (z->sock < 0) {
-		/* Down since its last down() (which lost its children), or never
-		 * started: it has no children to lose here. */
-		if (z->restart_at != 0) {
-			rc = -EAGAIN; /* down, restarting after its backoff */
-		} else {
-			rc = start(l, i);
-			if (rc < 0)
-				down(l, i, "cannot start the zygote", NULL);
-		}
-		if (rc < 0) {
-			*why = "the target's zygote is down";
-			return rc;
-		}
+	if ((rc = ensure_up(l, i)) < 0) {
+		*why = "the target's zygote is down";
+		return rc;
 	}
 	spd_start_req_encode(req, &b);
 	rc = spd_wire_send_fds(z->sock, SPD_ZYGOTE_SPAWN, key, &b, fds, nfds);

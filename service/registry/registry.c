@@ -1336,6 +1336,14 @@ size_t spd_registry_shutdown(spd_registry *r, int64_t grace_cap_ms, int64_t dead
 	r->shutting_down = true;
 	/* NOT_SERVING before any process is destroyed (SPEC §6). */
 	spd__health_changed(r);
+	/* No start will take a pre-started child now: they go at once rather
+	 * than with the launcher, after the grace period. */
+	for (size_t i = 0; i < r->target_count && !r->launcher_lost; i++) {
+		spd__target *t = r->targets[i];
+		if (t->cfg.prestart > 0 && r->ops.send_stale != NULL)
+			r->ops.send_stale(r->ops.ctx, t->id);
+		t->idle = 0;
+	}
 	/* Processes already being destroyed too: their Destroy's grace may be
 	 * longer than the cap (the launcher keeps the earlier SIGKILL time). */
 	for (spd__entry *e = r->oldest; e != NULL; e = e->newer) {

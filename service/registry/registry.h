@@ -108,6 +108,10 @@ typedef struct spd_registry_ops {
 	bool (*congested)(void *ctx);
 	int (*send_reload)(void *ctx, const spd_reload_req *req);
 	int (*send_retire)(void *ctx, uint32_t target_id);
+	/* May be NULL. A reload took version TARGET_ID out of the current set,
+	 * or spawnd is shutting down: it keeps no pre-started children (its
+	 * processes go on). */
+	int (*send_stale)(void *ctx, uint32_t target_id);
 	void *ctx;
 } spd_registry_ops;
 
@@ -313,12 +317,13 @@ void spd_registry_list(spd_registry *r, const spd_list_query *q, spd_watch_fn fn
 		       uint64_t *next_key);
 
 /* Target listing: FN is called for each current target with its running and
- * pending counts (of every version of it, older ones too), whether the
+ * pending counts (of every version of it, older ones too), its pre-started
+ * children waiting (IDLE: of the current version only), whether the
  * launcher could prepare it (error NULL), and what
  * enforces its memory_limit as the launcher said in HELLO ("cgroup_v2",
  * "cgroup_v1", "rlimit_as"; "" when it has none or HELLO did not say). */
 typedef void (*spd_target_fn)(void *ctx, const spd_target_config *t, uint32_t running,
-			      uint32_t pending, const char *error,
+			      uint32_t pending, uint32_t idle, const char *error,
 			      const char *memory_limit_mechanism);
 void spd_registry_list_targets(spd_registry *r, spd_target_fn fn, void *ctx);
 
@@ -333,6 +338,8 @@ void spd_registry_on_started(spd_registry *r, uint64_t key, int32_t pid, int64_t
 /* Target version ID became usable (WHY NULL) or not (its zygote is down: WHY
  * says why); ListTargets and health report it. */
 void spd_registry_on_target_health(spd_registry *r, uint32_t id, const char *why);
+/* Target version ID has COUNT pre-started children waiting (IDLE). */
+void spd_registry_on_idle(spd_registry *r, uint32_t id, uint32_t count);
 /* A chunk of a live process's stdout (STREAM 1) or stderr (2) at OFFSET: takes
  * the next sequence number and goes to the watchers that asked for output. */
 void spd_registry_on_output(spd_registry *r, uint64_t key, int stream, uint64_t offset,

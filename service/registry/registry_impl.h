@@ -38,6 +38,7 @@ typedef struct spd__target {
 	char *error;      /* from HELLO/RELOADED or a zygote going down; NULL = usable */
 	bool preparing;   /* a RELOAD added it and RELOADED has not said yet */
 	int64_t zygote_down_ns;  /* CLOCK_MONOTONIC: its zygote went down then; 0 = up */
+	uint32_t idle;    /* pre-started children waiting (the launcher's IDLE) */
 	char memory_limit_mechanism[16];  /* from HELLO; "" = none or unknown */
 } spd__target;
 

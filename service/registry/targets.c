@@ -158,6 +158,10 @@ void spd__target_put(spd_registry *r, spd__target *t)
 static void uncurrent(spd_registry *r, spd__target *t)
 {
 	t->current = false;
+	/* Its pre-started children go now, not when its last process ends. */
+	if (t->cfg.prestart > 0 && r->ops.send_stale != NULL && !r->launcher_lost)
+		r->ops.send_stale(r->ops.ctx, t->id);
+	t->idle = 0;
 	t->next = r->retired;
 	r->retired = t;
 	if (t->refs == 0)
@@ -297,7 +301,8 @@ void spd_registry_list_targets(spd_registry *r, spd_target_fn fn, void *ctx)
 		if (r->launcher_lost)
 			err = "the launcher is gone";
 		spd__name_counts(r, t, &c);
-		fn(ctx, &t->cfg, c.running, c.pending, err, t->memory_limit_mechanism);
+		fn(ctx, &t->cfg, c.running, c.pending, r->launcher_lost ? 0 : t->idle, err,
+		   t->memory_limit_mechanism);
 	}
 	pthread_mutex_unlock(&r->mu);
 }
@@ -318,6 +323,17 @@ void spd_registry_on_hello(spd_registry *r, size_t count, const uint32_t *ids,
 			 mechanisms != NULL && mechanisms[i] != NULL ? mechanisms[i] : "");
 	}
 	spd__health_changed(r);
+	pthread_mutex_unlock(&r->mu);
+}
+
+void spd_registry_on_idle(spd_registry *r, uint32_t id, uint32_t count)
+{
+	spd__target *t;
+
+	pthread_mutex_lock(&r->mu);
+	t = find_id(r, id);
+	if (t != NULL && t->current)
+		t->idle = count;
 	pthread_mutex_unlock(&r->mu);
 }
 

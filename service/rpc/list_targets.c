@@ -48,7 +48,7 @@ static const char *function_name(spd_arena *a, const spd_target_config *t)
 }
 
 static void add(void *ctx, const spd_target_config *t, uint32_t running, uint32_t pending,
-		const char *error, const char *memory_limit_mechanism)
+		uint32_t idle, const char *error, const char *memory_limit_mechanism)
 {
 	listing *l = ctx;
 	spd_arena *a = &l->arena;
@@ -67,6 +67,8 @@ static void add(void *ctx, const spd_target_config *t, uint32_t running, uint32_
 	m->description = spd_arena_strdup(a, t->description != NULL ? t->description : "");
 	m->running = running;
 	m->pending = pending;
+	m->idle = idle;
+	m->prestart = t->prestart;
 	m->health = error == NULL ? SPAWND__V1__TARGET__HEALTH__HEALTH_SERVING
 				  : SPAWND__V1__TARGET__HEALTH__HEALTH_NOT_SERVING;
 	m->allow_args = t->allow_args;

@@ -70,6 +70,7 @@ int spd_launcher_boot_encode(const spd_config *cfg, const uint32_t *ids, pid_t f
 	put_opt(out, cfg->path);
 	put_opt(out, cfg->dir);
 	spd_wbuf_u32(out, cfg->max_running);
+	spd_wbuf_u32(out, cfg->max_idle);
 	spd_wbuf_u32(out, (uint32_t)cfg->log_format);
 	spd_wbuf_u32(out, (uint32_t)cfg->log_level);
 	spd_wire_limits_encode(&cfg->defaults, out);
@@ -92,6 +93,7 @@ int spd_launcher_boot_encode(const spd_config *cfg, const uint32_t *ids, pid_t f
 		put_opt(out, t->user);
 		put_opt(out, t->group);
 		spd_wire_limits_encode(&t->limits, out);
+		spd_wbuf_u32(out, t->prestart);
 		spd_wbuf_u32(out, (uint32_t)t->line);
 		spd_wbuf_u32(out, (uint32_t)t->column);
 	}
@@ -128,6 +130,7 @@ int spd_launcher_boot_decode(const void *data, size_t len, spd_launcher_boot *b)
 	cfg->path = get_opt(&r);
 	cfg->dir = get_opt(&r);
 	cfg->max_running = spd_wreader_u32(&r);
+	cfg->max_idle = spd_wreader_u32(&r);
 	cfg->log_format = (spd_log_format)spd_wreader_u32(&r);
 	cfg->log_level = (spd_config_log_level)spd_wreader_u32(&r);
 	spd_wire_limits_decode(&r, &cfg->defaults);
@@ -164,6 +167,7 @@ int spd_launcher_boot_decode(const void *data, size_t len, spd_launcher_boot *b)
 		t->user = get_opt(&r);
 		t->group = get_opt(&r);
 		spd_wire_limits_decode(&r, &t->limits);
+		t->prestart = spd_wreader_u32(&r);
 		t->line = (int)spd_wreader_u32(&r);
 		t->column = (int)spd_wreader_u32(&r);
 		if (r.err == 0 && t->name == NULL)

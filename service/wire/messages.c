@@ -335,3 +335,18 @@ int spd_destroy_msg_decode(spd_destroy_msg *m, const void *body, size_t len)
 	m->grace_ms = spd_wreader_i64(&r);
 	return spd_wreader_end(&r);
 }
+
+int spd_idle_msg_encode(const spd_idle_msg *m, spd_wbuf *out)
+{
+	spd_wbuf_u32(out, m->count);
+	return out->err;
+}
+
+int spd_idle_msg_decode(spd_idle_msg *m, const void *body, size_t len)
+{
+	spd_wreader r;
+
+	spd_wreader_init(&r, body, len);
+	m->count = spd_wreader_u32(&r);
+	return spd_wreader_end(&r);
+}

@@ -128,4 +128,13 @@ typedef struct spd_destroy_msg {
 int spd_destroy_msg_encode(const spd_destroy_msg *m, spd_wbuf *out);
 int spd_destroy_msg_decode(spd_destroy_msg *m, const void *body, size_t len);
 
+/* IDLE, L->F (key: the target's id): how many pre-started children of that
+ * version wait for a call now. */
+typedef struct spd_idle_msg {
+	uint32_t count;
+} spd_idle_msg;
+
+int spd_idle_msg_encode(const spd_idle_msg *m, spd_wbuf *out);
+int spd_idle_msg_decode(spd_idle_msg *m, const void *body, size_t len);
+
 #endif

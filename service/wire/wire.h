@@ -38,6 +38,11 @@ enum spd_wire_type {
 	SPD_WIRE_RELOADED = 9, /* L->F: the added targets' readiness (a HELLO body) */
 	SPD_WIRE_RETIRE = 10, /* F->L, key = target id, empty: no process of it is left
 			       * and none will start: free it (and its zygote) */
+	SPD_WIRE_STALE = 11,  /* F->L, key = target id, empty: a reload took the version
+			       * out of the current set (changed or removed): its
+			       * pre-started children are killed and not replaced */
+	SPD_WIRE_IDLE = 12,   /* L->F, key = target id: u32 pre-started children waiting
+			       * (spd_idle_msg), sent when the count changed */
 
 	/* Launcher <-> zygote (forkserver), keyed by the process's key. */
 	SPD_ZYGOTE_SPAWN = 101,   /* L->Z: spd_start_req; fds stdin, stdout, stderr, channel
@@ -47,6 +52,10 @@ enum spd_wire_type {
 	SPD_ZYGOTE_EXITED = 104,  /* Z->L: i32 wait status, i64 utime_us, stime_us, maxrss_bytes,
 				   * u32 SPD_EXIT_SENT_* the zygote's signals that reached it alive */
 	SPD_ZYGOTE_READY = 105,  /* Z->L: empty; its target is loaded and it takes SPAWNs */
+	SPD_ZYGOTE_PRESTART = 106, /* L->Z, key = the idle child's (launcher_impl.h): empty;
+				    * fds stdin, stdout, stderr, channel, request pipe
+				    * [, cgroup.procs]: fork a pre-started child, answered
+				    * with STARTED; SIGNAL and EXITED name it by that key */
 };
 
 /* Output is read in chunks that fit one datagram with their frame header. */
@@ -117,7 +126,7 @@ int spd_memfd_read(int fd, uint8_t **data, size_t *len);
 int spd_wire_send(int fd, uint32_t type, uint64_t key, const spd_wbuf *body);
 
 /* Descriptors one frame may carry (besides a body's memfd). */
-#define SPD_WIRE_MAX_FDS 5
+#define SPD_WIRE_MAX_FDS 6
 
 /* Like spd_wire_send, but never blocks: -EAGAIN when the socket buffer is full
  * (nothing was sent). */

@@ -119,6 +119,49 @@ static void on_spawn(zygote *z, uint64_t key, const uint8_t *body, size_t len, i
 	send_started(z, key, pid);
 }
 
+/* PRESTART: a pre-started child (launcher/prestart.c), which waits on its
+ * request pipe (fds[4]) for a call the launcher writes there itself: the
+ * zygote only forks it, reaps it and signals it, by KEY, like any other. */
+static void on_prestart(zygote *z, uint64_t key, int *fds, size_t nfds)
+{
+	spd_child_spec cs;
+	pid_t pid;
+
+	if (nfds != 5 && nfds != 6) {
+		send_started(z, key, -EBADMSG);
+		return;
+	}
+	if (z->nkids == z->cap) {
+		size_t cap = z->cap ? 2 * z->cap : 16;
+		zchild *k = realloc(z->kids, cap * sizeof *k);
+		if (k == NULL) {
+			send_started(z, key, -ENOMEM);
+			return;
+		}
+		z->kids = k;
+		z->cap = cap;
+	}
+	cs = (spd_child_spec){
+		.target = &z->spec->prepared,
+		.req = NULL,
+		.exec_argv = NULL,
+		.fd_stdin = fds[0],
+		.fd_stdout = fds[1],
+		.fd_stderr = fds[2],
+		.fd_chan = fds[3],
+		.fd_spec = -1,
+		.fd_errpipe = -1,
+		.join_cgroup = nfds == 6,
+		.fd_cgroup = nfds == 6 ? fds[5] : -1,
+		.prestart = true,
+		.fd_request = fds[4],
+	};
+	pid = spd_child_fork(&cs);
+	if (pid > 0)
+		z->kids[z->nkids++] = (zchild){.key = key, .pid = pid};
+	send_started(z, key, pid);
+}
+
 static void on_signal(zygote *z, uint64_t key, const uint8_t *body, size_t len)
 {
 	spd_zygote_signal_msg m;
@@ -234,6 +277,8 @@ int spd_zygote_run(const spd_target_spec *spec)
 				die(&z);
 			if (hdr.type == SPD_ZYGOTE_SPAWN)
 				on_spawn(&z, hdr.key, body, len, fds, nfds);
+			else if (hdr.type == SPD_ZYGOTE_PRESTART)
+				on_prestart(&z, hdr.key, fds, nfds);
 			else if (hdr.type == SPD_ZYGOTE_SIGNAL)
 				on_signal(&z, hdr.key, body, len);
 			for (size_t i = 0; i < nfds; i++)

@@ -58,6 +58,10 @@ class HardeningTest(h.E2ETest):
                   "cwd: %s, umask: \"027\"%s" % (h.yaml_str(cwd), who))
         targets = {"who_" + m: "{function: builtin:whoami, start_method: %s, %s}" % (m, common)
                    for m in METHODS}
+        # Pre-started children (SPEC §12) are set up ahead, as these.
+        for m in ("fork", "forkserver"):
+            targets["who_pre_" + m] = ("{function: builtin:whoami, start_method: %s, prestart: 1, %s}"
+                                       % (m, common))
         targets["who_exec"] = "{exec: [/bin/sh, -c, %s], %s}" % (h.yaml_str(SH_REPORT), common)
         return h.minimal_config(targets)
 
@@ -78,7 +82,7 @@ class HardeningTest(h.E2ETest):
             self.addCleanup(shutil.rmtree, bindir, True)
             env["SPAWND_WORKER"] = worker
         s = self.server(self.config(cwd, ident), env=env)
-        for target in ["who_" + m for m in METHODS] + ["who_exec"]:
+        for target in ["who_" + m for m in METHODS] + ["who_pre_fork", "who_pre_forkserver", "who_exec"]:
             p = s.run(target)
             self.assertState(p, "SUCCEEDED", target)
             # A function reports in its result, the exec target on stdout.

@@ -21,6 +21,9 @@ TARGETS = {
     "oom": "{function: builtin:oom, memory_limit: 64MiB}",
     "oom_spawn": "{function: builtin:oom, memory_limit: 64MiB, start_method: spawn}",
     "oom_zygote": "{function: builtin:oom, memory_limit: 64MiB, start_method: forkserver}",
+    # Pre-started children wait in their memory cgroup already (SPEC §12).
+    "oom_pre": "{function: builtin:oom, memory_limit: 64MiB, prestart: 1}",
+    "oom_pre_zygote": "{function: builtin:oom, memory_limit: 64MiB, start_method: forkserver, prestart: 1}",
     "suicide": SUICIDE % "memory_limit: 64MiB",
     "suicide_nolimit": SUICIDE % 'description: "no memory limit"',
     "stubborn": "{function: builtin:stubborn, memory_limit: 64MiB}",
@@ -146,7 +149,7 @@ class MemoryTest(h.E2ETest):
 
     def test_oom_confirmed_by_the_cgroup(self):
         s, _ = self.cgroup_server()
-        for target in ("oom", "oom_spawn", "oom_zygote"):
+        for target in ("oom", "oom_spawn", "oom_zygote", "oom_pre", "oom_pre_zygote"):
             p = s.run(target, deadline=30 * h.SLOW)
             self.assertOom(p)
             # The kernel's SIGKILL: the signal is still told.
@@ -154,6 +157,32 @@ class MemoryTest(h.E2ETest):
             self.assertEqual(p.error.signal, 9, h.show(p))
             self.assertEqual(p.exit_code, 0)
         self.assertServing(s)
+
+    def test_prestarted_child_waits_in_its_own_memory_cgroup(self):
+        s, rec = self.cgroup_server()
+        for target in ("oom_pre", "oom_pre_zygote"):
+            comm = ("i:" + target)[:15]
+
+            def idle():
+                for pid in h.descendants(s.launcher_pid()):
+                    info = h.proc_info(pid)
+                    if info is not None and info.comm == comm:
+                        return pid
+                return None
+            pid = h.wait_until(idle, h.RPC_TIMEOUT, "a pre-started child of " + target)
+            with open("/proc/%d/cgroup" % pid) as f:
+                lines = f.read().splitlines()
+            mine = [l.split(":", 2)[2] for l in lines
+                    if (rec["memory_limit_mechanism"] == "cgroup_v2" and l.startswith("0::"))
+                    or ":memory:" in l]
+            self.assertEqual(len(mine), 1, lines)
+            self.assertRegex(mine[0], r"/p-\d+$", "its own cgroup before any call")
+            p = s.run(target, deadline=30 * h.SLOW)
+            self.assertEqual(p.pid, pid, "the pre-started child took it")
+            self.assertOom(p)
+            # Its cgroup goes with it.
+            d = rec["cgroup"] + "/" + mine[0].rsplit("/", 1)[1]
+            h.wait_until(lambda: not os.path.exists(d), h.RPC_TIMEOUT, "its cgroup to be removed")
 
     def test_oom_under_rlimit_as(self):
         if h.SANITIZED:

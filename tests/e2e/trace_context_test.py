@@ -26,6 +26,10 @@ def config():
                     'start_method: spawn, env: {E2E_OWN: mine}}' % h.yaml_str(h.samples_library())),
         # The target sets one of its own: the request's replaces it.
         "own": WHOAMI % ("fork", ", TRACEPARENT: from-the-config"),
+        # Pre-started children get it with their call, before the function runs.
+        "prestart": "{function: builtin:whoami, prestart: 1, env: {E2E_OWN: mine}}",
+        "prestart_own": ("{function: builtin:whoami, start_method: forkserver, prestart: 1, "
+                         "env: {E2E_OWN: mine, TRACEPARENT: from-the-config}}"),
         "env": '{exec: ["/usr/bin/env"], env: {E2E_OWN: mine}}',
     })
 
@@ -51,7 +55,8 @@ class TraceContextTest(h.E2ETest):
 
     def test_traceparent_reaches_every_kind_of_child(self):
         s = self.server(config())
-        for target in ("fork", "forkserver", "spawn", "library", "own", "env"):
+        for target in ("fork", "forkserver", "spawn", "library", "own", "env", "prestart",
+                       "prestart_own"):
             with self.subTest(target=target):
                 p = self.start(s, target, [("traceparent", TP)])
                 self.assertEqual(p.traceparent, TP, h.show(p))

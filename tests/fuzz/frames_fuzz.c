@@ -153,6 +153,7 @@ static void fuzz_flat_frames(const uint8_t *data, size_t size)
 	FUZZ_FLAT(spd_started_msg, data, size, true);
 	FUZZ_FLAT(spd_output_msg, data, size, true);
 	FUZZ_FLAT(spd_destroy_msg, data, size, true);
+	FUZZ_FLAT(spd_idle_msg, data, size, true);
 	FUZZ_FLAT(spd_zygote_signal_msg, data, size, true);
 	FUZZ_FLAT(spd_zygote_started_msg, data, size, true);
 	/* EXITED keeps only the SENT bits of its flags. */

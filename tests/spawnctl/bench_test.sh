@@ -22,7 +22,7 @@ done
 "$root/tools/spawnctl/spawnctl" --addr "$addr" bench --count 16 --clients 2 --server-pid $pid >"$out"
 cat "$out"
 grep -q '^floor: fork+wait' "$out"
-for t in noop noop_forkserver noop_spawn true; do
+for t in noop noop_forkserver noop_prestart noop_spawn true; do
 	grep -Eq "^start $t \(2 clients\) .* p50 = +[0-9.]+ x " "$out" || { echo "no figure for $t"; exit 1; }
 done
 grep -Eq '^destroy sleep .* x kill\+wait' "$out"

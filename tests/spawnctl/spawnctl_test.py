@@ -499,13 +499,15 @@ class ListTest(unittest.TestCase):
         self.assertEqual(rc, EXIT_OK, err)
         lines = out.decode().splitlines()
         self.assertEqual(lines[0].split(),
-                         ["NAME", "KIND", "METHOD", "RUNNING", "PENDING", "HEALTH", "DESCRIPTION"])
+                         ["NAME", "KIND", "METHOD", "RUNNING", "PENDING", "IDLE", "HEALTH",
+                          "DESCRIPTION"])
         rows = {l.split()[0]: l.split() for l in lines[1:]}
         self.assertIn("echo", rows)
         self.assertIn("exit3", rows)
         self.assertEqual(rows["echo"][1], "FUNCTION")
         self.assertEqual(rows["exit3"][1], "EXEC")
-        self.assertEqual(rows["echo"][5], "SERVING")
+        self.assertEqual(rows["echo"][5], "-")  # no prestart: no pre-started children
+        self.assertEqual(rows["echo"][6], "SERVING")
         # Columns are aligned: every DESCRIPTION starts at the same offset.
         col = lines[0].index("DESCRIPTION")
         self.assertTrue(lines[1][col - 1] == " " and lines[1][col] != " ", lines[1])

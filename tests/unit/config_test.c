@@ -132,6 +132,7 @@ static void test_defaults_when_absent(void **state)
 	assert_int_equal(cfg->unix_socket_mode, 0660);
 	assert_int_equal(cfg->max_running, 64);
 	assert_int_equal(cfg->max_pending, 1024);
+	assert_int_equal(cfg->max_idle, 64);
 	assert_int_equal(cfg->max_request_bytes, 4 * MiB);
 	assert_int_equal(cfg->history_max_records, 10000);
 	assert_int_equal(cfg->history_retention_ms, 3600 * 1000);
@@ -537,6 +538,23 @@ static void test_errors(void **state)
 		{"targets:\n  echo: {function: builtin:echo, colour: red}\n",
 		 "t.yaml:2:34: targets.echo.colour: unknown key"},
 		{"history: {max_records: 1, keep: 2}\n", "t.yaml:1:27: history.keep: unknown key"},
+		/* prestart: a target key for targets that fork (SPEC §12), at the key */
+		{"targets:\n  t: {exec: [/bin/true], prestart: 1}\n",
+		 "t.yaml:2:26: targets.t.prestart: only for function targets (exec targets always "
+		 "start fresh)"},
+		{"targets:\n  t: {function: builtin:echo, start_method: spawn, prestart: 0}\n",
+		 "t.yaml:2:52: targets.t.prestart: only with start_method fork or forkserver (a spawn "
+		 "target starts fresh)"},
+		{"defaults: {start_method: spawn}\ntargets:\n  t: {function: builtin:echo, prestart: 1}\n",
+		 "t.yaml:3:31: targets.t.prestart: only with start_method fork or forkserver (a spawn "
+		 "target starts fresh)"},
+		{"defaults: {prestart: 1}\n", "t.yaml:1:12: defaults.prestart: unknown key"},
+		{"defaults: {open_files_limit: 4}\ntargets:\n  t: {function: builtin:echo, prestart: 1}\n",
+		 "t.yaml:3:31: targets.t.prestart: a pre-started child needs open_files_limit 5 or "
+		 "more (it is 4)"},
+		{"targets:\n  t: {function: builtin:echo, prestart: 4097}\n",
+		 "t.yaml:2:41: targets.t.prestart: \"4097\" is too large (max 4096)"},
+		{"max_idle: x\n", "t.yaml:1:11: max_idle: \"x\" is not an integer"},
 		{"targets:\n  f: {function: {library: x.so, symbol: s, flags: 1}}\n",
 		 "t.yaml:2:44: targets.f.function.flags: unknown key"},
 		/* wrong types, at the value */
@@ -1052,6 +1070,32 @@ static void test_store(void **state)
 /* A reload keeps a target whose settings are equal (spd_target_config_equal):
  * a copy is equal, where it is written is not a setting, and any setting that
  * changes makes it another target. */
+/* prestart and max_idle (SPEC §12): read, defaults, travel in the boot data;
+ * the launcher's descriptor budget counts the idle children CFG can keep. */
+static void test_prestart(void **state)
+{
+	spd_config *c = load_ok("max_idle: 3\n"
+				"defaults: {start_method: forkserver}\n"
+				"targets:\n"
+				"  a: {function: builtin:echo, prestart: 2}\n"
+				"  b: {function: builtin:echo, start_method: fork, prestart: 4}\n"
+				"  c: {function: builtin:echo}\n");
+	spd_config *none = load_ok("targets:\n  c: {function: builtin:echo}\n");
+
+	(void)state;
+	assert_int_equal(c->max_idle, 3);
+	assert_int_equal(c->targets[0].prestart, 2);
+	assert_int_equal(c->targets[1].prestart, 4);
+	assert_int_equal(c->targets[2].prestart, 0);
+	/* 6 asked, 3 allowed. */
+	assert_int_equal(spd_config_idle_max(c), 3);
+	assert_int_equal(spd_config_launcher_fds(c) - spd_config_launcher_fds(none),
+			 2 + 3 * SPD_LAUNCHER_FDS_PER_IDLE);
+	assert_int_equal(spd_config_idle_max(none), 0);
+	spd_config_destroy(none);
+	spd_config_destroy(c);
+}
+
 static void test_target_copy_and_equal(void **state)
 {
 	spd_config *c = load_ok(full_yaml);
@@ -1068,6 +1112,7 @@ static void test_target_copy_and_equal(void **state)
 		"targets:\n  x: {function: builtin:echo, memory_limit: 64MiB}\n",
 		"targets:\n  x: {function: builtin:echo, zygote_wait: 1s}\n",
 		"targets:\n  x: {function: builtin:echo, stop_signal: SIGINT}\n",
+		"targets:\n  x: {function: builtin:echo, prestart: 2}\n",
 	};
 	spd_config *base = load_ok("targets:\n  x: {function: builtin:echo}\n");
 	spd_config *moved = load_ok("# a comment\n\ntargets:\n\n  x: {function: builtin:echo}\n");
@@ -1114,6 +1159,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_inputs),
 		cmocka_unit_test(test_max_running_fd_limit),
 		cmocka_unit_test(test_target_copy_and_equal),
+		cmocka_unit_test(test_prestart),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -112,6 +112,9 @@ typedef struct lt {
 	/* OUTPUT frames seen for out_key: bytes per stream (1 stdout, 2 stderr). */
 	uint64_t out_key;
 	uint64_t out_bytes[3];
+	/* IDLE frames seen: the last count for each of the first target ids. */
+	uint32_t idle[64];
+	bool idle_seen[64];
 } lt;
 
 static int64_t now_ns(void)
@@ -150,6 +153,18 @@ static int recv_within(lt *l, int timeout_ms, spd_wire_hdr *hdr, uint8_t **body,
 		if (n == 0)
 			return -ETIMEDOUT;
 		n = spd_wire_recv(l->fd, hdr, body, len);
+		/* Pools change as they like (prestart): counts are noted, not
+		 * expected in order. */
+		if (n == 1 && hdr->type == SPD_WIRE_IDLE) {
+			spd_idle_msg m;
+			assert_int_equal(spd_idle_msg_decode(&m, *body, *len), 0);
+			assert_true(hdr->key < 64);
+			l->idle[hdr->key] = m.count;
+			l->idle_seen[hdr->key] = true;
+			free(*body);
+			*body = NULL;
+			continue;
+		}
 		if (n == 1 && hdr->type == SPD_WIRE_OUTPUT) {
 			note_output(l, hdr->key, *body, *len);
 			free(*body);
@@ -992,11 +1007,151 @@ static void reload_adds_versions_and_retire_frees_them(void **state)
 	spd_exit_report_release(&rep);
 }
 
+/* Pre-started children (SPEC §12): a prestart target's pool is forked ahead
+ * (by the launcher for fork, by its zygote for forkserver), named i:TARGET,
+ * each in its own group; a START runs in one of them (its pid was idle), a
+ * large input gets through the request pipe, the pool is refilled and the
+ * front hears the counts (IDLE); STALE kills a pool and makes no more. */
+static const char prestart_yaml[] =
+	"listen: [\"127.0.0.1:0\"]\n"
+	"log: {format: text, level: error}\n"
+	"max_idle: 5\n"
+	"targets:\n"
+	"  pecho: {function: builtin:echo, prestart: 2}\n"
+	"  zpecho: {function: builtin:echo, start_method: forkserver, prestart: 3}\n";
+
+/* Pids of live processes below the launcher whose comm is COMM. */
+static size_t by_comm(const lt *l, const char *comm, pid_t *out, size_t max)
+{
+	pid_t left[MAX_PROCS];
+	size_t n = strays(l, left), k = 0;
+
+	for (size_t i = 0; i < n && k < max; i++) {
+		char path[64], name[64] = "";
+		FILE *f;
+		proc_stat ps;
+		snprintf(path, sizeof path, "/proc/%d/comm", (int)left[i]);
+		f = fopen(path, "re");
+		if (f == NULL)
+			continue;
+		if (fgets(name, sizeof name, f) != NULL)
+			name[strcspn(name, "\n")] = '\0';
+		fclose(f);
+		if (strcmp(name, comm) == 0 && read_stat(left[i], &ps) && ps.state != 'Z') {
+			assert_int_equal(ps.pgid, left[i]); /* its own group */
+			out[k++] = left[i];
+		}
+	}
+	return k;
+}
+
+/* Waits until the launcher said ID has COUNT idle and /proc agrees. */
+static void wait_idle(lt *l, uint32_t id, const char *comm, uint32_t count)
+{
+	int64_t deadline = now_ns() + FRAME_DEADLINE_MS * MS;
+	pid_t pids[16];
+
+	for (;;) {
+		spd_wire_hdr hdr;
+		uint8_t *body = NULL;
+		size_t len = 0;
+
+		if (l->idle_seen[id] && l->idle[id] == count && by_comm(l, comm, pids, 16) == count)
+			return;
+		if (now_ns() > deadline)
+			fail_msg("target %u: %u idle said, %zu in /proc, want %u", id, l->idle[id],
+				 by_comm(l, comm, pids, 16), count);
+		/* Nothing else is expected meanwhile. */
+		if (recv_within(l, 50, &hdr, &body, &len) == 1)
+			fail_msg("unexpected frame %u while waiting for IDLE", hdr.type);
+	}
+}
+
+static bool has_pid(const pid_t *v, size_t n, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == pid)
+			return true;
+	return false;
+}
+
+static void prestart_pools(void **state)
+{
+	lt *l = *state;
+	char err[SPD_CONFIG_ERR_MAX] = "";
+	spd_config *next = NULL;
+	uint32_t ids[] = {50, 51};
+	spd_launcher_hello h;
+	spd_exit_report rep;
+	spd_wbuf b = SPD_WBUF_INIT;
+	uint8_t *body, *big = malloc(200000);
+	size_t len, n;
+	pid_t before[16], after[16], pid;
+	uint64_t key;
+
+	assert_non_null(big);
+	for (size_t i = 0; i < 200000; i++)
+		big[i] = (uint8_t)(i * 7);
+	assert_int_equal(spd_config_load_string(prestart_yaml, strlen(prestart_yaml), "p.yaml", NULL,
+						&next, err), 0);
+	assert_int_equal(spd_launcher_boot_encode(next, ids, getpid(), NULL, NULL, NULL, &b), 0);
+	spd_config_destroy(next);
+	assert_int_equal(spd_wire_send(l->fd, SPD_WIRE_RELOAD, 0, &b), 0);
+	spd_wbuf_release(&b);
+	body = expect_frame(l, SPD_WIRE_RELOADED, 0, &len);
+	assert_int_equal(spd_launcher_hello_decode(&h, body, len), 0);
+	free(body);
+	assert_int_equal(h.count, 2);
+	spd_launcher_hello_release(&h);
+	/* max_idle 5 of 2 + 3 asked: both full. */
+	wait_idle(l, 50, "i:pecho", 2);
+	wait_idle(l, 51, "i:zpecho", 3);
+
+	for (int round = 0; round < 2; round++) {
+		const char *name = round == 0 ? "pecho" : "zpecho";
+		const char *comm = round == 0 ? "i:pecho" : "i:zpecho";
+		uint32_t id = ids[round], full = round == 0 ? 2 : 3;
+
+		n = by_comm(l, comm, before, 16);
+		assert_int_equal(n, full);
+		key = start_req_v(l, name, id, NULL, 0, big, 200000, 0);
+		pid = expect_started(l, key);
+		assert_true(has_pid(before, n, pid));
+		expect_exited(l, key, &rep);
+		assert_int_equal(rep.flags, 0);
+		assert_int_equal(rep.pid, pid);
+		assert_int_equal(rep.result_len, 200000);
+		assert_memory_equal(rep.result, big, 200000);
+		spd_exit_report_release(&rep);
+		wait_idle(l, id, comm, full);
+		assert_int_equal(by_comm(l, comm, after, 16), full);
+		assert_false(has_pid(after, full, pid));
+	}
+
+	/* STALE: the pool goes, and stays empty; the version still runs. */
+	b = (spd_wbuf)SPD_WBUF_INIT;
+	assert_int_equal(spd_wire_send(l->fd, SPD_WIRE_STALE, 50, &b), 0);
+	wait_idle(l, 50, "i:pecho", 0);
+	key = start_req_v(l, "pecho", 50, NULL, 0, "fresh", 5, 0);
+	pid = expect_started(l, key);
+	expect_exited(l, key, &rep);
+	assert_int_equal(rep.result_len, 5);
+	spd_exit_report_release(&rep);
+	nap_ms(100);
+	assert_int_equal(by_comm(l, "i:pecho", after, 16), 0);
+	/* RETIRE of the forkserver version: its pool and zygote go. */
+	assert_int_equal(spd_wire_send(l->fd, SPD_WIRE_RETIRE, 51, &b), 0);
+	assert_int_equal(spd_wire_send(l->fd, SPD_WIRE_RETIRE, 50, &b), 0);
+	expect_no_strays(l);
+	free(big);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, launcher_setup, launcher_teardown)
 	const struct CMUnitTest tests[] = {
 		T(hello_first),
+		T(prestart_pools),
 		T(exit_codes),
 		T(killed_by_a_signal_spawnd_did_not_send),
 		T(exec_failure_is_exited_only),

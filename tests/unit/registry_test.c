@@ -119,6 +119,8 @@ typedef struct fake {
 	uint32_t added_ids[MAX_SENT];
 	size_t nretired;
 	uint32_t retired[MAX_SENT];
+	size_t nstale;
+	uint32_t stale[MAX_SENT];
 } fake;
 
 static int fake_send_start(void *ctx, uint64_t key, const spd_launch_req *req)
@@ -173,6 +175,15 @@ static int fake_send_reload(void *ctx, const spd_reload_req *req)
 		snprintf(f->added[f->nadded], sizeof f->added[0], "%s", req->targets[i]->name);
 		f->added_ids[f->nadded++] = req->ids[i];
 	}
+	return 0;
+}
+
+static int fake_send_stale(void *ctx, uint32_t id)
+{
+	fake *f = ctx;
+
+	assert_true(f->nstale < MAX_SENT);
+	f->stale[f->nstale++] = id;
 	return 0;
 }
 
@@ -270,7 +281,7 @@ static int fixture_setup_with(void **state, const spd_config *c)
 {
 	fixture *fx = calloc(1, sizeof *fx);
 	spd_registry_ops ops = {fake_send_start, fake_send_destroy, NULL, fake_send_reload,
-				fake_send_retire, NULL};
+				fake_send_retire, fake_send_stale, NULL};
 
 	assert_non_null(fx);
 	pthread_mutex_init(&fx->f.mu, NULL);
@@ -933,7 +944,7 @@ static void start_refused_while_congested(void **state)
 {
 	fixture *fx = *state;
 	spd_registry_ops ops = {fake_send_start, fake_send_destroy, fake_congested,
-				fake_send_reload, fake_send_retire, &fx->f};
+				fake_send_reload, fake_send_retire, fake_send_stale, &fx->f};
 	spd_registry *r = spd_registry_create(cfg, &ops);
 	spd_start_params sp = {.target = "fn", .timeout_ms = -1, .grace_ms = -1};
 	recorder rc = {0};
@@ -1246,7 +1257,7 @@ static void abort_watchers_at_the_end(void **state)
 
 typedef struct target_seen {
 	char name[16];
-	uint32_t running, pending;
+	uint32_t running, pending, idle;
 	char error[64];
 	char mechanism[16];
 } target_seen;
@@ -1257,7 +1268,7 @@ typedef struct targets_rec {
 } targets_rec;
 
 static void on_target(void *ctx, const spd_target_config *t, uint32_t running, uint32_t pending,
-		      const char *error, const char *memory_limit_mechanism)
+		      uint32_t idle, const char *error, const char *memory_limit_mechanism)
 {
 	targets_rec *tr = ctx;
 	target_seen *s = &tr->t[tr->n++];
@@ -1266,6 +1277,7 @@ static void on_target(void *ctx, const spd_target_config *t, uint32_t running, u
 	snprintf(s->name, sizeof s->name, "%s", t->name);
 	s->running = running;
 	s->pending = pending;
+	s->idle = idle;
 	snprintf(s->error, sizeof s->error, "%s", error ? error : "");
 }
 
@@ -1627,6 +1639,75 @@ static void reload_adds_changes_removes(void **state)
 	assert_int_equal(s->timeout_ms, 2000);
 	s = start(fx, "fn", &rc[1]);
 	assert_int_equal(s->target_id, 1); /* unchanged: the same version */
+}
+
+/* Pre-started children (SPEC §12): the launcher's IDLE count is listed for
+ * the current version only; a reload that changes or removes a prestart
+ * target tells the launcher at once (STALE), not when its last process ends,
+ * and a target without prestart costs no frame. */
+static void reload_stales_prestart_versions(void **state)
+{
+	static const char before[] =
+		"targets:\n"
+		"  pre: {function: builtin:echo, prestart: 2}\n"
+		"  gone: {function: builtin:echo, prestart: 1}\n"
+		"  plain: {function: builtin:echo}\n";
+	static const char after[] =
+		"targets:\n"
+		"  pre: {function: builtin:echo, prestart: 3}\n"
+		"  plain: {function: builtin:echo, timeout: 2s}\n";
+	fake f;
+	spd_config *c0 = load(before), *c1 = load(after);
+	spd_registry_ops ops = {fake_send_start, fake_send_destroy, NULL, fake_send_reload,
+				fake_send_retire, fake_send_stale, &f};
+	spd_registry *r;
+	targets_rec tr = {0};
+
+	(void)state;
+	memset(&f, 0, sizeof f);
+	pthread_mutex_init(&f.mu, NULL);
+	pthread_cond_init(&f.cv, NULL);
+	r = spd_registry_create(c0, &ops);
+	assert_non_null(r);
+	spd_registry_on_idle(r, 1, 2);
+	spd_registry_on_idle(r, 2, 1);
+	spd_registry_list_targets(r, on_target, &tr);
+	assert_int_equal(tr.n, 3);
+	assert_int_equal(tr.t[0].idle, 2);
+	assert_int_equal(tr.t[1].idle, 1);
+	assert_int_equal(tr.t[2].idle, 0);
+
+	assert_int_equal(spd_registry_reload(r, c1, NULL), 0);
+	/* pre (1, changed) and gone (2, removed); plain had no pool. */
+	assert_int_equal(f.nstale, 2);
+	assert_true((f.stale[0] == 1 && f.stale[1] == 2) || (f.stale[0] == 2 && f.stale[1] == 1));
+	/* A late IDLE of an old version changes nothing listed. */
+	spd_registry_on_idle(r, 1, 2);
+	tr.n = 0;
+	spd_registry_list_targets(r, on_target, &tr);
+	assert_int_equal(tr.n, 2);
+	assert_int_equal(tr.t[0].idle, 0);
+	spd_registry_on_idle(r, added_id(&f, "pre"), 3);
+	tr.n = 0;
+	spd_registry_list_targets(r, on_target, &tr);
+	assert_int_equal(tr.t[0].idle, 3);
+	/* Shutting down: no start will take them; they go at once. */
+	assert_int_equal(spd_registry_shutdown(r, 0, spd_clock_mono_ns()), 0);
+	assert_int_equal(f.nstale, 3);
+	assert_int_equal(f.stale[2], added_id(&f, "pre"));
+	tr.n = 0;
+	spd_registry_list_targets(r, on_target, &tr);
+	assert_int_equal(tr.t[0].idle, 0);
+	/* No launcher, no idle children. */
+	spd_registry_on_launcher_lost(r);
+	tr.n = 0;
+	spd_registry_list_targets(r, on_target, &tr);
+	assert_int_equal(tr.t[0].idle, 0);
+	spd_registry_destroy(r);
+	spd_config_destroy(c0);
+	spd_config_destroy(c1);
+	pthread_cond_destroy(&f.cv);
+	pthread_mutex_destroy(&f.mu);
 }
 
 /* A running process of a removed target, and a running one of a changed
@@ -2158,6 +2239,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(shutdown_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(abort_watchers_at_the_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_targets_counts, setup, teardown),
+		cmocka_unit_test(reload_stales_prestart_versions),
 		cmocka_unit_test_setup_teardown(child_strings_are_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(queue_is_fifo_and_bounded, setup_queue, teardown),
 		cmocka_unit_test_setup_teardown(max_concurrent_holds_up_only_its_target, setup_queue,

@@ -666,6 +666,14 @@ static void started_output_destroy_round_trip(void **state)
 	assert_int_equal(spd_destroy_msg_decode(&d2, b.data, b.len), 0);
 	assert_int_equal(d2.grace_ms, -1);
 	spd_wbuf_release(&b);
+
+	{
+		spd_idle_msg idle = {.count = 4096}, idle2;
+		assert_int_equal(spd_idle_msg_encode(&idle, &b), 0);
+		assert_int_equal(spd_idle_msg_decode(&idle2, b.data, b.len), 0);
+		assert_int_equal(idle2.count, 4096);
+		spd_wbuf_release(&b);
+	}
 }
 
 static void zygote_frames_round_trip(void **state)
@@ -723,6 +731,7 @@ TRY_DECODE(spd_health_msg, spd_health_msg_release(&m))
 TRY_DECODE(spd_started_msg, (void)0)
 TRY_DECODE(spd_output_msg, (void)0)
 TRY_DECODE(spd_destroy_msg, (void)0)
+TRY_DECODE(spd_idle_msg, (void)0)
 TRY_DECODE(spd_zygote_signal_msg, (void)0)
 TRY_DECODE(spd_zygote_started_msg, (void)0)
 TRY_DECODE(spd_zygote_exited_msg, (void)0)
@@ -748,6 +757,7 @@ static void every_frame_rejects_truncated_and_oversized_bodies(void **state)
 	spd_zygote_signal_msg zsig = {.sig = 9};
 	spd_zygote_started_msg zstarted = {.pid_or_err = 3};
 	spd_zygote_exited_msg zexited = {.wait_status = 1};
+	spd_idle_msg idle = {.count = 2};
 	struct {
 		const char *name;
 		spd_wbuf body;
@@ -763,6 +773,7 @@ static void every_frame_rejects_truncated_and_oversized_bodies(void **state)
 		{"ZYGOTE_SIGNAL", SPD_WBUF_INIT, try_spd_zygote_signal_msg},
 		{"ZYGOTE_STARTED", SPD_WBUF_INIT, try_spd_zygote_started_msg},
 		{"ZYGOTE_EXITED", SPD_WBUF_INIT, try_spd_zygote_exited_msg},
+		{"IDLE", SPD_WBUF_INIT, try_spd_idle_msg},
 	};
 	size_t nf = sizeof f / sizeof f[0];
 
@@ -777,6 +788,7 @@ static void every_frame_rejects_truncated_and_oversized_bodies(void **state)
 	assert_int_equal(spd_zygote_signal_msg_encode(&zsig, &f[7].body), 0);
 	assert_int_equal(spd_zygote_started_msg_encode(&zstarted, &f[8].body), 0);
 	assert_int_equal(spd_zygote_exited_msg_encode(&zexited, &f[9].body), 0);
+	assert_int_equal(spd_idle_msg_encode(&idle, &f[10].body), 0);
 	for (size_t i = 0; i < nf; i++) {
 		spd_wbuf *b = &f[i].body;
 		if (f[i].decode(b->data, b->len) != 0)

@@ -37,7 +37,7 @@ static const char spc__bench_usage[] =
 	"Usage: spawnctl [GLOBAL OPTIONS] bench [OPTIONS] [TARGET...]\n"
 	"\n"
 	"Measures start->terminal latency (p50, p99) and throughput for each\n"
-	"TARGET (default: noop noop_forkserver noop_spawn true, as in\n"
+	"TARGET (default: noop noop_forkserver noop_prestart noop_spawn true, as in\n"
 	"config/bench.yaml), destroy latency (targets sleep and stubborn), and the\n"
 	"server's RSS, each as a ratio to this machine's floor measured in the same\n"
 	"run. `make bench` starts a server with config/bench.yaml and runs this.\n"
@@ -457,7 +457,8 @@ static long rss_kib(const char *pid)
 
 static int spc__bench_run(const struct spc_ctx *ctx, int argc, char **argv)
 {
-	static const char *const defaults[] = {"noop", "noop_forkserver", "noop_spawn", "true"};
+	static const char *const defaults[] = {"noop", "noop_forkserver", "noop_prestart",
+					       "noop_spawn", "true"};
 	struct spc_cli_list pos = SPC_CLI_LIST_INIT;
 	const char *clients_s = NULL, *count_s = NULL, *server_pid = NULL, *store_addr = NULL;
 	const char *store_name = NULL;

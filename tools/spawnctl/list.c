@@ -238,28 +238,34 @@ static int spc__targets_print(const ProtobufCMessage *m)
 {
 	const Spawnd__V1__ListTargetsResponse *r = (const Spawnd__V1__ListTargetsResponse *)m;
 	static const char *const header[] = { "NAME", "KIND", "METHOD", "RUNNING",
-					      "PENDING", "HEALTH", "DESCRIPTION" };
+					      "PENDING", "IDLE", "HEALTH", "DESCRIPTION" };
 	spc_output_table *t = NULL;
 	size_t i;
 	int err;
 
-	err = spc_output_table_create(7, header, &t);
+	err = spc_output_table_create(8, header, &t);
 	for (i = 0; err == 0 && i < r->n_targets; i++) {
 		const Spawnd__V1__Target *tg = r->targets[i];
-		char running[16], pending[16];
-		const char *cells[7];
+		char running[16], pending[16], idle[32];
+		const char *cells[8];
 
 		snprintf(running, sizeof running, "%" PRIu32, tg->running);
 		snprintf(pending, sizeof pending, "%" PRIu32, tg->pending);
+		/* Pre-started children waiting, of how many it keeps; "-" for none. */
+		if (tg->prestart > 0)
+			snprintf(idle, sizeof idle, "%" PRIu32 "/%" PRIu32, tg->idle, tg->prestart);
+		else
+			snprintf(idle, sizeof idle, "-");
 		cells[0] = tg->name;
 		cells[1] = spc_output_enum_label(&spawnd__v1__target__kind__descriptor, tg->kind);
 		cells[2] = spc_output_enum_label(&spawnd__v1__start_method__descriptor,
 				     tg->start_method);
 		cells[3] = running;
 		cells[4] = pending;
-		cells[5] = spc_output_enum_label(&spawnd__v1__target__health__descriptor,
+		cells[5] = idle;
+		cells[6] = spc_output_enum_label(&spawnd__v1__target__health__descriptor,
 				     tg->health);
-		cells[6] = tg->description;
+		cells[7] = tg->description;
 		err = spc_output_table_add(t, cells);
 	}
 	if (err == 0)
