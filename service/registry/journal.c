@@ -1,6 +1,6 @@
 /* The registry's side of the store (journal.h): telling the journal of each
- * change, holding what shows an uncommitted end, releasing it on commit, and
- * restoring records after a restart. */
+ * change, holding what shows an uncommitted new record or end, releasing it
+ * on commit, and restoring records after a restart. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,16 +24,16 @@ bool spd__journal_put(spd_registry *r, spd__entry *e, bool hold)
 		.request_id = e->request_id,
 		.fingerprint = e->request_id != NULL ? e->fingerprint : NULL,
 	};
-	bool held;
+	bool *flag = spd_state_terminal(e->p.state) ? &e->held : &e->unconfirmed;
+	bool taken;
 
 	if (!r->has_journal)
 		return false;
-	held = r->journal.put(r->journal.ctx, &rec, hold && !e->held);
-	if (hold && !e->held && held) {
-		e->held = true;
-		return true;
-	}
-	return false;
+	hold = hold && !*flag;
+	taken = r->journal.put(r->journal.ctx, &rec, hold);
+	if (hold && taken)
+		*flag = true;
+	return e->held || e->unconfirmed;
 }
 
 void spd__journal_remove(spd_registry *r, spd__entry *e)
@@ -79,14 +79,22 @@ static void release(spd_registry *r, spd__entry *e)
 	}
 }
 
-void spd_registry_on_journaled(spd_registry *r, const uint64_t *keys, size_t n)
+void spd_registry_on_journaled(spd_registry *r, const spd_journal_done *done, size_t n)
 {
 	bool any = false;
 
 	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < n; i++) {
-		spd__entry *e = spd__find_key(r, keys[i]);
-		if (e != NULL && e->held) {
+		spd__entry *e = spd__find_key(r, done[i].key);
+		if (e == NULL)
+			continue;
+		/* Any version will do for a new record; its end (the newest
+		 * version) comes with the terminal one, maybe in the same call. */
+		if (e->unconfirmed) {
+			spd__release_created(r, e);
+			any = true;
+		}
+		if (e->held && done[i].seq >= e->p.seq) {
 			release(r, e);
 			any = true;
 		}

@@ -225,7 +225,7 @@ static bool matches(const spd__entry *e, const spd_list_query *q)
  * a commit takes milliseconds, and a failing store holds nothing. */
 #define HELD_WAIT_NS (2 * 1000000000LL)
 
-/* Whether the page Q asks for shows an end not committed yet. */
+/* Whether the page Q asks for shows an end, or a record, not committed yet. */
 static bool page_held(spd_registry *r, const spd_list_query *q)
 {
 	size_t n = 0;
@@ -236,7 +236,7 @@ static bool page_held(spd_registry *r, const spd_list_query *q)
 	while (n < q->page_size && (e = cursor_next(&c)) != NULL) {
 		if (!matches(e, q))
 			continue;
-		if (e->held)
+		if (e->held || e->unconfirmed)
 			return true;
 		n++;
 	}
@@ -254,8 +254,9 @@ void spd_registry_list(spd_registry *r, const spd_list_query *q, spd_watch_fn fn
 
 	*next_key = 0;
 	pthread_mutex_lock(&r->mu);
-	/* A page shows no end before it is committed (SPEC §12 "Store"); after
-	 * HELD_WAIT_NS it shows them anyway rather than never answer. */
+	/* A page shows no end, and no record, before it is committed (SPEC §12
+	 * "Store", journal.h); after HELD_WAIT_NS it shows them anyway rather
+	 * than never answer. */
 	while (r->has_journal && page_held(r, q)) {
 		struct timespec ts = {.tv_sec = deadline / 1000000000,
 				      .tv_nsec = deadline % 1000000000};

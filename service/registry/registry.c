@@ -129,7 +129,8 @@ static void free_entry(spd_registry *r, spd__entry *e)
 
 static bool evictable(const spd__entry *e)
 {
-	return spd_state_terminal(e->p.state) && e->watchers == NULL && !e->held;
+	return spd_state_terminal(e->p.state) && e->watchers == NULL && !e->held &&
+	       !e->unconfirmed;
 }
 
 /* An evicted record goes from the journal too (the store's size is bounded
@@ -182,24 +183,28 @@ static void *timer_main(void *arg);
 static uint64_t new_watch_id(spd_registry *r, uint64_t key);
 
 /* Cuts the rings of the oldest ended processes to their terminal event until
- * the retained output fits RING_TOTAL_BYTES again. */
+ * the retained output fits RING_TOTAL_BYTES again. Not those whose watchers
+ * wait for a commit (journal.h): they are told from the ring then. */
 static void trim_rings(spd_registry *r)
 {
 	for (spd__entry *e = r->oldest; e != NULL && r->ring_bytes > RING_TOTAL_BYTES; e = e->newer)
-		if (spd_state_terminal(e->p.state))
+		if (spd_state_terminal(e->p.state) && !e->unconfirmed && !e->held)
 			spd__ring_cut(&e->ring, &r->ring_bytes);
 }
 
 /* The state E just entered: into its ring and the journal, then to its
  * watchers and the matching watch-all subscribers (which drops those that are
- * done). A terminal state the journal has not committed yet reaches them when
- * it has (journal.h). */
+ * done). A new record, until the journal has committed it, and a terminal
+ * state the journal has not committed yet reach them when it has (journal.h):
+ * the ring keeps what they missed. */
 static void notify_state(spd_registry *r, spd__entry *e)
 {
+	bool hold = e->p.state == SPD_STATE_PENDING || spd_state_terminal(e->p.state);
+
 	spd__ring_push_state(&e->ring, &r->ring_bytes, &e->p);
 	if (r->ring_bytes > RING_TOTAL_BYTES)
 		trim_rings(r);
-	if (spd__journal_put(r, e, spd_state_terminal(e->p.state)))
+	if (spd__journal_put(r, e, hold))
 		return;
 	spd__watchers_notify(&e->watchers, &r->global, &e->p);
 }
@@ -218,7 +223,8 @@ static void notify_output(spd_registry *r, spd__entry *e, int stream, uint64_t o
 		trim_rings(r);
 	if (stream == 1 || stream == 2)
 		spd_tail_write(&e->live[stream - 1], chunk, len);
-	spd__watchers_output(e->watchers, r->global, &ev);
+	if (!e->unconfirmed) /* else told from the ring once it is committed */
+		spd__watchers_output(e->watchers, r->global, &ev);
 }
 
 /* A SNAPSHOT of E: its record, and for a live process the output seen so far
@@ -283,14 +289,14 @@ static void count_transition(const spd__entry *e, spd_state to)
 }
 
 /* Answers FN with a SNAPSHOT of E, now, or when E is held (journal.h) once
- * its end is committed. 0 or -ENOMEM. */
+ * its end is committed, or while it is new once it is. 0 or -ENOMEM. */
 static int answer_committed(spd_registry *r, spd__entry *e, spd_watch_fn fn, void *ctx)
 {
 	spd_watch_spec ws = {.fn = fn, .ctx = ctx};
 	spd__watcher *w;
 	view v;
 
-	if (!e->held) {
+	if (!e->held && !e->unconfirmed) {
 		view_init(&v, e);
 		answer(fn, ctx, &v.p, SPD_NOTE_SNAPSHOT);
 		view_release(&v);
@@ -683,9 +689,11 @@ static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, v
 			r->queue_head = e;
 		r->queue_tail = e;
 		r->queued++;
-		/* Answered now, as PENDING; the start waiter is not needed. */
+		/* Answered now, as PENDING (once committed: as it is then); the
+		 * start waiter is not needed. */
 		e->start_fn = NULL;
-		answer(fn, ctx, &e->p, SPD_NOTE_SNAPSHOT);
+		if (!e->unconfirmed || answer_committed(r, e, fn, ctx) < 0)
+			answer(fn, ctx, &e->p, SPD_NOTE_SNAPSHOT);
 		spd__dispatch(r);
 	} else {
 		add_start_waiter(r, e);
@@ -813,6 +821,105 @@ void spd__catch_up(spd__watcher *w, const spd__entry *e)
 		tell_snapshot(w, e, SPD_NOTE_SNAPSHOT_GAP);
 }
 
+/* ---- a new record committed (journal.h) ----------------------------------------- */
+
+/* Replays to one watcher the retained events of a record up to LIMIT; with
+ * FIRST_STATE, only the first state event (the start waiter's answer). */
+typedef struct upto {
+	spd__watcher *w;
+	uint64_t limit;
+	bool first_state, told;
+} upto;
+
+static void replay_upto_one(void *ctx, const spd_process *then, const spd__ring_event *rec)
+{
+	upto *u = ctx;
+
+	if (rec->seq > u->limit || (u->first_state && (u->told || rec->output)))
+		return;
+	u->told = true;
+	replay_one(u->w, then, rec);
+}
+
+/* W is told E's events after AFTER up to LIMIT as they were first sent.
+ * False, telling nothing, when some of them were evicted. */
+static bool replay_upto(spd__watcher *w, const spd__entry *e, uint64_t after, uint64_t limit)
+{
+	upto u = {.w = w, .limit = limit};
+
+	return after >= limit ||
+	       spd__ring_replay(&e->ring, &e->p, after, w->out_fn != NULL, replay_upto_one, &u);
+}
+
+/* The start waiter: the first state E entered after PENDING, as it was then,
+ * if that is at most LIMIT. True when it was told. */
+static bool answer_start(spd__watcher *w, const spd__entry *e, uint64_t limit)
+{
+	upto u = {.w = w, .limit = limit, .first_state = true};
+
+	if (!spd__ring_replay(&e->ring, &e->p, 1, false, replay_upto_one, &u)) {
+		if (spd_state_terminal(e->p.state) && limit < e->p.seq)
+			return false; /* its end: with the end's release */
+		spd__watcher_tell(w, &e->p, SPD_NOTE_STATE); /* evicted: as it is now */
+		return true;
+	}
+	return u.told;
+}
+
+/* Nothing was told of E while it was new (notify_state): the watch-all
+ * subscribers get its events from the first (as they would have live), its
+ * own watchers what they asked for — all of it but an end still held
+ * (LIMIT), which comes with that end's release (journal.c). */
+void spd__release_created(spd_registry *r, spd__entry *e)
+{
+	uint64_t limit = e->held ? e->p.seq - 1 : e->p.seq;
+	bool ended = spd_state_terminal(e->p.state) && !e->held;
+
+	e->unconfirmed = false;
+	for (spd__watcher *w = r->global; w != NULL; w = w->next)
+		if (spd__labels_match(&e->p, (const char *const *)w->selector, w->selector_count) &&
+		    !replay_upto(w, e, 0, limit) && !e->held)
+			tell_snapshot(w, e, SPD_NOTE_SNAPSHOT_GAP);
+	for (spd__watcher **pp = &e->watchers; *pp != NULL;) {
+		spd__watcher *w = *pp;
+		bool done = false;
+		if (w->catchup) {
+			/* A Watch, Run or an answer (answer_committed). A
+			 * SNAPSHOT, or a gap, would show a held end: then. */
+			bool told = false;
+			if (w->catchup_after == 0 && !w->catchup_from_start) {
+				if (!e->held) {
+					tell_snapshot(w, e, SPD_NOTE_SNAPSHOT);
+					told = true;
+				}
+			} else if (replay_upto(w, e, w->catchup_after, limit)) {
+				told = true;
+			} else if (!e->held) {
+				tell_snapshot(w, e, SPD_NOTE_SNAPSHOT_GAP);
+				told = true;
+			}
+			if (told && e->held) {
+				w->catchup_after = limit; /* the end's release replays the rest */
+			} else if (told) {
+				w->catchup = false;  /* live from now on */
+				done = w->once || ended;
+			}
+		} else if (w->once) {
+			done = answer_start(w, e, limit);
+		} else if (ended) {
+			/* Destroy(wait): its end. */
+			spd__watcher_tell(w, &e->p, SPD_NOTE_STATE);
+			done = true;
+		}
+		if (done) {
+			*pp = w->next;
+			spd__watcher_end(w);
+		} else {
+			pp = &w->next;
+		}
+	}
+}
+
 static int watch_entry(spd_registry *r, spd__entry *e, const spd_watch_spec *ws,
 		       uint64_t *watch_id)
 {
@@ -825,8 +932,9 @@ static int watch_entry(spd_registry *r, spd__entry *e, const spd_watch_spec *ws,
 	w = spd__watcher_create(new_watch_id(r, e->p.key), ws, NULL);
 	if (w == NULL)
 		return -ENOMEM;
-	if (e->held) {
-		/* Its end is not committed yet: all of it comes then. */
+	if (e->held || e->unconfirmed) {
+		/* Its end, or the record itself, is not committed yet: what it
+		 * asked for comes then (spd__release_created, journal.c). */
 		spd__journal_defer(e, w, ws->after_sequence);
 		w->catchup_from_start = ws->from_start;
 		*watch_id = w->id;
@@ -868,8 +976,10 @@ static int watch_all(spd_registry *r, const spd_watch_spec *ws, uint64_t *watch_
 	w = spd__watcher_create(new_watch_id(r, 0), ws, selector);
 	if (w == NULL)
 		return -ENOMEM;
+	/* A record not committed yet is told from its first event once it is
+	 * (spd__release_created). */
 	for (spd__entry *e = r->oldest; e != NULL; e = e->newer)
-		if (!spd_state_terminal(e->p.state) &&
+		if (!spd_state_terminal(e->p.state) && !e->unconfirmed &&
 		    spd__labels_match(&e->p, ws->selector, ws->selector_count))
 			tell_snapshot(w, e, SPD_NOTE_SNAPSHOT);
 	w->next = r->global;
@@ -966,7 +1076,7 @@ int spd_registry_destroy_process(spd_registry *r, const char *id, int64_t grace_
 	} else {
 		request_destroy(r, e, clamp_grace_ms(grace_ms, e->p.grace_ms));
 	}
-	if (spd_state_terminal(e->p.state))
+	if (spd_state_terminal(e->p.state) || (!wait && e->unconfirmed))
 		rc = answer_committed(r, e, fn, ctx);
 	else if (!wait)
 		answer(fn, ctx, &e->p, SPD_NOTE_SNAPSHOT);

@@ -194,7 +194,10 @@ typedef struct spd_start_params {
  * On success returns 0 and calls FN exactly once,
  * with the lock held, possibly before this returns: when a started process
  * leaves PENDING (RUNNING with a pid, or FAILED with LAUNCH), or at once with a
- * PENDING snapshot when it was queued. FN's return value is ignored. Errors:
+ * PENDING snapshot when it was queued. FN's return value is ignored. With a
+ * journal (journal.h), not before the new record is committed: the process
+ * is launched at once, and FN hears then what it would have heard (RUNNING
+ * as it was; a queued one's snapshot as it is then). Errors:
  * -ENOENT unknown target, -EINVAL args given to an exec target without
  * allow_args, -EAGAIN the queue holds max_pending already, -EEXIST request_id
  * reused with another request, -ESHUTDOWN shutting down or launcher gone,
@@ -281,7 +284,8 @@ int spd_registry_watch(spd_registry *r, const spd_watch_spec *ws, uint64_t *watc
  * (its id ignored) in one step, so that no event is missed: the events from
  * the first after WS->after_sequence (0: PENDING, sequence 1) are replayed
  * from the ring, with one SNAPSHOT_GAP first if some were evicted, then live
- * ones to the terminal event. A retry with the request_id of a retained
+ * ones to the terminal event (with a journal, from the ring once the new
+ * record is committed, journal.h). A retry with the request_id of a retained
  * record subscribes to that process and starts nothing. Returns as
  * spd_registry_start (no callback of WS runs on an error), or -ERANGE:
  * after_sequence past the retried process's last sequence. *WATCH_ID is 0

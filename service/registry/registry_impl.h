@@ -70,6 +70,8 @@ typedef struct spd__entry {
 	char *request_id;                  /* idempotency key, or NULL */
 	uint8_t fingerprint[SPD_FINGERPRINT_LEN];  /* of the request that created it */
 	bool held;                         /* terminal, not yet committed (journal.c) */
+	bool unconfirmed;                  /* new, no version committed yet (journal.c):
+					    * shown to no one, its events only in its ring */
 	spd__ring ring;                    /* its retained events (SPEC §11) */
 	spd_tail live[2];                  /* stdout, stderr so far, while live (snapshots) */
 } spd__entry;
@@ -132,12 +134,18 @@ spd__entry *spd__find_id(spd_registry *r, const char *id);
 void spd__link_entry(spd_registry *r, spd__entry *e);
 void spd__evict(spd_registry *r);
 void spd__catch_up(spd__watcher *w, const spd__entry *e);
+/* A version of the new record E is committed (or the journal gave up on it):
+ * everything that waited for it is told what it missed (journal.h). What
+ * would show E's end waits further while E->held. */
+void spd__release_created(spd_registry *r, spd__entry *e);
 
 /* --- journal.c --- */
 
-/* E changed: tells the journal. With HOLD (E just became terminal), returns
- * true when E's terminal event must wait for its commit (E->held is set);
- * false without a journal or when it is failing. */
+/* E changed: tells the journal. HOLD: E is new (PENDING) or just became
+ * terminal, and what shows this version waits for its commit when the
+ * journal takes the hold (E->unconfirmed, E->held set). Returns true while
+ * E's events must not be delivered (E->unconfirmed or E->held); false
+ * without a journal or when it is failing. */
 bool spd__journal_put(spd_registry *r, spd__entry *e, bool hold);
 /* E leaves the history: the journal forgets it. */
 void spd__journal_remove(spd_registry *r, spd__entry *e);

@@ -12,7 +12,9 @@
  * remove copy the record and queue it; the writer thread commits what is
  * queued in one transaction at a time (group commit: whatever came while the
  * last one ran, one row per record, the newest version of each), then tells
- * the registry which held ends it may now deliver. A failing write (disk
+ * the registry which held records (new ones, ends) it may now show, and the
+ * version committed of each. A hold is written at once; other changes wait a
+ * little for company. A failing write (disk
  * full, I/O error) is logged once, counted, turns health spawnd.store
  * NOT_SERVING, releases every hold (events go out uncommitted rather than be
  * held back), keeps the unwritten records queued and tries again every

@@ -18,10 +18,11 @@
 /* At most this many records per transaction: bounds one commit's time (and
  * the holds waiting on it) under a burst. */
 #define BATCH_MAX 512u
-/* How long a change nobody waits for (a record created, RUNNING, flags) may
- * stay queued for company: a process that ends within it is written once, not
- * three times. An end someone waits for (a hold) is written at once, with
- * everything queued before it. */
+/* How long a change nobody waits for (RUNNING, flags, an end when the journal
+ * holds nothing) may stay queued for company. A new record and an end
+ * (holds: their answers and events wait for them, journal.h) are written at
+ * once, with everything queued before them; a process that ends before its
+ * creation is taken is written once. */
 #define COALESCE_NS (2 * 1000000LL)
 
 const double spd_store_bucket_bounds[SPD_STORE_BUCKETS] = {
@@ -235,22 +236,26 @@ static void give_back(spd_store *s, spd__store_item *batch)
 	s->head = keep;
 }
 
-/* Keys of the held items of LIST (their holds are cleared), appended to
- * *KEYS (*N of *CAP). False when out of memory. */
-static bool collect_holds(spd__store_item *list, uint64_t **keys, size_t *n, size_t *cap)
+/* The held items of LIST (their holds are cleared), appended to *DONE (*N of
+ * *CAP): the version each committed (COMMITTED), else given up on. False when
+ * out of memory. */
+static bool collect_holds(spd__store_item *list, bool committed, spd_journal_done **done,
+			  size_t *n, size_t *cap)
 {
 	for (spd__store_item *it = list; it != NULL; it = it->next) {
 		if (!it->hold)
 			continue;
 		if (*n == *cap) {
 			size_t c = *cap ? 2 * *cap : 64;
-			uint64_t *k = realloc(*keys, c * sizeof *k);
-			if (k == NULL)
+			spd_journal_done *d = realloc(*done, c * sizeof *d);
+			if (d == NULL)
 				return false;
-			*keys = k;
+			*done = d;
 			*cap = c;
 		}
-		(*keys)[(*n)++] = it->key;
+		(*done)[*n].key = it->key;
+		(*done)[*n].seq = committed && !it->remove ? it->p.seq : SPD_JOURNAL_GAVE_UP;
+		(*n)++;
 		it->hold = false;
 	}
 	return true;
@@ -314,8 +319,10 @@ static void *writer_main(void *arg)
 {
 	spd_store *s = arg;
 	int64_t retry_at = 0;
-	uint64_t *keys = NULL;
-	size_t cap = 0;
+	/* Room for a whole batch from the start: a commit's holds are always
+	 * reported (an answer waits on each), whatever memory is left later. */
+	spd_journal_done *done = malloc(BATCH_MAX * sizeof *done);
+	size_t cap = done != NULL ? BATCH_MAX : 0, given_up = 0;
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
@@ -357,7 +364,7 @@ static void *writer_main(void *arg)
 		if (ok) {
 			observe_commit(s, (double)(now - t0) / 1e9, count);
 			s->failing = false;
-			collect_holds(batch, &keys, &n, &cap);
+			collect_holds(batch, true, &done, &n, &cap);
 			while (batch != NULL) {
 				spd__store_item *it = batch;
 				batch = it->next;
@@ -370,16 +377,19 @@ static void *writer_main(void *arg)
 			retry_at = now + s->retry_ms * 1000000;
 			/* Nothing waits on a failing store: every hold goes, the
 			 * queued ones' too, and the records are tried again later. */
-			collect_holds(batch, &keys, &n, &cap);
-			collect_holds(s->head, &keys, &n, &cap);
+			collect_holds(batch, false, &done, &n, &cap);
+			collect_holds(s->head, false, &done, &n, &cap);
 			s->holds_queued = 0;
 			give_back(s, batch);
 		}
 		s->stats.failing = s->failing;
 		s->stats.queued = s->queued;
-		/* A last try at stop that failed: nothing more will be tried. */
-		if (!ok && s->stopping)
+		/* A last try at stop that failed: nothing more will be tried.
+		 * The holds it gave up on are reported below, with the rest. */
+		if (!ok && s->stopping) {
+			given_up = n;
 			break;
+		}
 		pthread_mutex_unlock(&s->mu);
 
 		if (!ok && !was_failing)
@@ -393,16 +403,16 @@ static void *writer_main(void *arg)
 			spd_log(SPD_LOG_INFO, "store: writes work again", SPD_LOG_STR("store", s->path),
 				SPD_LOG_END);
 		if (n > 0 && s->reg != NULL)
-			spd_registry_on_journaled(s->reg, keys, n);
+			spd_registry_on_journaled(s->reg, done, n);
 		if (ok != !was_failing && s->reg != NULL)
 			spd_registry_set_store_health(s->reg, ok);
 		pthread_mutex_lock(&s->mu);
 	}
 	/* Stopped: release whatever is still held, write nothing more. */
 	{
-		size_t n = 0;
+		size_t n = given_up;
 		s->stopped = true;
-		collect_holds(s->head, &keys, &n, &cap);
+		collect_holds(s->head, false, &done, &n, &cap);
 		s->holds_queued = 0;
 		if (s->queued > 0)
 			spd_log(SPD_LOG_ERROR, "store: records not written at stop",
@@ -410,9 +420,9 @@ static void *writer_main(void *arg)
 				SPD_LOG_END);
 		pthread_mutex_unlock(&s->mu);
 		if (n > 0 && s->reg != NULL)
-			spd_registry_on_journaled(s->reg, keys, n);
+			spd_registry_on_journaled(s->reg, done, n);
 	}
-	free(keys);
+	free(done);
 	return NULL;
 }
 

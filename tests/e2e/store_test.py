@@ -2,9 +2,10 @@
 
 Every restart here is a SIGKILL of spawnd and a new spawnd on the same store
 file. What a client saw before (GetProcess, ListProcesses with filters and
-pages, Watch of an ended process) it sees after; processes live at the kill
-are FAILED/LOST; a request_id retry returns the stored process and starts
-nothing; ids never repeat. The bad days: a corrupt file, a newer schema, a
+pages, Watch of an ended process, a StartProcess or Run answered a moment
+before the kill) it sees after; processes live at the kill are FAILED/LOST; a
+request_id retry returns the stored process and starts nothing; ids never
+repeat. The bad days: a corrupt file, a newer schema, a
 second spawnd on the same store, and writes failing (a file size limit on the
 running spawnd, RLIMIT_FSIZE, which is what a full disk looks like to it)
 then working again.
@@ -28,6 +29,8 @@ import spawnd_harness as h  # noqa: E402
 import std_services as std  # noqa: E402
 
 LOST_MESSAGE = "spawnd restarted while this process was running"
+#: Rounds of "answered, then SIGKILLed at once" (test_an_answer_seen_is_a_record_kept).
+ANSWER_ROUNDS = 50
 
 
 def store_config(path, extra=""):
@@ -208,6 +211,83 @@ class StoreTest(h.E2ETest):
         s = self.restart(s)
         self.assertState(s.get(q.id), "CANCELED")
         self.assertFlags(s.get(q.id), destroyed=True, canceled=True)
+
+    def test_an_answer_seen_is_a_record_kept(self):
+        """The other half of the promise: a client told of a process (the
+        StartProcess answer, Run's first event) finds it after any crash, and
+        a retry with its request_id starts nothing. Each round SIGKILLs spawnd
+        the moment the answer arrives, well inside the few milliseconds a
+        record would wait for company before its commit; many rounds make
+        that window real."""
+        m = h.pb()
+        s = self.server(store_config(self.path))
+        answered = []
+        for i in range(ANSWER_ROUNDS):
+            rid = "answered-%d" % i
+            start = m.StartProcessRequest(target="sleep", args=["600000"], request_id=rid)
+            call = None
+            if i % 2 == 0:
+                p = s.stub.StartProcess(start, timeout=h.RPC_TIMEOUT).process
+                s.kill9()
+                self.assertState(p, "RUNNING")
+                pid = p.id
+            else:
+                call = s.stub.Run(m.RunRequest(start=start), timeout=h.RPC_TIMEOUT)
+                first = next(call)
+                s.kill9()
+                self.assertEqual((h.event_type(first), first.sequence), ("STATE_CHANGED", 1),
+                                 h.show_events([first]))
+                pid = first.process_id
+            s = self.restart(s)
+            if call is not None:
+                call.cancel()
+            # Known after the restart: it was live, so FAILED/LOST.
+            got = s.get(pid)
+            self.assertState(got, "FAILED", "round %d" % i)
+            self.assertKind(got, "LOST")
+            # The retry returns it and starts nothing.
+            again = s.stub.StartProcess(start, timeout=h.RPC_TIMEOUT).process
+            self.assertEqual(again.id, pid, "round %d: the retry started %s" % (i, h.show(again)))
+            self.assertState(again, "FAILED")
+            answered.append(pid)
+        self.assertEqual(sorted(p.id for p in self.list_all(s)), sorted(answered))
+        self.assertEqual(len(set(answered)), ANSWER_ROUNDS)
+
+    def test_streams_gap_free_with_store(self):
+        """What waits for a new record's commit is told from its ring once
+        committed: a Run (with output) and a watch-all opened before see
+        every event from PENDING = 1 to the end, in order, none twice."""
+        m = h.pb()
+        s = self.server(store_config(self.path))
+        watch_all = s.stub.Watch(m.WatchRequest(include_output=True), timeout=30 * h.SLOW)
+        ready = s.start_process("noop")  # the watch-all is subscribed once it sees this
+        for ev in watch_all:
+            if ev.process_id == ready.id and ev.HasField("process") and h.is_terminal(ev.process):
+                break
+        run = h.drain(s.stub.Run(m.RunRequest(
+            start=m.StartProcessRequest(target="spew", args=["stdout=3000", "stderr=500"]),
+            include_output=True), timeout=h.RPC_TIMEOUT), "Run")
+        ctx = "\n" + h.show_events(run)[:4000]
+        pid = run[0].process_id
+        self.assertEqual([e.sequence for e in run], list(range(1, len(run) + 1)), ctx)
+        self.assertState(run[0].process, "PENDING")
+        self.assertState(run[-1].process, "SUCCEEDED")
+        self.assertEqual(sum(len(e.output.data) for e in run if h.event_type(e) == "OUTPUT"),
+                         3500, ctx)
+        q = s.start_process("echo", input=b"e")
+        self.assertEqual(s.get(q.id).id, q.id)
+        events, done = [], set()
+        for ev in watch_all:
+            events.append(ev)
+            if ev.HasField("process") and h.is_terminal(ev.process):
+                done.add(ev.process_id)
+            if {pid, q.id} <= done:
+                break
+        watch_all.cancel()
+        ctx = "\n" + h.show_events(events)[:4000]
+        for one, n in ((pid, len(run)), (q.id, None)):
+            seqs = [e.sequence for e in events if e.process_id == one]
+            self.assertEqual(seqs, list(range(1, (n or len(seqs)) + 1)), ctx)
 
     def test_relative_path_and_health(self):
         s = self.server(store_config("records.db"))

@@ -1,5 +1,6 @@
 /* The registry (registry/registry.h) with fake launcher ops: records, the start
- * callback, watchers, destroy, launcher loss, history eviction and shutdown. */
+ * callback, watchers, destroy, launcher loss, history eviction and shutdown;
+ * and with a fake journal (registry/journal.h) that confirms when told. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +20,7 @@
 #include "service/common/log.h"
 #include "service/config/config.h"
 #include "service/registry/index.h"
+#include "service/registry/journal.h"
 #include "service/registry/registry.h"
 #include "service/wire/messages.h"
 
@@ -2057,6 +2059,313 @@ static void run_streams_from_pending_and_retries_attach(void **state)
 	assert_int_equal(late.n, 0);
 }
 
+/* ---- the journal (journal.h): a fake that confirms when the test says ------------ */
+
+#define MAX_PUTS 64
+
+typedef struct fake_journal {
+	bool failing;             /* put refuses every hold (a store that cannot write) */
+	size_t nputs, nholds;
+	struct {
+		uint64_t key, seq;
+		spd_state state;
+		bool hold;
+	} puts[MAX_PUTS];
+} fake_journal;
+
+static bool fj_put(void *ctx, const spd_journal_record *rec, bool hold)
+{
+	fake_journal *j = ctx;
+
+	assert_true(j->nputs < MAX_PUTS);
+	j->puts[j->nputs].key = rec->p->key;
+	j->puts[j->nputs].seq = rec->p->seq;
+	j->puts[j->nputs].state = rec->p->state;
+	j->puts[j->nputs].hold = hold;
+	j->nputs++;
+	j->nholds += hold;
+	return hold && !j->failing;
+}
+
+static void fj_remove(void *ctx, uint64_t key, const char *id)
+{
+	(void)ctx, (void)key, (void)id;
+}
+
+static void attach_journal(fixture *fx, fake_journal *j)
+{
+	spd_journal_ops ops = {.put = fj_put, .remove = fj_remove, .ctx = j};
+
+	spd_registry_set_journal(fx->r, &ops);
+}
+
+/* The journal says: KEY is committed up to version SEQ. */
+static void confirm(fixture *fx, uint64_t key, uint64_t seq)
+{
+	spd_journal_done d = {.key = key, .seq = seq};
+
+	spd_registry_on_journaled(fx->r, &d, 1);
+}
+
+/* Every event of a stream, in order: (note, seq, state) or OUTPUT (note 0). */
+typedef struct stream_log {
+	size_t n;
+	struct {
+		spd_note note;  /* 0: OUTPUT */
+		uint64_t seq;
+		spd_state state;
+		int32_t pid;
+		bool terminal;
+	} ev[MAX_NOTES];
+} stream_log;
+
+static bool log_event(void *ctx, const spd_watch_event *ev)
+{
+	stream_log *l = ctx;
+
+	assert_true(l->n < MAX_NOTES);
+	l->ev[l->n].note = ev->note;
+	l->ev[l->n].seq = ev->p->seq;
+	l->ev[l->n].state = ev->p->state;
+	l->ev[l->n].pid = ev->p->pid;
+	l->ev[l->n].terminal = ev->terminal;
+	l->n++;
+	return true;
+}
+
+static void log_output(void *ctx, const spd_output_event *ev)
+{
+	stream_log *l = ctx;
+
+	assert_true(l->n < MAX_NOTES);
+	memset(&l->ev[l->n], 0, sizeof l->ev[l->n]);
+	l->ev[l->n].seq = ev->p->seq;
+	l->n++;
+}
+
+/* Sequences 1..N, each once, in order: no gap, no repeat. */
+static void assert_gap_free(const stream_log *l, uint64_t n)
+{
+	assert_int_equal(l->n, n);
+	for (size_t i = 0; i < l->n; i++)
+		assert_int_equal(l->ev[i].seq, i + 1);
+}
+
+/* StartProcess with a store: the launch frame goes at once, the answer only
+ * once the new record is committed (then as RUNNING was, not as it is); a
+ * Watch-all, GetProcess and a retry see nothing of it before either. The end
+ * waits for its own commit: an older version committed is not enough. */
+static void journal_start_answer_waits_for_commit(void **state)
+{
+	fixture *fx = *state;
+	fake_journal j = {0};
+	recorder rc = {.keep = true}, got = {0}, retry = {0};
+	stream_log all = {0};
+	spd_watch_spec wa = {.fn = log_event, .out_fn = log_output, .ctx = &all};
+	spd_start_params sp = params("fn");
+	uint64_t wid = 0, key;
+	char id[SPD_ID_LEN + 1];
+
+	attach_journal(fx, &j);
+	assert_int_equal(spd_registry_watch(fx->r, &wa, &wid), 0);
+	sp.request_id = "once";
+	assert_int_equal(spd_registry_start(fx->r, &sp, record, &rc), 0);
+	/* Launched at once, not after the commit. */
+	assert_int_equal(fx->f.nstarts, 1);
+	key = fx->f.starts[0].key;
+	snprintf(id, sizeof id, "%s", fx->f.starts[0].id);
+	assert_int_equal(j.nputs, 1);
+	assert_true(j.puts[0].hold);
+	assert_int_equal(j.puts[0].state, SPD_STATE_PENDING);
+
+	spd_registry_on_started(fx->r, key, 1234, spd_clock_real_ns());
+	spd_registry_on_output(fx->r, key, 1, 0, "hi", 2);
+	/* Told to no one: the answer, watch-all, GetProcess, a retry. */
+	assert_int_equal(rc.n, 0);
+	assert_int_equal(all.n, 0);
+	assert_int_equal(spd_registry_get_committed(fx->r, id, record, &got), 0);
+	assert_int_equal(got.n, 0);
+	assert_int_equal(spd_registry_start(fx->r, &sp, record, &retry), 0);
+	assert_int_equal(fx->f.nstarts, 1); /* the retry started nothing */
+	assert_int_equal(retry.n, 0);
+
+	confirm(fx, key, 1); /* PENDING committed: the record exists after a crash */
+	assert_int_equal(rc.n, 1);
+	assert_int_equal(rc.notes[0].state, SPD_STATE_RUNNING);
+	assert_int_equal(rc.notes[0].seq, 2);
+	assert_int_equal(rc.notes[0].pid, 1234);
+	assert_string_equal(rc.notes[0].id, id);
+	assert_int_equal(got.n, 1);
+	assert_int_equal(got.notes[0].note, SPD_NOTE_SNAPSHOT);
+	assert_int_equal(retry.n, 1);
+	assert_string_equal(retry.notes[0].id, id);
+	/* Watch-all: every event from PENDING, none missed. */
+	assert_gap_free(&all, 3);
+	assert_int_equal(all.ev[0].state, SPD_STATE_PENDING);
+	assert_int_equal(all.ev[1].state, SPD_STATE_RUNNING);
+	assert_int_equal(all.ev[2].note, 0);
+
+	/* Live from now on; the end waits for the terminal version. */
+	spd_registry_on_output(fx->r, key, 1, 2, "!", 1);
+	assert_int_equal(all.n, 4);
+	exit_status(fx, key, W_EXITCODE(0, 0), 0);
+	assert_int_equal(all.n, 4);
+	confirm(fx, key, 4); /* an older version: not the end */
+	assert_int_equal(all.n, 4);
+	confirm(fx, key, 5);
+	assert_gap_free(&all, 5);
+	assert_true(all.ev[4].terminal);
+	assert_int_equal(rc.n, 1);
+	spd_registry_unwatch(fx->r, wid);
+}
+
+/* Run with a store: the launch at once, the first events (PENDING, RUNNING,
+ * OUTPUT) only once the record is committed, from the ring and in order;
+ * then live. */
+static void journal_run_events_wait_for_commit(void **state)
+{
+	fixture *fx = *state;
+	fake_journal j = {0};
+	stream_log l = {0};
+	spd_watch_spec ws = {.fn = log_event, .out_fn = log_output, .ctx = &l};
+	spd_start_params sp = params("fn");
+	uint64_t wid = 0, key;
+
+	attach_journal(fx, &j);
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), 0);
+	assert_true(wid != 0);
+	assert_int_equal(fx->f.nstarts, 1);
+	key = fx->f.starts[0].key;
+	assert_int_equal(l.n, 0);
+	spd_registry_on_started(fx->r, key, 99, spd_clock_real_ns());
+	spd_registry_on_output(fx->r, key, 1, 0, "abc", 3);
+	assert_int_equal(l.n, 0);
+
+	confirm(fx, key, 2);
+	assert_gap_free(&l, 3);
+	assert_int_equal(l.ev[0].note, SPD_NOTE_REPLAY);
+	assert_int_equal(l.ev[0].state, SPD_STATE_PENDING);
+	assert_int_equal(l.ev[1].state, SPD_STATE_RUNNING);
+	assert_int_equal(l.ev[1].pid, 99);
+	assert_int_equal(l.ev[2].note, 0);
+	/* Confirmations of a record no longer held change nothing. */
+	confirm(fx, key, 3);
+	assert_int_equal(l.n, 3);
+
+	spd_registry_on_output(fx->r, key, 1, 3, "d", 1);
+	assert_gap_free(&l, 4);
+	exit_status(fx, key, W_EXITCODE(0, 0), 0);
+	assert_int_equal(l.n, 4);
+	confirm(fx, key, 5);
+	assert_gap_free(&l, 5);
+	assert_true(l.ev[4].terminal);
+}
+
+/* A process that ends before its record is committed: nothing until the
+ * commit of its end; then the start waiter hears RUNNING as it was and Run
+ * every event. A launch failure's answer is its end. A journal giving up
+ * (SPD_JOURNAL_GAVE_UP) releases both holds. */
+static void journal_end_before_first_commit(void **state)
+{
+	fixture *fx = *state;
+	fake_journal j = {0};
+	recorder rc = {.keep = true}, failed = {.keep = true};
+	stream_log l = {0};
+	spd_watch_spec ws = {.fn = log_event, .ctx = &l};
+	spd_start_params sp = params("fn");
+	uint64_t wid = 0, k1, k2, k3;
+
+	attach_journal(fx, &j);
+	start(fx, "fn", &rc);
+	k1 = fx->f.starts[0].key;
+	finish(fx, k1);
+	assert_int_equal(rc.n, 0);
+	confirm(fx, k1, 3);
+	assert_int_equal(rc.n, 1);
+	assert_int_equal(rc.notes[0].state, SPD_STATE_RUNNING);
+	assert_false(rc.notes[0].terminal);
+
+	start(fx, "fn", &failed);
+	k2 = fx->f.starts[1].key;
+	exit_status(fx, k2, 0, SPD_EXIT_LAUNCH_FAILED);
+	confirm(fx, k2, 1); /* its creation, not its end */
+	assert_int_equal(failed.n, 0);
+	confirm(fx, k2, 2);
+	assert_int_equal(failed.n, 1);
+	assert_int_equal(failed.notes[0].state, SPD_STATE_FAILED);
+	assert_int_equal(failed.notes[0].kind, SPD_ERR_LAUNCH);
+
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), 0);
+	k3 = fx->f.starts[2].key;
+	finish(fx, k3);
+	assert_int_equal(l.n, 0);
+	confirm(fx, k3, SPD_JOURNAL_GAVE_UP);
+	assert_gap_free(&l, 3);
+	assert_true(l.ev[2].terminal);
+}
+
+/* The other answers that show a new process wait for its commit too: a
+ * queued start's PENDING answer, a Destroy's (the destroy itself goes to the
+ * launcher at once). */
+static void journal_queued_and_destroy_answers_wait(void **state)
+{
+	fixture *fx = *state;
+	fake_journal j = {0};
+	recorder rc[3], d = {0};
+	uint64_t k1, k3;
+
+	memset(rc, 0, sizeof rc);
+	attach_journal(fx, &j);
+	start_any(fx, "a", &rc[0], NULL);
+	start_any(fx, "a", &rc[1], NULL);
+	start_any(fx, "a", &rc[2], "queued"); /* no slot: queued */
+	assert_int_equal(fx->f.nstarts, 2);
+	k1 = fx->f.starts[0].key;
+	k3 = fx->f.starts[1].key + 1;
+	assert_int_equal(rc[2].n, 0);
+	confirm(fx, k3, 1);
+	assert_int_equal(rc[2].n, 1);
+	assert_int_equal(rc[2].notes[0].note, SPD_NOTE_SNAPSHOT);
+	assert_int_equal(rc[2].notes[0].state, SPD_STATE_PENDING);
+
+	assert_int_equal(spd_registry_destroy_process(fx->r, fx->f.starts[0].id, 0, false, record, &d),
+			 0);
+	assert_int_equal(fx->f.ndestroys, 1);
+	assert_int_equal(d.n, 0);
+	confirm(fx, k1, 1);
+	assert_int_equal(d.n, 1);
+	assert_true(d.notes[0].destroyed);
+	assert_int_equal(rc[0].n, 0); /* still PENDING: the start waiter waits on */
+	spd_registry_on_started(fx->r, k1, 5, spd_clock_real_ns());
+	assert_int_equal(rc[0].n, 1);
+	assert_int_equal(rc[0].notes[0].state, SPD_STATE_RUNNING);
+}
+
+/* A journal that cannot write takes no hold: everything goes out at once,
+ * as without a store. Without a journal nothing is ever held. */
+static void journal_failing_delivers_at_once(void **state)
+{
+	fixture *fx = *state;
+	fake_journal j = {.failing = true};
+	recorder rc = {.keep = true};
+	stream_log l = {0};
+	spd_watch_spec ws = {.fn = log_event, .ctx = &l};
+	spd_start_params sp = params("fn");
+	uint64_t wid = 0, key;
+
+	attach_journal(fx, &j);
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), 0);
+	assert_int_equal(l.n, 1);
+	key = fx->f.starts[0].key;
+	finish(fx, key);
+	assert_gap_free(&l, 3);
+	assert_true(j.nholds >= 2); /* it was asked to hold, and refused */
+	start(fx, "fn", &rc);
+	spd_registry_on_started(fx->r, fx->f.starts[1].key, 7, spd_clock_real_ns());
+	assert_int_equal(rc.n, 1);
+	assert_int_equal(rc.notes[0].state, SPD_STATE_RUNNING);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2103,6 +2412,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reload_health_by_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(run_streams_from_pending_and_retries_attach, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(journal_start_answer_waits_for_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(journal_run_events_wait_for_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(journal_end_before_first_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(journal_queued_and_destroy_answers_wait, setup_queue,
+						teardown),
+		cmocka_unit_test_setup_teardown(journal_failing_delivers_at_once, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,8 +1,8 @@
 /* The store (store/store.h) under a real registry with a fake launcher: the
- * promise (an end is delivered only once committed), group commit, restart
- * (records back, LOST, request_id retries, gaps), retention, the bad days
- * (a second holder, a newer schema, a corrupt file, failing writes and their
- * recovery) and --check-config's check. */
+ * promise (a new record's answer and an end are delivered only once
+ * committed), group commit, restart (records back, LOST, request_id retries,
+ * gaps), retention, the bad days (a second holder, a newer schema, a corrupt
+ * file, failing writes and their recovery) and --check-config's check. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -91,9 +91,14 @@ static void store_path(char *out, size_t len, const char *name)
 
 /* ---- a registry with a fake launcher, and its store ---------------------------- */
 
+/* The id of the last process launched: the launch goes at once, whatever
+ * the store does (its answer may wait for a commit). */
+static char last_started[SPD_ID_LEN + 1];
+
 static int fake_start(void *ctx, uint64_t key, const spd_launch_req *req)
 {
-	(void)ctx, (void)key, (void)req;
+	(void)ctx, (void)key;
+	snprintf(last_started, sizeof last_started, "%s", req->process_id);
 	return 0;
 }
 
@@ -231,19 +236,16 @@ static void start(fixture *fx, const char *arg, const char *rid, char id[SPD_ID_
 		.target = "fn", .argv = argv, .argc = 1, .labels = labels, .label_count = 1,
 		.timeout_ms = -1, .grace_ms = -1, .request_id = rid, .caller = "token:ab",
 	};
-	spd_list_query all = {.page_size = 100000};
-	seen *w = calloc(1, sizeof *w), g;
-	uint64_t next = 0;
+	seen *w = calloc(1, sizeof *w);
 
 	assert_non_null(w);
 	assert_true(nwaiters < 64);
 	seen_init(w);
 	waiters[nwaiters++] = w;
+	last_started[0] = '\0';
 	assert_int_equal(spd_registry_start(fx->r, &sp, record, w), 0);
-	/* The newest record is this one. */
-	seen_init(&g);
-	spd_registry_list(fx->r, &all, record, &g, &next);
-	snprintf(id, SPD_ID_LEN + 1, "%s", g.id);
+	assert_int_equal(strlen(last_started), SPD_ID_LEN); /* launched at once */
+	snprintf(id, SPD_ID_LEN + 1, "%s", last_started);
 }
 
 static void fx_close(fixture *fx)
@@ -326,6 +328,63 @@ static void test_end_waits_for_commit(void **state)
 		assert_int_equal(st.commits, 1);
 		assert_int_equal(st.commit_count, 1);
 		assert_int_equal(st.errors, 0);
+	}
+	fx_close(&fx);
+}
+
+/* The other half of the promise: a new process is launched at once, but its
+ * StartProcess answer (and GetProcess) waits for its record's first commit;
+ * after a restart that record is known (FAILED/LOST) and a retry with its
+ * request_id starts nothing. */
+static void test_start_answer_waits_for_commit(void **state)
+{
+	fixture fx = {0};
+	char id[SPD_ID_LEN + 1];
+	seen *answer, g, again;
+
+	(void)state;
+	store_path(fx.path, sizeof fx.path, "created");
+	fx_open(&fx, cfg, false);
+	start(&fx, "a", "rid-new", id); /* launched: start() checks it */
+	answer = waiters[nwaiters - 1];
+	spd_registry_on_started(fx.r, 1, 4343, spd_clock_real_ns());
+	assert_int_equal(answer->calls, 0);
+	seen_init(&g);
+	assert_int_equal(spd_registry_get_committed(fx.r, id, record, &g), 0);
+	assert_int_equal(g.calls, 0);
+	assert_int_equal(spd_store_start(fx.s, fx.r), 0);
+	{
+		int64_t end = spd_clock_real_ns() + DEADLINE_NS;
+		struct timespec ts = {.tv_sec = end / 1000000000, .tv_nsec = end % 1000000000};
+		pthread_mutex_lock(&answer->mu);
+		while (answer->calls == 0)
+			if (pthread_cond_timedwait(&answer->cv, &answer->mu, &ts) != 0)
+				break;
+		pthread_mutex_unlock(&answer->mu);
+	}
+	assert_int_equal(answer->calls, 1);
+	assert_int_equal(answer->state, SPD_STATE_RUNNING);
+	assert_string_equal(answer->id, id);
+	/* spawnd "dies" with it running: the restarted one knows it. */
+	fx_close(&fx);
+	fx_open(&fx, cfg, true);
+	seen_init(&g);
+	assert_int_equal(spd_registry_get(fx.r, id, record, &g), 0);
+	assert_int_equal(g.state, SPD_STATE_FAILED);
+	assert_int_equal(g.kind, SPD_ERR_LOST);
+	assert_true(g.ran);
+	{
+		const char *argv[] = {"a"};
+		const char *labels[] = {"k", "v"};
+		spd_start_params sp = {
+			.target = "fn", .argv = argv, .argc = 1, .labels = labels, .label_count = 1,
+			.timeout_ms = -1, .grace_ms = -1, .request_id = "rid-new", .caller = "token:ab",
+		};
+		last_started[0] = '\0';
+		seen_init(&again);
+		assert_int_equal(spd_registry_start(fx.r, &sp, record, &again), 0);
+		assert_string_equal(again.id, id);
+		assert_string_equal(last_started, ""); /* nothing launched */
 	}
 	fx_close(&fx);
 }
@@ -771,6 +830,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_end_waits_for_commit),
+		cmocka_unit_test(test_start_answer_waits_for_commit),
 		cmocka_unit_test(test_listing_waits_for_commit),
 		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_retention),

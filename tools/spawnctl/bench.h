@@ -48,6 +48,7 @@ typedef struct bench_figures {
 	double rate;       /* completed processes per second */
 	size_t n;
 	int64_t child_cpu_us;  /* the processes' own CPU (their records' usage) */
+	int64_t answer_p50;    /* Start+Watch: the StartProcess answer alone, ns */
 } bench_figures;
 
 /* COUNT processes of TARGET, CLIENTS at a time, start -> terminal event, each
