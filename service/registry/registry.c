@@ -572,7 +572,7 @@ static int watch_entry(spd_registry *r, spd__entry *e, const spd_watch_spec *ws,
 /* spd_registry_start, and for Run (RUN not NULL) the subscription RUN of the
  * process started or found, in the same step (spd_registry_run). */
 static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx,
-		 const spd_watch_spec *run, uint64_t *watch_id)
+		 const spd_watch_spec *run, uint64_t *watch_id, char *run_id)
 {
 	spd__target *t;
 	spd__entry *e;
@@ -616,8 +616,11 @@ static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, v
 			/* A retry: the original, whatever became of it; nothing starts. */
 			rc = memcmp(orig->fingerprint, e->fingerprint, sizeof e->fingerprint) == 0
 				     ? 0 : -EEXIST;
-			if (rc == 0 && run != NULL)
+			if (rc == 0 && run != NULL) {
+				if (run_id != NULL)
+					memcpy(run_id, orig->p.id, SPD_ID_LEN + 1);
 				rc = watch_entry(r, orig, run, watch_id);
+			}
 			if (rc == 0)
 				rc = answer_committed(r, orig, fn, ctx);
 			pthread_mutex_unlock(&r->mu);
@@ -674,6 +677,8 @@ static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, v
 	spd_metrics_process_started(e->p.target);
 	/* Run's subscription replays PENDING from the ring, then goes live. It
 	 * cannot fail but for memory: the process then goes on unwatched. */
+	if (run != NULL && run_id != NULL)
+		memcpy(run_id, e->p.id, SPD_ID_LEN + 1);
 	if (run != NULL && watch_entry(r, e, run, watch_id) < 0)
 		*watch_id = 0;
 	spd_log(SPD_LOG_INFO, "process accepted", SPD_LOG_STR("process_id", e->p.id),
@@ -719,7 +724,7 @@ int spd_registry_get_committed(spd_registry *r, const char *id, spd_watch_fn fn,
 
 int spd_registry_start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, void *ctx)
 {
-	return start(r, sp, fn, ctx, NULL, NULL);
+	return start(r, sp, fn, ctx, NULL, NULL, NULL);
 }
 
 static bool ignore_start(void *ctx, const spd_watch_event *ev)
@@ -730,14 +735,14 @@ static bool ignore_start(void *ctx, const spd_watch_event *ev)
 }
 
 int spd_registry_run(spd_registry *r, const spd_start_params *sp, const spd_watch_spec *ws,
-		     uint64_t *watch_id)
+		     uint64_t *watch_id, char *id)
 {
 	spd_watch_spec run = *ws;
 
 	*watch_id = 0;
 	run.id = NULL;
 	run.from_start = true;
-	return start(r, sp, ignore_start, NULL, &run, watch_id);
+	return start(r, sp, ignore_start, NULL, &run, watch_id, id);
 }
 
 int spd_registry_get(spd_registry *r, const char *id, spd_watch_fn fn, void *ctx)

@@ -289,9 +289,14 @@ int spd_registry_watch(spd_registry *r, const spd_watch_spec *ws, uint64_t *watc
  * record subscribes to that process and starts nothing. Returns as
  * spd_registry_start (no callback of WS runs on an error), or -ERANGE:
  * after_sequence past the retried process's last sequence. *WATCH_ID is 0
- * when nothing was subscribed: all was delivered (the process had ended). */
+ * when nothing was subscribed: all was delivered (the process had ended).
+ * ID (SPD_ID_LEN + 1 bytes, or NULL) gets the process's id, under the
+ * registry's lock and before any callback of WS runs, whenever the call
+ * gets as far as a process (new or retried): a subscription deferred until
+ * the new record is committed (journal.h) has seen no event yet, and the
+ * caller may need the id meanwhile (Run's destroy_on_cancel). */
 int spd_registry_run(spd_registry *r, const spd_start_params *sp, const spd_watch_spec *ws,
-		     uint64_t *watch_id);
+		     uint64_t *watch_id, char *id);
 
 /* Ends a subscription: its release callback runs (before this returns), and
  * no other callback runs for it after this returns. Returns true if it ended

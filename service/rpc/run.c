@@ -46,7 +46,7 @@ void spd_rpc_run(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payl
 	w->destroy_on_cancel = req->destroy_on_cancel;
 	ws = spd_rpc_watch_stream_spec(w, req->include_output);
 	ws.after_sequence = req->after_sequence;
-	rc = spd_registry_run(env->registry, &s.sp, &ws, &w->watch_id);
+	rc = spd_registry_run(env->registry, &s.sp, &ws, &w->watch_id, w->id);
 	if (rc == -ERANGE) {
 		snprintf(msg, sizeof msg,
 			 "after_sequence: %" PRIu64 " is past the last event of the process of "

@@ -26,7 +26,8 @@ typedef struct spd_rpc_watch_stream {
 	bool all;           /* watch-all: never ends by itself */
 	spd_rpc_held_caller caller; /* watch-all: sees only the targets its token may use */
 	/* Run: destroy the process when the client cancels before its end.
-	 * ID is set by the first event, inside spd_registry_run. */
+	 * ID is set inside spd_registry_run, before any event (a Run whose new
+	 * record is not committed yet has none, and may be cancelled then). */
 	bool destroy_on_cancel;
 	char id[SPD_ID_LEN + 1];
 } spd_rpc_watch_stream;

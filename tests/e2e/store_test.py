@@ -194,6 +194,24 @@ class StoreTest(h.E2ETest):
         self.assertEqual(again[0].process.result, b"r")
         self.assertEqual(len(self.list_all(s2)), count)
 
+    def test_run_destroy_on_cancel_before_commit(self):
+        """Run with destroy_on_cancel cancelled at once, before the new record's
+        commit (no event told yet): the process is still destroyed, never left
+        running unwatched. Many rounds: the cancel must land in the window."""
+        m = h.pb()
+        s = self.server(store_config(self.path, extra="max_running: 256"))
+        for _ in range(150):
+            call = s.stub.Run(m.RunRequest(start=m.StartProcessRequest(target="sleep"),
+                                           destroy_on_cancel=True), timeout=h.RPC_TIMEOUT)
+            call.cancel()
+
+        def none_live():
+            return not [p for p in self.list_all(s) if not h.is_terminal(p)]
+        h.wait_until(none_live, 10 * h.SLOW, "every cancelled Run's process to end")
+        for p in self.list_all(s):
+            self.assertState(p, "CANCELED")
+            self.assertFlags(p, destroyed=True)
+
     def test_an_end_seen_is_an_end_kept(self):
         """The promise: a client that saw a process end reads that end after
         any crash. Each round kills spawnd the moment the terminal event (or

@@ -2025,7 +2025,7 @@ static void run_streams_from_pending_and_retries_attach(void **state)
 	uint64_t wid = 0;
 
 	sp.request_id = "job";
-	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), 0);
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid, NULL), 0);
 	assert_true(wid != 0);
 	assert_int_equal(rc.n, 1);
 	assert_int_equal(rc.notes[0].note, SPD_NOTE_REPLAY);
@@ -2039,7 +2039,7 @@ static void run_streams_from_pending_and_retries_attach(void **state)
 	assert_true(rc.notes[2].terminal);
 
 	ws = (spd_watch_spec){.fn = record, .ctx = &again, .after_sequence = 1};
-	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), 0);
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid, NULL), 0);
 	assert_int_equal(wid, 0); /* ended: all delivered */
 	assert_int_equal(fx->f.nstarts, 1);
 	assert_int_equal(again.n, 2);
@@ -2048,14 +2048,14 @@ static void run_streams_from_pending_and_retries_attach(void **state)
 	assert_string_equal(again.notes[1].id, rc.notes[0].id);
 
 	ws = (spd_watch_spec){.fn = record, .ctx = &late, .after_sequence = 4};
-	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), -ERANGE);
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid, NULL), -ERANGE);
 	assert_int_equal(late.n, 0);
 	sp.argc = 1;
 	sp.argv = (const char *const[]){"other", NULL};
 	ws.after_sequence = 0;
-	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), -EEXIST);
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid, NULL), -EEXIST);
 	sp = params("nosuch");
-	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), -ENOENT);
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid, NULL), -ENOENT);
 	assert_int_equal(late.n, 0);
 }
 
@@ -2232,7 +2232,7 @@ static void journal_run_events_wait_for_commit(void **state)
 	uint64_t wid = 0, key;
 
 	attach_journal(fx, &j);
-	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), 0);
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid, NULL), 0);
 	assert_true(wid != 0);
 	assert_int_equal(fx->f.nstarts, 1);
 	key = fx->f.starts[0].key;
@@ -2259,6 +2259,40 @@ static void journal_run_events_wait_for_commit(void **state)
 	confirm(fx, key, 5);
 	assert_gap_free(&l, 5);
 	assert_true(l.ev[4].terminal);
+}
+
+/* Run's process id comes with the call, before any event: while the new
+ * record is not committed no event tells it, and a Run cancelled then with
+ * destroy_on_cancel must still find its process to destroy (a retry's id
+ * too). */
+static void journal_run_id_before_commit(void **state)
+{
+	fixture *fx = *state;
+	fake_journal j = {0};
+	stream_log l = {0};
+	spd_watch_spec ws = {.fn = log_event, .ctx = &l};
+	spd_start_params sp = params("fn");
+	char id[SPD_ID_LEN + 1] = "", again[SPD_ID_LEN + 1] = "";
+	recorder d = {.keep = true};
+	uint64_t wid = 0, wid2 = 0, key;
+
+	sp.request_id = "rid-1";
+	attach_journal(fx, &j);
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid, id), 0);
+	assert_true(wid != 0);
+	assert_int_equal(l.n, 0); /* not committed: nothing told */
+	assert_int_equal(strlen(id), SPD_ID_LEN);
+	key = fx->f.starts[0].key;
+	spd_registry_on_started(fx->r, key, 99, spd_clock_real_ns());
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid2, again), 0);
+	assert_string_equal(again, id);
+	assert_int_equal(fx->f.nstarts, 1);
+	/* The cancel: the subscriptions go, the process is destroyed by id. */
+	assert_true(spd_registry_unwatch(fx->r, wid));
+	assert_true(spd_registry_unwatch(fx->r, wid2));
+	assert_int_equal(spd_registry_destroy_process(fx->r, id, -1, false, record, &d), 0);
+	assert_int_equal(fx->f.ndestroys, 1);
+	assert_true(fx->f.destroys[0].key == key);
 }
 
 /* A process that ends before its record is committed: nothing until the
@@ -2295,7 +2329,7 @@ static void journal_end_before_first_commit(void **state)
 	assert_int_equal(failed.notes[0].state, SPD_STATE_FAILED);
 	assert_int_equal(failed.notes[0].kind, SPD_ERR_LAUNCH);
 
-	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), 0);
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid, NULL), 0);
 	k3 = fx->f.starts[2].key;
 	finish(fx, k3);
 	assert_int_equal(l.n, 0);
@@ -2354,7 +2388,7 @@ static void journal_failing_delivers_at_once(void **state)
 	uint64_t wid = 0, key;
 
 	attach_journal(fx, &j);
-	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid), 0);
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid, NULL), 0);
 	assert_int_equal(l.n, 1);
 	key = fx->f.starts[0].key;
 	finish(fx, key);
@@ -2414,6 +2448,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(journal_start_answer_waits_for_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(journal_run_events_wait_for_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(journal_run_id_before_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(journal_end_before_first_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(journal_queued_and_destroy_answers_wait, setup_queue,
 						teardown),
