@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int spd__store_lock(const char *store_path, char *err, size_t errlen)
@@ -20,7 +21,12 @@ int spd__store_lock(const char *store_path, char *err, size_t errlen)
 		snprintf(err, errlen, "store %s: path too long", store_path);
 		return -ENAMETOOLONG;
 	}
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/* 0600, and made so if an older spawnd left it 0644: anyone who can
+	 * open it can hold a read lock on it, and keep every spawnd from
+	 * starting on the store. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0)
+		(void)fchmod(fd, 0600);
 	if (fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "store %s: cannot open its lock file %s: %s", store_path, path,

@@ -2,6 +2,7 @@
 #include "service/store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -109,6 +110,27 @@ static int open_db(const char *path, int flags, sqlite3 **db, char err[SPD_STORE
 	return 0;
 }
 
+/* A missing store file is created here, 0600 whatever the umask: records
+ * hold args, labels, results and output, for spawnd's user alone. SQLite
+ * would create it 0644 & ~umask, and gives its -wal and -shm files the mode
+ * of the database file. An existing file keeps the mode its operator gave. */
+static int create_private(const char *path, char err[SPD_STORE_ERR_MAX])
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int saved;
+
+	if (fd >= 0) {
+		(void)fchmod(fd, 0600); /* the umask may have taken bits off: none to add */
+		close(fd);
+		return 0;
+	}
+	saved = errno;
+	if (saved == EEXIST)
+		return 0;
+	snprintf(err, SPD_STORE_ERR_MAX, "store %s: cannot create it: %s", path, strerror(saved));
+	return -saved;
+}
+
 /* Records found live: spawnd died under them (SPEC §12). */
 static int mark_lost(spd_store *s, int64_t now_ns, char err[SPD_STORE_ERR_MAX])
 {
@@ -179,6 +201,9 @@ int spd_store_open(const spd_store_options *o, spd_store **out, char err[SPD_STO
 	if (rc < 0)
 		goto fail;
 	s->lock_fd = rc;
+	rc = create_private(s->path, err);
+	if (rc < 0)
+		goto fail;
 	rc = open_db(s->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->db, err);
 	if (rc < 0)
 		goto fail;

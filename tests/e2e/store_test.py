@@ -369,6 +369,26 @@ class StoreTest(h.E2ETest):
         self.assertEqual(rc, 1, out)
         self.assertIn("newer", out)
 
+    def test_store_files_are_private(self):
+        """Records hold args, labels, results and output: the store file, its
+        -wal and -shm and its lock are created 0600 whatever the umask (SQLite
+        would make them 0644). A lock file left 0644 is made 0600: anyone who
+        could open it could hold a read lock and keep spawnd from starting."""
+        lock = self.path + ".lock"
+        with open(lock, "w"):
+            pass
+        os.chmod(lock, 0o644)
+        old = os.umask(0o022)
+        try:
+            s = self.server(store_config(self.path))
+        finally:
+            os.umask(old)
+        self.assertState(s.run("echo", "x"), "SUCCEEDED")
+        for suffix in ("", "-wal", "-shm", ".lock"):
+            f = self.path + suffix
+            if os.path.exists(f):
+                self.assertEqual(os.stat(f).st_mode & 0o777, 0o600, f)
+
     def test_unopenable_store_refused(self):
         cfg = store_config("/nonexistent-spawnd-dir/records.db")
         rc, err = refused(cfg)
