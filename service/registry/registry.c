@@ -633,6 +633,11 @@ static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, v
 	t = spd__find_target(r, sp->target);
 	if (t == NULL) {
 		rc = -ENOENT;
+	} else if (run != NULL && run->after_sequence > 1) {
+		/* A new process's last event is PENDING (1): a resume point past
+		 * it is refused before anything starts (SPEC §12), rather than a
+		 * process started for a stream that would never hear of it. */
+		rc = -ERANGE;
 	} else if (t->cfg.kind == SPD_TARGET_EXEC && !t->cfg.allow_args && sp->argc > 0) {
 		rc = -EINVAL;
 	} else if (r->shutting_down || r->launcher_lost) {

@@ -288,7 +288,8 @@ int spd_registry_watch(spd_registry *r, const spd_watch_spec *ws, uint64_t *watc
  * record is committed, journal.h). A retry with the request_id of a retained
  * record subscribes to that process and starts nothing. Returns as
  * spd_registry_start (no callback of WS runs on an error), or -ERANGE:
- * after_sequence past the retried process's last sequence. *WATCH_ID is 0
+ * after_sequence past the retried process's last sequence, or past 1
+ * (PENDING) for a new process (which is then not started). *WATCH_ID is 0
  * when nothing was subscribed: all was delivered (the process had ended).
  * ID (SPD_ID_LEN + 1 bytes, or NULL) gets the process's id, under the
  * registry's lock and before any callback of WS runs, whenever the call

@@ -48,10 +48,16 @@ void spd_rpc_run(const spd_rpc_env *env, grpc_call *call, grpc_byte_buffer *payl
 	ws.after_sequence = req->after_sequence;
 	rc = spd_registry_run(env->registry, &s.sp, &ws, &w->watch_id, w->id);
 	if (rc == -ERANGE) {
-		snprintf(msg, sizeof msg,
-			 "after_sequence: %" PRIu64 " is past the last event of the process of "
-			 "request_id '%.256s'",
-			 req->after_sequence, req->start->request_id);
+		if (req->start->request_id == NULL || req->start->request_id[0] == '\0')
+			snprintf(msg, sizeof msg,
+				 "after_sequence: %" PRIu64 " is past the last event of a new "
+				 "process (1, PENDING); it is for a retry with a request_id",
+				 req->after_sequence);
+		else
+			snprintf(msg, sizeof msg,
+				 "after_sequence: %" PRIu64 " is past the last event of the process "
+				 "of request_id '%.256s'",
+				 req->after_sequence, req->start->request_id);
 		spd_stream_finish(w->stream, GRPC_STATUS_INVALID_ARGUMENT, msg);
 	} else if (rc < 0) {
 		st = spd_rpc_start_status(rc, req->start, msg, sizeof msg);

@@ -101,6 +101,20 @@ class RunTest(h.E2ETest):
         ev = self.run_events(s, run_req("echo", "x", destroy_on_cancel=True))
         self.assertState(ev[-1].process, "SUCCEEDED")
 
+    def test_after_sequence_past_pending_of_a_new_process(self):
+        """after_sequence past 1 (PENDING) on a Run that starts a new process
+        is INVALID_ARGUMENT and starts nothing: never a process running for a
+        stream that ends OK with no event and no id (SPEC §12)."""
+        s = self.server(h.minimal_config(TARGETS))
+        m = h.pb()
+        for after in (2, 1000, 2**64 - 1):
+            self.assertRpcError(grpc.StatusCode.INVALID_ARGUMENT,
+                                lambda: list(s.stub.Run(run_req("sleep", after_sequence=after),
+                                                        timeout=h.RPC_TIMEOUT)),
+                                mention="after_sequence")
+        self.assertEqual(list(s.stub.ListProcesses(m.ListProcessesRequest(),
+                                                   timeout=h.RPC_TIMEOUT).processes), [])
+
     def test_retry_attaches_and_resumes(self):
         s = self.server(h.minimal_config(TARGETS))
         call = s.stub.Run(run_req("sleep", "400", request_id="job-1"), timeout=h.RPC_TIMEOUT)

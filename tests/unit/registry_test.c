@@ -2057,6 +2057,13 @@ static void run_streams_from_pending_and_retries_attach(void **state)
 	sp = params("nosuch");
 	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid, NULL), -ENOENT);
 	assert_int_equal(late.n, 0);
+	/* A new process (no retry): past PENDING (1) is refused, nothing starts. */
+	sp = params("fn");
+	ws.after_sequence = 2;
+	assert_int_equal(spd_registry_run(fx->r, &sp, &ws, &wid, NULL), -ERANGE);
+	assert_int_equal(wid, 0);
+	assert_int_equal(late.n, 0);
+	assert_int_equal(fx->f.nstarts, 1);
 }
 
 /* ---- the journal (journal.h): a fake that confirms when the test says ------------ */
