@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,10 @@ struct spd_auth {
 	atomic_int refs;
 	entry *entries;
 	size_t count;
+	/* Set once, by spd_auth_supersede: the file that replaced this one
+	 * (a reference; NULL with REPLACED: auth was turned off). */
+	_Atomic(spd_auth *) next;
+	atomic_bool replaced;
 };
 
 static void entry_release(entry *e)
@@ -44,6 +49,7 @@ static void auth_free(spd_auth *a)
 	for (size_t i = 0; i < a->count; i++)
 		entry_release(&a->entries[i]);
 	free(a->entries);
+	spd_auth_unref(atomic_load(&a->next));
 	free(a);
 }
 
@@ -284,6 +290,41 @@ bool spd_principal_allows(const spd_principal *p, const char *target)
 		if (strcmp(p->targets[i], target) == 0)
 			return true;
 	return false;
+}
+
+void spd_auth_supersede(spd_auth *old, spd_auth *next)
+{
+	if (old == NULL || atomic_load(&old->replaced))
+		return;
+	atomic_store(&old->next, spd_auth_ref(next));
+	atomic_store(&old->replaced, true); /* after NEXT: readers test this first */
+}
+
+/* The principal of WHO's token (WHO one of A's) in B, or NULL. Digests are
+ * compared, not tokens: no secret to keep from timing here. */
+static const spd_principal *same_token(const spd_principal *who, spd_auth *b)
+{
+	const entry *e = (const entry *)((const char *)who - offsetof(entry, who));
+
+	for (size_t i = 0; i < b->count; i++)
+		if (memcmp(b->entries[i].digest, e->digest, sizeof e->digest) == 0)
+			return &b->entries[i].who;
+	return NULL;
+}
+
+bool spd_auth_still_allows(const spd_auth *a, const spd_principal *who, const char *target)
+{
+	/* To the current file: a token gone from one stays gone, unless a
+	 * later reload turns auth off (then every caller may do everything). */
+	while (a != NULL && atomic_load(&a->replaced)) {
+		spd_auth *next = atomic_load(&a->next);
+		if (next == NULL)
+			return true;
+		if (who != NULL)
+			who = same_token(who, next);
+		a = next;
+	}
+	return spd_principal_allows(who, target);
 }
 
 size_t spd_auth_count(const spd_auth *a)

@@ -43,6 +43,16 @@ const spd_principal *spd_auth_check(const spd_auth *a, const char *value, size_t
 /* Whether P may use TARGET. */
 bool spd_principal_allows(const spd_principal *p, const char *target);
 
+/* OLD (NULL: no-op) was replaced by NEXT (NULL: auth turned off), by a
+ * reload: what holds OLD (an open stream) follows it to the current file
+ * with spd_auth_still_allows. Takes a reference on NEXT; once per OLD. */
+void spd_auth_supersede(spd_auth *old, spd_auth *next);
+
+/* Whether WHO (a principal of A) may use TARGET by the current tokens file:
+ * A's, or the file that replaced it (spd_auth_supersede), where WHO's token
+ * may have other targets or be gone (false). */
+bool spd_auth_still_allows(const spd_auth *a, const spd_principal *who, const char *target);
+
 /* How many tokens A knows. */
 size_t spd_auth_count(const spd_auth *a);
 

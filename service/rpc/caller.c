@@ -60,7 +60,7 @@ spd_rpc_held_caller spd_rpc_caller_hold(void)
 
 bool spd_rpc_held_allows(const spd_rpc_held_caller *c, const char *target)
 {
-	return c->auth == NULL || spd_principal_allows(c->who, target);
+	return c->auth == NULL || spd_auth_still_allows(c->auth, c->who, target);
 }
 
 void spd_rpc_caller_release(spd_rpc_held_caller *c)

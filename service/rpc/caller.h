@@ -43,6 +43,8 @@ typedef struct spd_rpc_held_caller {
 } spd_rpc_held_caller;
 
 spd_rpc_held_caller spd_rpc_caller_hold(void);
+/* By the tokens file now in force: a reload may have changed or removed the
+ * held caller's token since it was held. */
 bool spd_rpc_held_allows(const spd_rpc_held_caller *c, const char *target);
 void spd_rpc_caller_release(spd_rpc_held_caller *c);
 

@@ -713,6 +713,9 @@ int spd_server_reload(spd_server *s, const spd_config *cfg, char *err, size_t er
 	old = s->auth;
 	s->auth = next;
 	pthread_mutex_unlock(&s->mu);
+	/* Open streams hold OLD: they follow it to NEXT (a revoked token's
+	 * watch-all sees nothing more, its Watch or Run ends). */
+	spd_auth_supersede(old, next);
 	spd_auth_unref(old); /* calls in flight keep their own reference */
 	atomic_store(&s->protect_health, cfg->auth_protect_health);
 	if (next != NULL)

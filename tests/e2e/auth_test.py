@@ -184,6 +184,52 @@ class AuthTest(h.E2ETest):
         self.assertEqual(self.code_of(lambda: self.start(s, ADMIN, "echo", "x")),
                          grpc.StatusCode.UNAUTHENTICATED, "a removed token still works")
 
+    def test_open_streams_follow_a_reload(self):
+        """A token revoked (or narrowed) by SIGHUP reads nothing more on the
+        streams it opened before: its watch-all hears no new event, its Watch
+        of a process ends PERMISSION_DENIED at the next event; a token kept
+        goes on as before."""
+        import threading
+        pb = h.pb()
+        s = self.server(self.config())
+        mine = self.start(s, APP, "sleep")
+        single = s.stub.Watch(pb.WatchRequest(id=mine.id), timeout=h.RPC_TIMEOUT * 3,
+                              metadata=bearer(APP))
+        next(single)  # its SNAPSHOT
+        streams = {tok: s.stub.Watch(pb.WatchRequest(), timeout=h.RPC_TIMEOUT * 3,
+                                     metadata=bearer(tok)) for tok in (APP, ADMIN)}
+        seen = {APP: [], ADMIN: []}
+
+        def read(tok):
+            try:
+                for ev in streams[tok]:
+                    seen[tok].append(ev.process.args[:1])
+            except grpc.RpcError:
+                pass
+        threads = [threading.Thread(target=read, args=(t,), daemon=True) for t in streams]
+        for t in threads:
+            t.start()
+        self.start(s, ADMIN, "echo", "before")
+        h.wait_until(lambda: ["before"] in seen[APP] and ["before"] in seen[ADMIN],
+                     h.RPC_TIMEOUT, "both watch-alls to hear the first echo")
+        self.write_tokens("%s *\n" % ADMIN)
+        os.kill(s.pid, signal.SIGHUP)
+        h.wait_until(lambda: any(r.get("msg") == "tokens re-read" for r in s.log_records()),
+                     h.RPC_TIMEOUT, "the tokens to be re-read")
+        self.start(s, ADMIN, "echo", "after")
+        h.wait_until(lambda: ["after"] in seen[ADMIN], h.RPC_TIMEOUT,
+                     "the admin's watch-all to hear the second echo")
+        s.stub.Destroy(pb.DestroyRequest(id=mine.id, wait=True), timeout=h.RPC_TIMEOUT,
+                       metadata=bearer(ADMIN))
+        self.assertNotIn(["after"], seen[APP], "a revoked token's watch-all still reads")
+        with self.assertRaises(grpc.RpcError) as cm:
+            for ev in single:
+                self.assertNotEqual(h.state(ev.process), "CANCELED",
+                                    "a revoked token's Watch still reads")
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        for st in streams.values():
+            st.cancel()
+
     def test_spawnctl_token(self):
         if SPAWNCTL is None:
             self.skipTest("spawnctl is not in this test's runfiles")

@@ -78,6 +78,37 @@ static void tokens_and_targets(void **state)
 	spd_auth_unref(a);
 }
 
+/* A reload replaces the file: a principal held from the old one (an open
+ * stream) is judged by the new one: narrowed, removed, or auth turned off. */
+static void superseded(void **state)
+{
+	char err[512] = "";
+	spd_auth *a = NULL, *b = NULL, *c = NULL;
+	const spd_principal *admin, *app;
+
+	(void)state;
+	assert_int_equal(spd_auth_load(write_file("t1", "adm *\napp echo,sleep\n", 0440), &a, err,
+				       sizeof err), 0);
+	admin = check(a, "Bearer adm");
+	app = check(a, "Bearer app");
+	assert_true(spd_auth_still_allows(a, app, "sleep"));
+	assert_int_equal(spd_auth_load(write_file("t2", "adm *\napp echo\n", 0440), &b, err,
+				       sizeof err), 0);
+	spd_auth_supersede(a, b);
+	assert_true(spd_auth_still_allows(a, app, "echo"));
+	assert_false(spd_auth_still_allows(a, app, "sleep"));
+	assert_true(spd_auth_still_allows(a, admin, "crash"));
+	assert_int_equal(spd_auth_load(write_file("t3", "adm *\n", 0440), &c, err, sizeof err), 0);
+	spd_auth_supersede(b, c);
+	spd_auth_unref(b); /* A holds it */
+	assert_false(spd_auth_still_allows(a, app, "echo"));
+	assert_true(spd_auth_still_allows(a, admin, "echo"));
+	spd_auth_supersede(c, NULL); /* auth turned off */
+	spd_auth_unref(c);
+	assert_true(spd_auth_still_allows(a, app, "anything"));
+	spd_auth_unref(a);
+}
+
 static void refused_files(void **state)
 {
 	static const struct {
@@ -130,6 +161,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(tokens_and_targets),
 		cmocka_unit_test(refused_files),
+		cmocka_unit_test(superseded),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
