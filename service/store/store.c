@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,15 @@ static int create_private(const char *path, char err[SPD_STORE_ERR_MAX])
 	return -saved;
 }
 
+/* How far a lost record's sequence jumps. A live process's OUTPUT events
+ * (and a RUNNING not yet committed) take sequence numbers the store never
+ * sees: the one it kept is a lower bound of what clients were sent. The
+ * LOST end takes a number past any the dead spawnd could have given
+ * (2^40 output chunks), so that a client resuming from the last sequence
+ * it saw (SPEC §12) gets the gap SNAPSHOT of the end, never
+ * INVALID_ARGUMENT, and no number it saw is used again. */
+#define LOST_SEQ_JUMP (INT64_C(1) << 40)
+
 /* Records found live: spawnd died under them (SPEC §12). */
 static int mark_lost(spd_store *s, int64_t now_ns, char err[SPD_STORE_ERR_MAX])
 {
@@ -142,7 +152,7 @@ static int mark_lost(spd_store *s, int64_t now_ns, char err[SPD_STORE_ERR_MAX])
 		" error_kind = ?3, error_type = 'SpawndRestarted', error_message = ?4,"
 		" error_backtrace = NULL, error_exit_code = 0, error_signal = 0,"
 		" error_core_dumped = 0, error_oom_suspected = 0,"
-		" ended_ns = ?5, seq = seq + 1"
+		" ended_ns = ?5, seq = seq + ?7"
 		" WHERE state IN (?6, ?2)",
 		-1, &st, NULL);
 
@@ -153,6 +163,7 @@ static int mark_lost(spd_store *s, int64_t now_ns, char err[SPD_STORE_ERR_MAX])
 		sqlite3_bind_text(st, 4, lost_message, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, now_ns);
 		sqlite3_bind_int(st, 6, SPD_STATE_PENDING);
+		sqlite3_bind_int64(st, 7, LOST_SEQ_JUMP);
 		rc = sqlite3_step(st);
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}

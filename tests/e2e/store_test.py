@@ -134,7 +134,8 @@ class StoreTest(h.E2ETest):
         evs = s2.watch_all_events(running.id)
         self.assertEqual([h.event_type(e) for e in evs], ["SNAPSHOT"], h.show_events(evs))
         self.assertState(evs[0].process, "FAILED")
-        self.assertEqual(evs[0].sequence, 3)  # PENDING 1, RUNNING 2, FAILED 3
+        # PENDING 1, RUNNING 2; FAILED past any number the dead spawnd sent.
+        self.assertEqual(evs[0].sequence, 2 + (1 << 40))
 
         # The same request_id: the stored process, nothing started.
         count = len(self.list_all(s2))
@@ -211,6 +212,37 @@ class StoreTest(h.E2ETest):
         for p in self.list_all(s):
             self.assertState(p, "CANCELED")
             self.assertFlags(p, destroyed=True)
+
+    def test_resume_after_restart_from_output_seen(self):
+        """A client saw OUTPUT events (sequences the store never commits) of a
+        live process, then spawnd was SIGKILLed: resuming from the last
+        sequence it saw gets the gap SNAPSHOT of the LOST end (SPEC §12),
+        numbered past it, never INVALID_ARGUMENT."""
+        m = h.pb()
+        cfg = store_config(self.path, extra="")
+        cfg = cfg.replace("targets:\n", "targets:\n  ticker: {exec: [\"/bin/sh\", \"-c\", "
+                          "\"i=0; while [ $i -lt 400 ]; do echo t$i; i=$((i+1)); sleep 0.02; done\"]}\n", 1)
+        s = self.server(cfg)
+        req = m.RunRequest(start=m.StartProcessRequest(target="ticker", request_id="tick"),
+                           include_output=True)
+        last, pid = 0, None
+        for ev in s.stub.Run(req, timeout=h.RPC_TIMEOUT):
+            last, pid = ev.sequence, ev.process_id
+            if last >= 12:
+                break
+        s2 = self.restart(s)
+        for after in (last, last - 1):
+            for name, call in (
+                    ("Run", lambda: s2.stub.Run(m.RunRequest(start=req.start, include_output=True,
+                                                             after_sequence=after),
+                                                timeout=h.RPC_TIMEOUT)),
+                    ("Watch", lambda: s2.stub.Watch(m.WatchRequest(id=pid, after_sequence=after),
+                                                    timeout=h.RPC_TIMEOUT))):
+                evs = h.drain(call(), name)
+                self.assertEqual([(h.event_type(e), e.gap) for e in evs], [("SNAPSHOT", True)],
+                                 "%s after_sequence=%d: %s" % (name, after, h.show_events(evs)))
+                self.assertGreater(evs[0].sequence, last)
+                self.assertKind(evs[0].process, "LOST")
 
     def test_an_end_seen_is_an_end_kept(self):
         """The promise: a client that saw a process end reads that end after
