@@ -558,10 +558,15 @@ void spd__dispatch(spd_registry *r)
 	}
 }
 
-static spd__entry *find_rid(spd_registry *r, const char *rid)
+/* Each caller has its own request_ids: another token's use of the same id
+ * neither hands its process over (the fingerprint covers the caller too)
+ * nor makes this caller's request ALREADY_EXISTS (an id squatted, or probed
+ * for, by another tenant). */
+static spd__entry *find_rid(spd_registry *r, const char *rid, const char *caller)
 {
 	for (spd__entry *e = r->by_rid[hash_str(rid)]; e != NULL; e = e->rid_next)
-		if (strcmp(e->request_id, rid) == 0)
+		if (strcmp(e->request_id, rid) == 0 &&
+		    strcmp(e->p.caller != NULL ? e->p.caller : "", caller) == 0)
 			return e;
 	return NULL;
 }
@@ -611,7 +616,7 @@ static int start(spd_registry *r, const spd_start_params *sp, spd_watch_fn fn, v
 
 	pthread_mutex_lock(&r->mu);
 	if (e->request_id != NULL) {
-		spd__entry *orig = find_rid(r, e->request_id);
+		spd__entry *orig = find_rid(r, e->request_id, e->p.caller);
 		if (orig != NULL) {
 			/* A retry: the original, whatever became of it; nothing starts. */
 			rc = memcmp(orig->fingerprint, e->fingerprint, sizeof e->fingerprint) == 0

@@ -91,11 +91,24 @@ class AuthTest(h.E2ETest):
         self.assertEqual(mine.caller, fp)
         self.assertTrue(any(r.get("msg") == "process accepted" and r.get("caller") == fp
                             for r in s.log_records()))
-        # The same request_id from another token is another request.
+        # The same request_id from another token is another request: each
+        # caller has its own ids, so that one token can neither squat nor
+        # probe another's (no ALREADY_EXISTS across tokens).
         req = pb.StartProcessRequest(target="echo", args=["x"], request_id="job-1")
-        s.stub.StartProcess(req, timeout=h.RPC_TIMEOUT, metadata=bearer(APP))
+        apps = s.stub.StartProcess(req, timeout=h.RPC_TIMEOUT, metadata=bearer(APP)).process
+        admins = s.stub.StartProcess(req, timeout=h.RPC_TIMEOUT, metadata=bearer(ADMIN)).process
+        self.assertNotEqual(admins.id, apps.id)
+        other_req = pb.StartProcessRequest(target="echo", args=["y"], request_id="job-2")
+        s.stub.StartProcess(other_req, timeout=h.RPC_TIMEOUT, metadata=bearer(APP))
+        self.assertTrue(s.stub.StartProcess(
+            pb.StartProcessRequest(target="echo", args=["z"], request_id="job-2"),
+            timeout=h.RPC_TIMEOUT, metadata=bearer(ADMIN)).process.id)
+        for tok, p in ((APP, apps), (ADMIN, admins)):
+            again = s.stub.StartProcess(req, timeout=h.RPC_TIMEOUT, metadata=bearer(tok)).process
+            self.assertEqual(again.id, p.id)
         self.assertEqual(self.code_of(lambda: s.stub.StartProcess(
-            req, timeout=h.RPC_TIMEOUT, metadata=bearer(ADMIN))), grpc.StatusCode.ALREADY_EXISTS)
+            pb.StartProcessRequest(target="echo", args=["w"], request_id="job-1"),
+            timeout=h.RPC_TIMEOUT, metadata=bearer(APP))), grpc.StatusCode.ALREADY_EXISTS)
         for call in (
                 lambda: s.stub.GetProcess(pb.GetProcessRequest(id=other.id), timeout=h.RPC_TIMEOUT,
                                           metadata=bearer(APP)),
