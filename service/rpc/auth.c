@@ -312,6 +312,11 @@ static const spd_principal *same_token(const spd_principal *who, spd_auth *b)
 	return NULL;
 }
 
+bool spd_auth_replaced(const spd_auth *a)
+{
+	return a != NULL && atomic_load(&a->replaced);
+}
+
 bool spd_auth_still_allows(const spd_auth *a, const spd_principal *who, const char *target)
 {
 	/* To the current file: a token gone from one stays gone, unless a

@@ -48,6 +48,9 @@ bool spd_principal_allows(const spd_principal *p, const char *target);
  * with spd_auth_still_allows. Takes a reference on NEXT; once per OLD. */
 void spd_auth_supersede(spd_auth *old, spd_auth *next);
 
+/* Whether a reload has replaced A (spd_auth_supersede). */
+bool spd_auth_replaced(const spd_auth *a);
+
 /* Whether WHO (a principal of A) may use TARGET by the current tokens file:
  * A's, or the file that replaced it (spd_auth_supersede), where WHO's token
  * may have other targets or be gone (false). */

@@ -63,6 +63,11 @@ bool spd_rpc_held_allows(const spd_rpc_held_caller *c, const char *target)
 	return c->auth == NULL || spd_auth_still_allows(c->auth, c->who, target);
 }
 
+bool spd_rpc_held_stale(const spd_rpc_held_caller *c)
+{
+	return spd_auth_replaced(c->auth);
+}
+
 void spd_rpc_caller_release(spd_rpc_held_caller *c)
 {
 	spd_auth_unref(c->auth);

@@ -46,6 +46,10 @@ spd_rpc_held_caller spd_rpc_caller_hold(void);
 /* By the tokens file now in force: a reload may have changed or removed the
  * held caller's token since it was held. */
 bool spd_rpc_held_allows(const spd_rpc_held_caller *c, const char *target);
+/* Whether the tokens file C was held under has been replaced since: until
+ * then, what was allowed when it was held still is (a cheap test for each
+ * event of a stream whose target was checked when it opened). */
+bool spd_rpc_held_stale(const spd_rpc_held_caller *c);
 void spd_rpc_caller_release(spd_rpc_held_caller *c);
 
 /* For server.c: sets (WHO, AUTH borrowed) or clears (NULL, NULL) the caller

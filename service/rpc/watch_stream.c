@@ -81,7 +81,8 @@ static bool on_event(void *ctx, const spd_watch_event *ev)
 	}
 	if (w->all && !spd_rpc_held_allows(&w->caller, ev->p->target))
 		return true;
-	if (!w->all && !spd_rpc_held_allows(&w->caller, ev->p->target)) {
+	if (!w->all && spd_rpc_held_stale(&w->caller) &&
+	    !spd_rpc_held_allows(&w->caller, ev->p->target)) {
 		/* Its token was revoked, or lost this target, by a reload. */
 		spd_stream_finish(w->stream, GRPC_STATUS_PERMISSION_DENIED,
 				  "the caller's token may no longer use this process's target "
@@ -115,7 +116,8 @@ static void on_output(void *ctx, const spd_output_event *ev)
 {
 	spd_rpc_watch_stream *w = ctx;
 
-	if (!spd_rpc_held_allows(&w->caller, ev->p->target))
+	if ((w->all || spd_rpc_held_stale(&w->caller)) &&
+	    !spd_rpc_held_allows(&w->caller, ev->p->target))
 		return; /* a single stream ends at its next state event (on_event) */
 	if (ev->msg != NULL)
 		spd_stream_offer(w->stream, grpc_byte_buffer_copy((grpc_byte_buffer *)ev->msg),
