@@ -77,71 +77,34 @@ static void send_started(zygote *z, uint64_t key, int32_t pid_or_err)
 	spd_wire_outq_send(&z->outq, SOCK, SPD_ZYGOTE_STARTED, key, &b);
 }
 
-static void on_spawn(zygote *z, uint64_t key, const uint8_t *body, size_t len, int *fds,
-		     size_t nfds)
+/* Forks CS's child for KEY, keeps it among the kids (to reap and signal by
+ * key) and says STARTED with its pid or -errno. */
+static void fork_kid(zygote *z, uint64_t key, const spd_child_spec *cs)
 {
-	spd_start_req req;
-	spd_child_spec cs;
 	pid_t pid;
 
-	if ((nfds != 4 && nfds != 5) || spd_start_req_decode(&req, body, len) < 0) {
-		send_started(z, key, -EBADMSG);
-		return;
-	}
 	if (z->nkids == z->cap) {
 		size_t cap = z->cap ? 2 * z->cap : 16;
 		zchild *k = realloc(z->kids, cap * sizeof *k);
 		if (k == NULL) {
-			spd_start_req_release(&req);
 			send_started(z, key, -ENOMEM);
 			return;
 		}
 		z->kids = k;
 		z->cap = cap;
 	}
-	cs = (spd_child_spec){
-		.target = &z->spec->prepared,
-		.req = &req,
-		.exec_argv = NULL,
-		.fd_stdin = fds[0],
-		.fd_stdout = fds[1],
-		.fd_stderr = fds[2],
-		.fd_chan = fds[3],
-		.fd_spec = -1,
-		.fd_errpipe = -1,
-		.join_cgroup = nfds == 5,
-		.fd_cgroup = nfds == 5 ? fds[4] : -1,
-	};
-	pid = spd_child_fork(&cs);
-	spd_start_req_release(&req);
+	pid = spd_child_fork(cs);
 	if (pid > 0)
 		z->kids[z->nkids++] = (zchild){.key = key, .pid = pid};
 	send_started(z, key, pid);
 }
 
-/* PRESTART: a pre-started child (launcher/prestart.c), which waits on its
- * request pipe (fds[4]) for a call the launcher writes there itself: the
- * zygote only forks it, reaps it and signals it, by KEY, like any other. */
-static void on_prestart(zygote *z, uint64_t key, int *fds, size_t nfds)
+/* The child spec both kinds of child share: stdio and the channel in FDS[0..3],
+ * the memory cgroup's cgroup.procs in FDS[CGROUP] when there are more than
+ * CGROUP descriptors. */
+static spd_child_spec kid_spec(const zygote *z, const int *fds, size_t nfds, size_t cgroup)
 {
-	spd_child_spec cs;
-	pid_t pid;
-
-	if (nfds != 5 && nfds != 6) {
-		send_started(z, key, -EBADMSG);
-		return;
-	}
-	if (z->nkids == z->cap) {
-		size_t cap = z->cap ? 2 * z->cap : 16;
-		zchild *k = realloc(z->kids, cap * sizeof *k);
-		if (k == NULL) {
-			send_started(z, key, -ENOMEM);
-			return;
-		}
-		z->kids = k;
-		z->cap = cap;
-	}
-	cs = (spd_child_spec){
+	return (spd_child_spec){
 		.target = &z->spec->prepared,
 		.req = NULL,
 		.exec_argv = NULL,
@@ -151,15 +114,42 @@ static void on_prestart(zygote *z, uint64_t key, int *fds, size_t nfds)
 		.fd_chan = fds[3],
 		.fd_spec = -1,
 		.fd_errpipe = -1,
-		.join_cgroup = nfds == 6,
-		.fd_cgroup = nfds == 6 ? fds[5] : -1,
-		.prestart = true,
-		.fd_request = fds[4],
+		.join_cgroup = nfds > cgroup,
+		.fd_cgroup = nfds > cgroup ? fds[cgroup] : -1,
 	};
-	pid = spd_child_fork(&cs);
-	if (pid > 0)
-		z->kids[z->nkids++] = (zchild){.key = key, .pid = pid};
-	send_started(z, key, pid);
+}
+
+static void on_spawn(zygote *z, uint64_t key, const uint8_t *body, size_t len, int *fds,
+		     size_t nfds)
+{
+	spd_start_req req;
+	spd_child_spec cs;
+
+	if ((nfds != 4 && nfds != 5) || spd_start_req_decode(&req, body, len) < 0) {
+		send_started(z, key, -EBADMSG);
+		return;
+	}
+	cs = kid_spec(z, fds, nfds, 4);
+	cs.req = &req;
+	fork_kid(z, key, &cs);
+	spd_start_req_release(&req);
+}
+
+/* PRESTART: a pre-started child (launcher/prestart.c), which waits on its
+ * request pipe (fds[4]) for a call the launcher writes there itself: the
+ * zygote only forks it, reaps it and signals it, by KEY, like any other. */
+static void on_prestart(zygote *z, uint64_t key, int *fds, size_t nfds)
+{
+	spd_child_spec cs;
+
+	if (nfds != 5 && nfds != 6) {
+		send_started(z, key, -EBADMSG);
+		return;
+	}
+	cs = kid_spec(z, fds, nfds, 5);
+	cs.prestart = true;
+	cs.fd_request = fds[4];
+	fork_kid(z, key, &cs);
 }
 
 static void on_signal(zygote *z, uint64_t key, const uint8_t *body, size_t len)
